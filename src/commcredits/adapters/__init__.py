@@ -1,0 +1,1 @@
+"""Adapters: I/O behind the service ports (database, payments, clocks)."""

@@ -1,0 +1,1 @@
+"""The database adapter: SQLAlchemy Core tables, engine, unit of work and Alembic migrations."""

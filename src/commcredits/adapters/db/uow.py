@@ -1,0 +1,451 @@
+"""The SQL unit of work and its repositories (SQLAlchemy Core).
+
+One `SqlUnitOfWork` is one transaction on one connection: it commits only when asked and
+rolls back otherwise. `credits.account(lock=True)` takes the tenant's write lock: SELECT … FOR
+UPDATE on PostgreSQL, and the BEGIN IMMEDIATE that every writing unit of work takes on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+
+from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.types import to_micros
+from commcredits.domain.ledger import EntryDraft, EntryKind
+from commcredits.domain.lots import LotSource, LotView
+from commcredits.domain.money import Money
+from commcredits.domain.payments import PaymentMethod, PaymentMethodType
+from commcredits.domain.tenants import BillingAccountType, Cloud, Contact, Role, Tenant
+from commcredits.services.ports import (
+    AccountState,
+    AllocationRecord,
+    ApiKeyRecord,
+    AuditRecord,
+    EntryRecord,
+    InvoiceRecord,
+    LotRecord,
+)
+
+
+class _Repo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+class SqlTenants(_Repo):
+    def add(self, tenant: Tenant, contacts: Sequence[Contact], at: datetime) -> None:
+        self.conn.execute(insert(t.tenants).values(
+            id=tenant.id, name=tenant.name, country=tenant.country, currency=tenant.currency,
+            billing_account_type=tenant.billing_account_type.value,
+            billing_country=tenant.billing_country, cloud=tenant.cloud.value,
+            ea_region_exception=tenant.ea_region_exception, created_at=at,
+        ))
+        if contacts:
+            self.conn.execute(insert(t.contacts), [
+                {"tenant_id": tenant.id, "email": c.email, "role": c.role.value}
+                for c in contacts
+            ])
+
+    @staticmethod
+    def _tenant(row: Any) -> Tenant:
+        return Tenant(
+            id=row.id, name=row.name, country=row.country, currency=row.currency,
+            billing_account_type=BillingAccountType(row.billing_account_type),
+            billing_country=row.billing_country, cloud=Cloud(row.cloud),
+            ea_region_exception=bool(row.ea_region_exception),
+        )
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        row = self.conn.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).first()
+        return self._tenant(row) if row else None
+
+    def list(self) -> list[Tenant]:
+        rows = self.conn.execute(select(t.tenants).order_by(t.tenants.c.created_at, t.tenants.c.id))
+        return [self._tenant(r) for r in rows]
+
+    def contacts(self, tenant_id: str) -> list[Contact]:
+        rows = self.conn.execute(
+            select(t.contacts).where(t.contacts.c.tenant_id == tenant_id).order_by(t.contacts.c.id)
+        )
+        return [Contact(r.email, Role(r.role)) for r in rows]
+
+    def set_ea_exception(self, tenant_id: str, value: bool) -> None:
+        self.conn.execute(
+            update(t.tenants).where(t.tenants.c.id == tenant_id).values(ea_region_exception=value)
+        )
+
+
+_LOT_COLS = (
+    t.lots.c.id, t.lots.c.amount, t.lots.c.remaining, t.lots.c.purchased_at,
+    t.lots.c.expires_at, t.lots.c.source, t.lots.c.invoice_id,
+)
+
+
+class SqlCredits(_Repo):
+    def __init__(self, conn: Connection, postgres: bool) -> None:
+        super().__init__(conn)
+        self.postgres = postgres
+
+    def create_account(self, tenant_id: str, currency: str) -> None:
+        self.conn.execute(insert(t.credit_accounts).values(
+            tenant_id=tenant_id, currency=currency, balance=0, debt=0, next_expiry_at=None,
+            invoice_seq=0, first_funded_at=None, version=0,
+        ))
+
+    def account(self, tenant_id: str, *, lock: bool) -> AccountState:
+        query = select(t.credit_accounts).where(t.credit_accounts.c.tenant_id == tenant_id)
+        if lock and self.postgres:
+            query = query.with_for_update()
+        row = self.conn.execute(query).one()
+        cur = row.currency
+        return AccountState(
+            tenant_id=tenant_id, currency=cur, balance=Money(row.balance, cur),
+            debt=Money(row.debt, cur), next_expiry_at=row.next_expiry_at,
+            invoice_seq=row.invoice_seq, first_funded_at=row.first_funded_at,
+            version=row.version,
+        )
+
+    def save_account(
+        self, state: AccountState, *, balance: Money, debt: Money,
+        next_expiry_at: datetime | None, invoice_seq: int, first_funded_at: datetime | None,
+    ) -> None:
+        self.conn.execute(
+            update(t.credit_accounts)
+            .where(t.credit_accounts.c.tenant_id == state.tenant_id)
+            .values(
+                balance=balance.amount, debt=debt.amount, next_expiry_at=next_expiry_at,
+                invoice_seq=invoice_seq, first_funded_at=first_funded_at,
+                version=state.version + 1,
+            )
+        )
+
+    def open_lots(self, tenant_id: str, currency: str) -> list[LotView]:
+        rows = self.conn.execute(
+            select(t.lots.c.id, t.lots.c.purchased_at, t.lots.c.expires_at, t.lots.c.remaining)
+            .where(t.lots.c.tenant_id == tenant_id, t.lots.c.remaining > 0)
+            .order_by(t.lots.c.purchased_at, t.lots.c.id)
+        )
+        return [
+            LotView(r.id, r.purchased_at, r.expires_at, Money(r.remaining, currency))
+            for r in rows
+        ]
+
+    @staticmethod
+    def _lot(r: Any, currency: str) -> LotRecord:
+        return LotRecord(
+            id=r.id, amount=Money(r.amount, currency), remaining=Money(r.remaining, currency),
+            purchased_at=r.purchased_at, expires_at=r.expires_at, source=LotSource(r.source),
+            invoice_id=r.invoice_id,
+        )
+
+    def lots(self, tenant_id: str, currency: str) -> list[LotRecord]:
+        rows = self.conn.execute(
+            select(*_LOT_COLS).where(t.lots.c.tenant_id == tenant_id)
+            .order_by(t.lots.c.purchased_at, t.lots.c.id)
+        )
+        return [self._lot(r, currency) for r in rows]
+
+    def add_lot(
+        self, tenant_id: str, amount: Money, purchased_at: datetime, expires_at: datetime,
+        source: LotSource, idempotency_key: str | None,
+    ) -> int:
+        result = self.conn.execute(insert(t.lots).values(
+            tenant_id=tenant_id, amount=amount.amount, remaining=amount.amount,
+            purchased_at=purchased_at, expires_at=expires_at, source=source.value,
+            invoice_id=None, idempotency_key=idempotency_key,
+        ).returning(t.lots.c.id))
+        return int(result.scalar_one())
+
+    def link_invoice(self, tenant_id: str, lot_id: int, invoice_id: str) -> None:
+        self.conn.execute(
+            update(t.lots).where(t.lots.c.tenant_id == tenant_id, t.lots.c.id == lot_id)
+            .values(invoice_id=invoice_id)
+        )
+
+    def lot_by_key(self, tenant_id: str, key: str, currency: str) -> LotRecord | None:
+        row = self.conn.execute(
+            select(*_LOT_COLS).where(t.lots.c.tenant_id == tenant_id,
+                                     t.lots.c.idempotency_key == key)
+        ).first()
+        return self._lot(row, currency) if row else None
+
+    def write_entries(
+        self, tenant_id: str, drafts: Sequence[EntryDraft], at: datetime,
+        *, lot_id: int | None = None, idempotency_key: str | None = None,
+    ) -> list[int]:
+        """Append entries and their allocations, and take the allocations from the lots."""
+        ids: list[int] = []
+        allocation_rows: list[dict[str, Any]] = []
+        taken: dict[int, int] = {}
+        for i, draft in enumerate(drafts):
+            draft.check()
+            entry_id = self.conn.execute(insert(t.ledger_entries).values(
+                tenant_id=tenant_id, kind=draft.kind.value, amount=draft.amount.amount,
+                debt_delta=draft.debt_delta.amount, at=at, reference=draft.reference,
+                description=draft.description,
+                lot_id=lot_id if draft.lot_created is not None else None,
+                idempotency_key=idempotency_key if i == 0 else None,
+            ).returning(t.ledger_entries.c.id)).scalar_one()
+            ids.append(int(entry_id))
+            for alloc in draft.allocations:
+                micros = to_micros(alloc.amount.amount)
+                allocation_rows.append({
+                    "tenant_id": tenant_id, "entry_id": entry_id, "lot_id": alloc.lot_id,
+                    "amount": micros,
+                })
+                taken[alloc.lot_id] = taken.get(alloc.lot_id, 0) + micros
+        if allocation_rows:
+            self.conn.execute(insert(t.ledger_allocations), allocation_rows)
+            lot_id_param = t.lots.c.id == bindparam("lot_id")
+            self.conn.execute(
+                update(t.lots).where(lot_id_param)
+                .values(remaining=t.lots.c.remaining - bindparam("taken")),
+                [{"lot_id": k, "taken": v} for k, v in taken.items()],
+            )
+        return ids
+
+    def _entries(self, where: Any, currency: str, limit: int) -> list[EntryRecord]:
+        rows = self.conn.execute(
+            select(t.ledger_entries).where(where).order_by(t.ledger_entries.c.id.desc())
+            .limit(limit)
+        ).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        allocs: dict[int, list[AllocationRecord]] = {}
+        for a in self.conn.execute(
+            select(t.ledger_allocations).where(t.ledger_allocations.c.entry_id.in_(ids))
+            .order_by(t.ledger_allocations.c.id)
+        ):
+            allocs.setdefault(a.entry_id, []).append(
+                AllocationRecord(a.lot_id, Money(a.amount, currency))
+            )
+        return [
+            EntryRecord(
+                id=r.id, kind=EntryKind(r.kind), amount=Money(r.amount, currency),
+                debt_delta=Money(r.debt_delta, currency), at=r.at, reference=r.reference,
+                description=r.description, lot_id=r.lot_id,
+                allocations=tuple(allocs.get(r.id, ())),
+            )
+            for r in rows
+        ]
+
+    def entry_by_key(self, tenant_id: str, key: str, currency: str) -> EntryRecord | None:
+        found = self._entries(
+            and_(t.ledger_entries.c.tenant_id == tenant_id,
+                 t.ledger_entries.c.idempotency_key == key), currency, 1,
+        )
+        return found[0] if found else None
+
+    def ledger(
+        self, tenant_id: str, currency: str, *, limit: int, before_id: int | None,
+    ) -> list[EntryRecord]:
+        where = t.ledger_entries.c.tenant_id == tenant_id
+        if before_id is not None:
+            where = and_(where, t.ledger_entries.c.id < before_id)
+        return self._entries(where, currency, limit)
+
+    def tenants_with_expiry_due(self, at: datetime) -> list[str]:
+        rows = self.conn.execute(
+            select(t.credit_accounts.c.tenant_id)
+            .where(t.credit_accounts.c.next_expiry_at <= at)
+            .order_by(t.credit_accounts.c.tenant_id)
+        )
+        return [r.tenant_id for r in rows]
+
+
+class SqlInvoices(_Repo):
+    def add(
+        self, tenant_id: str, invoice_id: str, seq: int, number: str, issued_at: datetime,
+        total: Money, lot_id: int | None, document: dict[str, Any],
+    ) -> None:
+        self.conn.execute(insert(t.invoices).values(
+            id=invoice_id, tenant_id=tenant_id, seq=seq, number=number, issued_at=issued_at,
+            currency=total.currency, total=total.amount, lot_id=lot_id, document=document,
+        ))
+
+    @staticmethod
+    def _invoice(r: Any, currency: str) -> InvoiceRecord:
+        return InvoiceRecord(
+            id=r.id, number=r.number, seq=r.seq, issued_at=r.issued_at,
+            total=Money(r.total, currency), lot_id=r.lot_id, document=dict(r.document),
+        )
+
+    def get(self, tenant_id: str, invoice_id: str, currency: str) -> InvoiceRecord | None:
+        row = self.conn.execute(select(t.invoices).where(
+            t.invoices.c.tenant_id == tenant_id,
+            (t.invoices.c.id == invoice_id) | (t.invoices.c.number == invoice_id),
+        )).first()
+        return self._invoice(row, currency) if row else None
+
+    def list(self, tenant_id: str, currency: str) -> list[InvoiceRecord]:
+        rows = self.conn.execute(
+            select(t.invoices).where(t.invoices.c.tenant_id == tenant_id)
+            .order_by(t.invoices.c.seq.desc())
+        )
+        return [self._invoice(r, currency) for r in rows]
+
+
+class SqlPaymentMethods(_Repo):
+    def add(self, method: PaymentMethod, at: datetime) -> None:
+        self.conn.execute(insert(t.payment_methods).values(
+            id=method.id, tenant_id=method.tenant_id, type=method.type.value, brand=method.brand,
+            last4=method.last4, exp_month=method.exp_month, exp_year=method.exp_year,
+            token=method.token, created_at=at,
+        ))
+
+    @staticmethod
+    def _method(r: Any) -> PaymentMethod:
+        return PaymentMethod(
+            id=r.id, tenant_id=r.tenant_id, type=PaymentMethodType(r.type), brand=r.brand,
+            last4=r.last4, exp_month=r.exp_month, exp_year=r.exp_year, token=r.token,
+        )
+
+    def get(self, tenant_id: str, method_id: str) -> PaymentMethod | None:
+        row = self.conn.execute(select(t.payment_methods).where(
+            t.payment_methods.c.tenant_id == tenant_id, t.payment_methods.c.id == method_id,
+        )).first()
+        return self._method(row) if row else None
+
+    def list(self, tenant_id: str) -> list[PaymentMethod]:
+        rows = self.conn.execute(
+            select(t.payment_methods).where(t.payment_methods.c.tenant_id == tenant_id)
+            .order_by(t.payment_methods.c.created_at, t.payment_methods.c.id)
+        )
+        return [self._method(r) for r in rows]
+
+
+class SqlAccess(_Repo):
+    def add_key(
+        self, key_id: str, key_hash: str, prefix: str, *, tenant_id: str | None,
+        partner_id: str | None, role: Role, name: str, at: datetime,
+    ) -> None:
+        self.conn.execute(insert(t.api_keys).values(
+            id=key_id, tenant_id=tenant_id, partner_id=partner_id, role=role.value, name=name,
+            prefix=prefix, key_hash=key_hash, created_at=at,
+        ))
+
+    def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        r = self.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)).first()
+        if r is None:
+            return None
+        return ApiKeyRecord(r.id, r.tenant_id, r.partner_id, Role(r.role), r.name)
+
+    def add_partner(self, partner_id: str, name: str, at: datetime) -> None:
+        self.conn.execute(insert(t.partners).values(id=partner_id, name=name, created_at=at))
+
+    def partner_name(self, partner_id: str) -> str | None:
+        return self.conn.execute(
+            select(t.partners.c.name).where(t.partners.c.id == partner_id)
+        ).scalar_one_or_none()
+
+    def bind_partner(self, partner_id: str, tenant_id: str) -> None:
+        if not self.partner_bound(partner_id, tenant_id):
+            self.conn.execute(
+                insert(t.partner_tenants).values(partner_id=partner_id, tenant_id=tenant_id)
+            )
+
+    def partner_bound(self, partner_id: str, tenant_id: str) -> bool:
+        return self.conn.execute(select(t.partner_tenants).where(
+            t.partner_tenants.c.partner_id == partner_id,
+            t.partner_tenants.c.tenant_id == tenant_id,
+        )).first() is not None
+
+
+class SqlAudit(_Repo):
+    def add(
+        self, tenant_id: str, at: datetime, actor: str, action: str, details: dict[str, Any],
+    ) -> None:
+        self.conn.execute(insert(t.audit_log).values(
+            tenant_id=tenant_id, at=at, actor=actor, action=action, details=details,
+        ))
+
+    def list(self, tenant_id: str, limit: int) -> list[AuditRecord]:
+        rows = self.conn.execute(
+            select(t.audit_log).where(t.audit_log.c.tenant_id == tenant_id)
+            .order_by(t.audit_log.c.id.desc()).limit(limit)
+        )
+        return [AuditRecord(r.id, r.at, r.actor, r.action, dict(r.details)) for r in rows]
+
+
+class SqlSubscriptions(_Repo):
+    def add_seats(self, tenant_id: str, sku: str, quantity: int, at: datetime) -> None:
+        changed = self.conn.execute(
+            update(t.subscriptions)
+            .where(t.subscriptions.c.tenant_id == tenant_id, t.subscriptions.c.sku == sku)
+            .values(quantity=t.subscriptions.c.quantity + quantity, updated_at=at)
+        ).rowcount
+        if not changed:
+            self.conn.execute(insert(t.subscriptions).values(
+                tenant_id=tenant_id, sku=sku, quantity=quantity, updated_at=at,
+            ))
+
+    def list(self, tenant_id: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            select(t.subscriptions.c.sku, t.subscriptions.c.quantity)
+            .where(t.subscriptions.c.tenant_id == tenant_id).order_by(t.subscriptions.c.sku)
+        )
+        return {r.sku: int(r.quantity) for r in rows}
+
+
+class SqlUnitOfWork:
+    """One transaction; rolls back on exit unless committed."""
+
+    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+        self.engine = engine
+        self.readonly = readonly
+        self._conn: Connection | None = None
+        self._committed = False
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "sqlite":
+            conn = conn.execution_options(
+                sqlite_begin="DEFERRED" if self.readonly else "IMMEDIATE"
+            )
+        conn.begin()
+        self._conn = conn
+        postgres = self.engine.dialect.name == "postgresql"
+        self.tenants = SqlTenants(conn)
+        self.credits = SqlCredits(conn, postgres)
+        self.invoices = SqlInvoices(conn)
+        self.payment_methods = SqlPaymentMethods(conn)
+        self.access = SqlAccess(conn)
+        self.audit = SqlAudit(conn)
+        self.subscriptions = SqlSubscriptions(conn)
+        return self
+
+    def commit(self) -> None:
+        assert self._conn is not None
+        self._conn.commit()
+        self._committed = True
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if not self._committed:
+                self._conn.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, readonly=readonly)
+
+
+def count_rows(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,33 @@
+"""Settings from the environment (`COMMCREDITS_*`) and flags, validated when built.
+
+Built in `bootstrap` or an entrypoint, never at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./commcredits.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMCREDITS_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL; postgresql+psycopg://… selects PostgreSQL.",
+    )
+    operator_key: str | None = Field(
+        None, description="A secret that is accepted as the operator's API key.",
+    )
+    simulated_clock: bool = Field(
+        False, description="Run on the simulated clock that the operator sets (SIM-1).",
+    )
+    seller_name: str = Field("commcredits operator", description="Seller on invoices.")
+    seller_country: str = Field("United States", description="Seller's country on invoices.")
+    seller_address: str = Field("", description="Seller's postal address on invoices.")
+    seller_tax_id: str = Field("", description="Seller's tax id on invoices.")
+    jobs_interval_seconds: float = Field(
+        30.0, description="How often `serve` runs due work in the background.",
+    )

@@ -1,0 +1,1 @@
+"""Reference data files (CSV): countries, currencies. Loaded by `commcredits.domain.reference`."""

@@ -1,0 +1,1 @@
+"""Entrypoints: the REST API (FastAPI), the CLI (Typer) and, later, the web admin center."""

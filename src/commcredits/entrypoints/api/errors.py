@@ -1,0 +1,74 @@
+"""The one error envelope (ERR-1): ``{"error": {"code", "message", "details"}}``, 4xx only.
+
+Every refusal, framework validation error, unknown route and even an unexpected failure is
+answered in this shape; nothing answers with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from commcredits.domain.errors import DomainError
+
+log = logging.getLogger("commcredits.api")
+
+STATUS = {
+    "invalid": 422,
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "payment": 402,
+    "unauthenticated": 401,
+}
+
+
+def envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message,
+                           "details": jsonable_encoder(details or {})}},
+        headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return envelope(STATUS[exc.kind], exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"location": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg")}
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"location": "body", "problem": "invalid"}
+        return envelope(
+            422, "VALIDATION_ERROR",
+            f"The request is not valid: {first['location']}: {first['problem']}.",
+            {"errors": problems},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}
+        code = codes.get(exc.status_code, "HTTP_ERROR")
+        message = {
+            404: "No such resource. See /docs for the API.",
+            405: "This method is not allowed here. See /docs for the API.",
+        }.get(exc.status_code, str(exc.detail))
+        return envelope(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
+        log.exception("unexpected error", exc_info=exc)
+        return envelope(500, "INTERNAL_ERROR", "Something went wrong on our side; nothing "
+                        "was changed. Try again, and report it if it persists.")

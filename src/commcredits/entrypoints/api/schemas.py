@@ -1,0 +1,72 @@
+"""Request bodies. Money fields are `Any` on purpose: the domain parses them, so that text,
+NaN or 1e400 get the same INVALID_AMOUNT refusal from every entrypoint (FUND-2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactIn(Body):
+    email: Any
+    role: Any
+
+
+class TenantCreate(Body):
+    name: Any
+    country: Any
+    billing_account_type: Any
+    billing_country: Any = None
+    currency: Any = None
+    cloud: Any = None
+    contacts: list[ContactIn] = []
+
+
+class ApiKeyCreate(Body):
+    role: Any
+    name: Any = None
+
+
+class PaymentMethodCreate(Body):
+    type: Any = "card"
+    number: Any = None
+    exp_month: Any = None
+    exp_year: Any = None
+
+
+class PurchaseCreate(Body):
+    amount: Any
+    payment_method_id: str | None = None
+    channel: str | None = None
+
+
+class AdjustmentCreate(Body):
+    amount: Any
+    reason: Any
+
+
+class EaException(Body):
+    enabled: bool
+
+
+class PartnerCreate(Body):
+    name: Any
+
+
+class PartnerKeyCreate(Body):
+    name: Any = None
+
+
+class PartnerBind(Body):
+    tenant_id: str
+
+
+class ClockMove(Body):
+    now: datetime | None = None
+    advance_seconds: Any = None

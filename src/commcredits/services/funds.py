@@ -1,0 +1,292 @@
+"""Funding and charging a tenant's credits (FUND-1 to FUND-8, ACCT-2 to ACCT-5).
+
+- `purchase`: policy and amount checks, the payment (outside any transaction, with an
+  idempotency key), then the lot, its entries, the invoice and FUND-7's seats in one
+  transaction.
+- `charge`: first-in-first-out consumption with debt, idempotent by key.
+- `adjust`: operator corrections, positive (a new lot) or negative (a charge).
+- `apply_expiry`: forfeit expired lots (also done lazily by every charge and read).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from commcredits.domain.errors import Conflict, InvalidInput, NotFound
+from commcredits.domain.invoices import InvoiceLine, Party, build_invoice_document, invoice_number
+from commcredits.domain.ledger import EntryDraft, EntryKind, charge_entry, funding_entries
+from commcredits.domain.lots import Allocation, LotSource
+from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.payments import (
+    PaymentFailure,
+    PaymentMethod,
+    PaymentMethodType,
+    card_expired,
+    payment_failed,
+)
+from commcredits.domain.purchases import check_purchase_amount
+from commcredits.domain.reference import country
+from commcredits.domain.tenants import (
+    WEB_DIRECT_OFFERS,
+    Buyer,
+    Channel,
+    Role,
+    Tenant,
+    check_can_purchase,
+    parse_enum,
+)
+from commcredits.services.account import AccountWriter
+from commcredits.services.auth import Action, Principal, authorize, require_operator
+from commcredits.services.context import Services
+from commcredits.services.ports import InvoiceRecord, LotRecord, UnitOfWork
+
+CREDITS_SKU = "MCOPSTNC"
+CREDITS_FREE_SEATS = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    lot: LotRecord
+    invoice: InvoiceRecord
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    entry_id: int
+    amount: Money
+    allocations: tuple[Allocation, ...]
+    debt_added: Money
+    balance: Money
+    debt: Money
+    replayed: bool = False
+
+
+def purchase(
+    svc: Services, principal: Principal, tenant_id: str, *, amount: Any,
+    payment_method_id: str | None, channel: str | None = None,
+    idempotency_key: str | None = None,
+) -> PurchaseResult:
+    """Buy credits: one lot and one invoice, paid once even when retried with the same key."""
+    now = svc.clock.now()
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.FUND)
+        chan = parse_enum(Channel, channel or "direct", "INVALID_CHANNEL", "channel")
+        buyer = Buyer.PARTNER if principal.role is Role.PARTNER else Buyer.TENANT
+        check_can_purchase(tenant, buyer, chan)
+        money = check_purchase_amount(amount, tenant.currency)
+        key = f"purchase:{idempotency_key}" if idempotency_key else None
+        if key:
+            replay = _replay(uow, tenant, key, money)
+            if replay:
+                return replay
+        method = _payment_method(uow, tenant, buyer, payment_method_id)
+        partner_name = uow.access.partner_name(principal.partner_id) \
+            if principal.partner_id else None
+    if method is not None and method.type is PaymentMethodType.CARD:
+        assert method.exp_month is not None and method.exp_year is not None
+        if card_expired(method.exp_month, method.exp_year, now):
+            raise payment_failed(PaymentFailure.CARD_EXPIRED)
+        pay_key = f"purchase:{tenant_id}:{idempotency_key or uuid.uuid4().hex}"
+        answer = svc.gateway.charge(method.token, money, pay_key, now)
+        if not answer.succeeded:
+            raise payment_failed(answer.failure or PaymentFailure.PROCESSING_ERROR)
+        payment = {
+            "method": "card", "brand": method.brand, "last4": method.last4,
+            "payment_id": answer.payment_id, "status": "succeeded",
+        }
+    elif method is not None:
+        payment = {"method": "invoice", "status": "due", "terms": "net 30"}
+    else:
+        payment = {"method": "partner", "partner": partner_name or "", "status": "succeeded"}
+    source = LotSource.PARTNER if buyer is Buyer.PARTNER else LotSource.MANUAL
+    description = "Communications Credits"
+    if chan is Channel.WEB_DIRECT_OFFER:
+        description = WEB_DIRECT_OFFERS[tenant.cloud]
+    with svc.uow() as uow:
+        if key:
+            replay = _replay(uow, tenant, key, money)
+            if replay:
+                return replay
+        lot, invoice = _fund(
+            svc, uow, tenant, money, source, key, payment=payment, description=description,
+            actor=principal.actor, channel=chan.value,
+        )
+        uow.commit()
+    return PurchaseResult(lot, invoice)
+
+
+def _replay(uow: UnitOfWork, tenant: Tenant, key: str, money: Money) -> PurchaseResult | None:
+    lot = uow.credits.lot_by_key(tenant.id, key, tenant.currency)
+    if lot is None:
+        return None
+    if lot.amount != money:
+        raise Conflict(
+            "IDEMPOTENCY_KEY_REUSED",
+            "This Idempotency-Key was already used for a different amount; use a new key.",
+        )
+    assert lot.invoice_id is not None
+    invoice = uow.invoices.get(tenant.id, lot.invoice_id, tenant.currency)
+    assert invoice is not None
+    return PurchaseResult(lot, invoice, replayed=True)
+
+
+def _payment_method(
+    uow: UnitOfWork, tenant: Tenant, buyer: Buyer, method_id: str | None,
+) -> PaymentMethod | None:
+    if method_id is None:
+        if buyer is Buyer.PARTNER:
+            return None  # billed to the partner's own account
+        raise InvalidInput(
+            "PAYMENT_METHOD_REQUIRED",
+            "Choose a payment method (payment_method_id); add a card first if there is none.",
+        )
+    method = uow.payment_methods.get(tenant.id, str(method_id))
+    if method is None:
+        raise NotFound(
+            "PAYMENT_METHOD_NOT_FOUND", f"No payment method {method_id!r} in this tenant.",
+        )
+    return method
+
+
+def _fund(
+    svc: Services, uow: UnitOfWork, tenant: Tenant, money: Money, source: LotSource,
+    key: str | None, *, payment: dict[str, Any], description: str, actor: str, channel: str,
+) -> tuple[LotRecord, InvoiceRecord]:
+    """Create the lot, its ledger entries and its invoice; the caller commits."""
+    writer = AccountWriter(uow, tenant.id, svc.clock.now())
+    writer.apply_due_expiry()
+    lot_id, _ = writer.add_lot(money, source, key)
+    seq = writer.next_invoice_seq()
+    number = invoice_number(tenant.id, seq)
+    kind = EntryKind.ADJUSTMENT if source is LotSource.ADJUSTMENT else EntryKind.PURCHASE
+    writer.write(
+        funding_entries(lot_id, money, writer.debt, kind=kind, reference=number,
+                        description=f"{description} ({source.value})"),
+        lot_id=lot_id, idempotency_key=key,
+    )
+    invoice_id = uuid.uuid4().hex
+    buyer = Party(tenant.name, country(tenant.country).name)
+    document = build_invoice_document(
+        number=number, seq=seq, issued_at=writer.now, seller=svc.seller, buyer=buyer,
+        lines=[InvoiceLine(description, Decimal(1), money)], currency=tenant.currency,
+        payment=payment,
+    )
+    document["lot_id"] = lot_id
+    document["source"] = source.value
+    uow.invoices.add(tenant.id, invoice_id, seq, number, writer.now, money, lot_id, document)
+    uow.credits.link_invoice(tenant.id, lot_id, invoice_id)
+    if writer.first_funded_at is None:
+        writer.first_funded_at = writer.now
+        uow.subscriptions.add_seats(tenant.id, CREDITS_SKU, CREDITS_FREE_SEATS, writer.now)
+    writer.save()
+    uow.audit.add(tenant.id, writer.now, actor, "credits.funded", {
+        "amount": money.format(), "currency": money.currency, "source": source.value,
+        "lot_id": lot_id, "invoice": number, "channel": channel,
+    })
+    lot = uow.credits.lot_by_key(tenant.id, key, tenant.currency) if key else None
+    if lot is None:
+        lot = next(x for x in uow.credits.lots(tenant.id, tenant.currency) if x.id == lot_id)
+    invoice = uow.invoices.get(tenant.id, invoice_id, tenant.currency)
+    assert invoice is not None
+    return lot, invoice
+
+
+def charge(
+    svc: Services, tenant_id: str, amount: Money, *, reference: str | None = None,
+    idempotency_key: str | None = None, description: str = "",
+    kind: EntryKind = EntryKind.CHARGE,
+) -> ChargeResult:
+    """Charge the tenant's credits first-in-first-out; the excess becomes debt (FUND-3, 5).
+
+    With an idempotency key, a repeat returns the first result and charges nothing.
+    """
+    with svc.uow() as uow:
+        result = charge_in(
+            uow, tenant_id, amount, svc.clock.now(), reference=reference,
+            idempotency_key=idempotency_key, description=description, kind=kind,
+        )
+        uow.commit()
+    return result
+
+
+def charge_in(
+    uow: UnitOfWork, tenant_id: str, amount: Money, now: datetime, *,
+    reference: str | None = None, idempotency_key: str | None = None, description: str = "",
+    kind: EntryKind = EntryKind.CHARGE,
+) -> ChargeResult:
+    """`charge` inside a unit of work the caller commits."""
+    writer = AccountWriter(uow, tenant_id, now)
+    if amount.currency != writer.currency:
+        raise InvalidInput(
+            "CURRENCY_MISMATCH",
+            f"The tenant's credits are in {writer.currency}, not {amount.currency}.",
+        )
+    if idempotency_key:
+        previous = uow.credits.entry_by_key(tenant_id, idempotency_key, writer.currency)
+        if previous is not None:
+            return ChargeResult(
+                previous.id, -previous.amount,
+                tuple(Allocation(a.lot_id, a.amount) for a in previous.allocations),
+                previous.debt_delta, writer.balance, writer.debt, replayed=True,
+            )
+    writer.apply_due_expiry()
+    draft: EntryDraft = charge_entry(
+        writer.lots, amount, writer.now, reference=reference, description=description,
+        kind=kind,
+    )
+    (entry_id,) = writer.write([draft], idempotency_key=idempotency_key)
+    writer.save()
+    return ChargeResult(
+        entry_id, amount, draft.allocations, draft.debt_delta, writer.balance, writer.debt,
+    )
+
+
+def adjust(
+    svc: Services, principal: Principal, tenant_id: str, *, amount: Any, reason: str,
+) -> ChargeResult | PurchaseResult:
+    """An operator's correction: a positive amount adds a lot, a negative one charges."""
+    require_operator(principal)
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.OPERATE)
+    value = parse_amount(amount)
+    if value == 0:
+        raise InvalidInput("INVALID_AMOUNT", "An adjustment must not be zero.")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("REASON_REQUIRED", "Say why the balance is adjusted (reason).")
+    money = Money(value, tenant.currency)
+    if money.is_positive():
+        with svc.uow() as uow:
+            lot, invoice = _fund(
+                svc, uow, tenant, money, LotSource.ADJUSTMENT, None,
+                payment={"method": "adjustment", "status": "succeeded", "reason": reason},
+                description=f"Adjustment: {reason}", actor=principal.actor, channel="operator",
+            )
+            uow.commit()
+        return PurchaseResult(lot, invoice)
+    with svc.uow() as uow:
+        now = svc.clock.now()
+        result = charge_in(
+            uow, tenant_id, -money, now, reference=f"adjustment:{reason}"[:200],
+            description=f"Adjustment: {reason}", kind=EntryKind.ADJUSTMENT,
+        )
+        uow.audit.add(tenant_id, now, principal.actor, "credits.adjusted", {
+            "amount": money.format(), "reason": reason, "entry_id": result.entry_id,
+        })
+        uow.commit()
+    return result
+
+
+def apply_expiry(svc: Services, tenant_id: str) -> int:
+    """Forfeit every lot of the tenant that has expired; returns how many entries it wrote."""
+    with svc.uow() as uow:
+        writer = AccountWriter(uow, tenant_id, svc.clock.now())
+        drafts = writer.apply_due_expiry()
+        if writer.expiry_due():
+            writer.save()
+        uow.commit()
+    return len(drafts)
