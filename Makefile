@@ -25,7 +25,7 @@ run: install
 test: install lint typecheck layers pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 typecheck: install
 	$(BIN)/mypy

@@ -69,7 +69,9 @@ def check_ledger_invariants(engine: Engine) -> None:
             lots_sum = Decimal(0)
             for lot in conn.execute(select(t.lots).where(t.lots.c.tenant_id == tid)):
                 taken = conn.execute(
-                    select(func.coalesce(func.sum(t.ledger_allocations.c.amount), 0, type_=MicroAmount))
+                    select(func.coalesce(
+                        func.sum(t.ledger_allocations.c.amount), 0, type_=MicroAmount,
+                    ))
                     .where(t.ledger_allocations.c.lot_id == lot.id)
                 ).scalar_one()
                 assert lot.remaining >= 0, f"lot {lot.id} below zero"

@@ -122,7 +122,7 @@ class PaymentMethod:
 
 def parse_method_type(value: object) -> PaymentMethodType:
     try:
-        return PaymentMethodType(value)
+        return PaymentMethodType(str(value))
     except ValueError:
         raise InvalidInput(
             "INVALID_PAYMENT_METHOD_TYPE", "type must be \"card\" or \"invoice\" (EA only).",

@@ -82,6 +82,8 @@ class Tenant:
 
 def parse_enum(enum: type[E], value: object, code: str, what: str) -> E:
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return enum(value)
     except ValueError:
         allowed = ", ".join(e.value for e in enum)

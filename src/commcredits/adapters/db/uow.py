@@ -64,10 +64,6 @@ class SqlTenants(_Repo):
         row = self.conn.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).first()
         return self._tenant(row) if row else None
 
-    def list(self) -> list[Tenant]:
-        rows = self.conn.execute(select(t.tenants).order_by(t.tenants.c.created_at, t.tenants.c.id))
-        return [self._tenant(r) for r in rows]
-
     def contacts(self, tenant_id: str) -> list[Contact]:
         rows = self.conn.execute(
             select(t.contacts).where(t.contacts.c.tenant_id == tenant_id).order_by(t.contacts.c.id)
@@ -78,6 +74,10 @@ class SqlTenants(_Repo):
         self.conn.execute(
             update(t.tenants).where(t.tenants.c.id == tenant_id).values(ea_region_exception=value)
         )
+
+    def list(self) -> list[Tenant]:
+        rows = self.conn.execute(select(t.tenants).order_by(t.tenants.c.created_at, t.tenants.c.id))
+        return [self._tenant(r) for r in rows]
 
 
 _LOT_COLS = (
@@ -395,6 +395,14 @@ class SqlSubscriptions(_Repo):
 
 class SqlUnitOfWork:
     """One transaction; rolls back on exit unless committed."""
+
+    tenants: SqlTenants
+    credits: SqlCredits
+    invoices: SqlInvoices
+    payment_methods: SqlPaymentMethods
+    access: SqlAccess
+    audit: SqlAudit
+    subscriptions: SqlSubscriptions
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine

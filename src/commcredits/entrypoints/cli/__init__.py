@@ -1,0 +1,1 @@
+"""The `commcredits` command line (Typer + Rich)."""

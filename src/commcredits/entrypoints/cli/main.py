@@ -1,0 +1,412 @@
+"""The `commcredits` CLI: serve, demo, db, tenant, credits, clock and jobs.
+
+Commands work directly on the database as the operator. Refusals print their stable code
+and what to do, and exit with status 2; there are no tracebacks for bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from commcredits.bootstrap import Runtime, build
+from commcredits.config import Settings
+from commcredits.domain.errors import DomainError
+from commcredits.services import clock as clock_service
+from commcredits.services import funds, payments, queries, tenants
+from commcredits.services.auth import OPERATOR_CLI
+from commcredits.services.demo import seed_demo
+from commcredits.services.jobs import run_due_work
+
+app = typer.Typer(
+    help="commcredits: prepaid, per-minute billing for PSTN calling (Communications Credits).",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants, admin contacts, API keys and exceptions.",
+                         no_args_is_help=True)
+credits_app = typer.Typer(help="Balance, lots, purchases, cards, ledger and invoices.",
+                          no_args_is_help=True)
+clock_app = typer.Typer(help="The simulated clock (only with serve --simulated-clock).",
+                        no_args_is_help=True)
+jobs_app = typer.Typer(help="Due work: lot expiry (and, later, retries and month end).",
+                       no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(credits_app, name="credits")
+app.add_typer(clock_app, name="clock")
+app.add_typer(jobs_app, name="jobs")
+
+out = Console()
+err = Console(stderr=True)
+
+Db = Annotated[str | None, typer.Option(
+    "--db", envvar="COMMCREDITS_DATABASE_URL", show_envvar=True,
+    help="Database URL (default: a SQLite file commcredits.db in this folder; "
+         "postgresql+psycopg://… selects PostgreSQL).",
+)]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn refusals into a one-line message with the stable code, exit status 2."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            err.print(f"[bold red]error[/] {exc.code}: {exc.message}")
+            raise typer.Exit(2) from None
+        except Exception as exc:  # a database that is down, a bad URL …
+            name = type(exc).__name__
+            err.print(f"[bold red]error[/] {name}: {str(exc).splitlines()[0][:300]}")
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def settings_for(db: str | None, **extra: Any) -> Settings:
+    values: dict[str, Any] = dict(extra)
+    if db:
+        values["database_url"] = db
+    return Settings(**values)
+
+
+@contextmanager
+def runtime(db: str | None) -> Iterator[Runtime]:
+    rt = build(settings_for(db), migrate=True)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def money_table(
+    title: str, rows: Sequence[Sequence[str]], headers: tuple[str, ...],
+) -> Table:
+    table = Table(title=title)
+    for h in headers:
+        table.add_column(h, justify="right" if h in {"amount", "remaining", "total"} else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@friendly
+def serve(
+    db: Db = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    simulated_clock: Annotated[bool, typer.Option(
+        "--simulated-clock", help="Run on a simulated clock the operator moves (SIM-1).",
+    )] = False,
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
+    = False,
+) -> None:
+    """Migrate the database, seed the demo tenant, and serve the API."""
+    import uvicorn
+
+    from commcredits.entrypoints.api.app import create_app
+
+    settings = settings_for(db, simulated_clock=simulated_clock)
+    rt = build(settings, migrate=True, serving=True)
+    url = f"http://{host}:{port}"
+    if not no_demo:
+        demo = seed_demo(rt.services)
+        out.print(f"[bold]Demo tenant[/] Contoso: {demo.tenant_id}"
+                  + (" (created)" if demo.created else ""))
+        out.print(f"[bold]Demo global admin key[/]: {demo.admin_key}")
+        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key}' "
+                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits")
+    out.print(f"[bold green]commcredits[/] serving on {url}  (API docs: {url}/docs)")
+    if settings.simulated_clock:
+        out.print("[yellow]Simulated clock is on[/]: move it with POST /api/v1/clock "
+                  "or `commcredits clock`.")
+    uvicorn.run(create_app(rt, background_jobs=True), host=host, port=port, log_level="info")
+
+
+@app.command()
+@friendly
+def demo(db: Db = None) -> None:
+    """Seed the demo tenant (once) and print a fresh demo admin key."""
+    with runtime(db) as rt:
+        result = seed_demo(rt.services)
+    out.print(f"Demo tenant Contoso: {result.tenant_id}"
+              + (" (created)" if result.created else " (already there)"))
+    out.print(f"Demo global admin key: {result.admin_key}")
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade(db: Db = None) -> None:
+    """Apply every database migration (safe to run again)."""
+    with runtime(db) as rt:
+        out.print(f"Database is up to date: {rt.engine.url.render_as_string(hide_password=True)}")
+
+
+@tenant_app.command("create")
+@friendly
+def tenant_create(
+    name: Annotated[str, typer.Option(help="The organization's name.")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country, e.g. US.")],
+    account_type: Annotated[str, typer.Option(
+        "--type", help="Billing account type: MOSA, CSP, EA or MCA.")] = "MOSA",
+    billing_country: Annotated[str | None, typer.Option(
+        help="Billing address country (default: the country).")] = None,
+    currency: Annotated[str | None, typer.Option(
+        help="ISO 4217 currency (default: the country's).")] = None,
+    cloud: Annotated[str, typer.Option(help="commercial or gcc.")] = "commercial",
+    contact: Annotated[list[str] | None, typer.Option(
+        help="Admin contact as EMAIL:ROLE (global_admin, billing_admin, teams_admin, "
+             "reader); repeat for more.")] = None,
+    db: Db = None,
+) -> None:
+    """Create a tenant with its billing account and admin contacts."""
+    contacts = []
+    for item in contact or []:
+        email, _, role = item.partition(":")
+        contacts.append({"email": email, "role": role or "global_admin"})
+    with runtime(db) as rt:
+        t = tenants.create_tenant(
+            rt.services, OPERATOR_CLI, name=name, country=country,
+            billing_account_type=account_type.upper(), billing_country=billing_country,
+            currency=currency, cloud=cloud, contacts=contacts,
+        )
+    out.print(f"Created tenant {t.name}: [bold]{t.id}[/] ({t.country}, {t.currency}, "
+              f"{t.billing_account_type.value})")
+
+
+@tenant_app.command("list")
+@friendly
+def tenant_list(db: Db = None) -> None:
+    """List every tenant."""
+    with runtime(db) as rt:
+        rows = tenants.list_tenants(rt.services, OPERATOR_CLI)
+    table = Table(title="Tenants")
+    for h in ("id", "name", "country", "currency", "account", "cloud"):
+        table.add_column(h)
+    for t in rows:
+        table.add_row(t.id, t.name, t.country, t.currency, t.billing_account_type.value,
+                      t.cloud.value)
+    out.print(table)
+
+
+@tenant_app.command("show")
+@friendly
+def tenant_show(tenant_id: str, db: Db = None) -> None:
+    """Show a tenant and its admin contacts."""
+    with runtime(db) as rt:
+        t, contacts = queries.tenant(rt.services, OPERATOR_CLI, tenant_id)
+    out.print(f"[bold]{t.name}[/] {t.id}")
+    out.print(f"country {t.country} · currency {t.currency} · {t.billing_account_type.value} "
+              f"(billing country {t.billing_country}) · cloud {t.cloud.value}"
+              f"{' · EA region exception' if t.ea_region_exception else ''}")
+    for c in contacts:
+        out.print(f"  {c.role.value:14} {c.email}")
+
+
+@tenant_app.command("api-key")
+@friendly
+def tenant_api_key(
+    tenant_id: str,
+    role: Annotated[str, typer.Option(
+        help="global_admin, billing_admin, teams_admin, reader or platform.")] = "global_admin",
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    db: Db = None,
+) -> None:
+    """Create an API key for a tenant role (shown once)."""
+    with runtime(db) as rt:
+        key = tenants.create_api_key(rt.services, OPERATOR_CLI, tenant_id, role=role, name=name)
+    out.print(f"{key.role.value} key (shown once): [bold]{key.key}[/]")
+
+
+@tenant_app.command("ea-exception")
+@friendly
+def tenant_ea_exception(
+    tenant_id: str,
+    enable: Annotated[bool, typer.Option("--enable/--disable",
+                                         help="Grant or revoke the exception.")] = True,
+    db: Db = None,
+) -> None:
+    """Let an EA tenant buy despite its billing-region mismatch (ACCT-4)."""
+    with runtime(db) as rt:
+        t = tenants.set_ea_exception(rt.services, OPERATOR_CLI, tenant_id, enable)
+    out.print(f"EA region exception for {t.name}: {'on' if t.ea_region_exception else 'off'}")
+
+
+@credits_app.command("show")
+@friendly
+def credits_show(tenant_id: str, db: Db = None) -> None:
+    """Balance, debt and lots with their expiry dates."""
+    with runtime(db) as rt:
+        view = queries.credits(rt.services, OPERATOR_CLI, tenant_id)
+    out.print(f"[bold]{view.tenant.name}[/]  balance [bold]{view.balance}[/]  "
+              f"available {view.available}  debt {view.debt}")
+    rows = [(str(x.id), x.purchased_at.date().isoformat(), x.expires_at.date().isoformat(),
+             x.source.value, x.amount.format(), x.remaining.format()) for x in view.lots]
+    out.print(money_table("Lots (used oldest first)", rows,
+                          ("lot", "purchased", "expires", "source", "amount", "remaining")))
+
+
+@credits_app.command("add-card")
+@friendly
+def credits_add_card(
+    tenant_id: str,
+    number: Annotated[str, typer.Argument(help="Card number (sandbox: 4242424242424242).")],
+    expiry: Annotated[str, typer.Option("--expiry", help="MM/YYYY")] = "12/2030",
+    db: Db = None,
+) -> None:
+    """Add a card; only brand, last 4 digits and expiry are kept."""
+    month, _, year = expiry.partition("/")
+    if not (month.isdigit() and year.isdigit()):
+        err.print("[bold red]error[/] INVALID_EXPIRY: write the expiry as MM/YYYY, e.g. 12/2030.")
+        raise typer.Exit(2)
+    with runtime(db) as rt:
+        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id, number=number,
+                                        exp_month=int(month), exp_year=int(year))
+    out.print(f"Added {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
+              f"[bold]{m.id}[/]")
+
+
+@credits_app.command("purchase")
+@friendly
+def credits_purchase(
+    tenant_id: str,
+    amount: Annotated[str, typer.Argument(help="Amount with at most 2 decimals, e.g. 50.00.")],
+    card: Annotated[str, typer.Option(help="Payment method id (see credits add-card).")],
+    channel: Annotated[str | None, typer.Option(
+        help="web_direct_offer for CSP tenants buying directly.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="Retry-safe key: the same key never charges twice.")] = None,
+    db: Db = None,
+) -> None:
+    """Buy credits: a new lot that expires in 12 months, and an invoice."""
+    with runtime(db) as rt:
+        r = funds.purchase(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
+                           payment_method_id=card, channel=channel,
+                           idempotency_key=idempotency_key)
+    out.print(f"{'Replayed' if r.replayed else 'Bought'} {r.lot.amount} · lot {r.lot.id} "
+              f"expires {r.lot.expires_at.date()} · invoice {r.invoice.number}")
+
+
+@credits_app.command("adjust")
+@friendly
+def credits_adjust(
+    tenant_id: str,
+    amount: Annotated[str, typer.Argument(help="Signed amount: 25.00 adds, -25.00 charges.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and audit log).")],
+    db: Db = None,
+) -> None:
+    """Operator correction: add a lot (adjustment) or charge the balance."""
+    with runtime(db) as rt:
+        result = funds.adjust(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
+                              reason=reason)
+    if isinstance(result, funds.PurchaseResult):
+        out.print(f"Added {result.lot.amount} as lot {result.lot.id} "
+                  f"(invoice {result.invoice.number})")
+    else:
+        out.print(f"Charged {result.amount}; balance {result.balance}, debt {result.debt}")
+
+
+@credits_app.command("ledger")
+@friendly
+def credits_ledger(
+    tenant_id: str,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 30,
+    db: Db = None,
+) -> None:
+    """The append-only ledger, newest first."""
+    with runtime(db) as rt:
+        tenant, entries = queries.ledger(rt.services, OPERATOR_CLI, tenant_id, limit=limit)
+    rows = [(str(e.id), e.at.strftime("%Y-%m-%d %H:%M"), e.kind.value, e.amount.format(),
+             ", ".join(f"lot {a.lot_id}: {a.amount.format()}" for a in e.allocations),
+             e.reference or "") for e in entries]
+    out.print(money_table(f"Ledger ({tenant.currency})", rows,
+                          ("id", "at", "kind", "amount", "allocations", "reference")))
+
+
+@credits_app.command("invoices")
+@friendly
+def credits_invoices(tenant_id: str, db: Db = None) -> None:
+    """Invoices, newest first."""
+    with runtime(db) as rt:
+        found = queries.invoices(rt.services, OPERATOR_CLI, tenant_id)
+    rows = [(i.number, i.issued_at.date().isoformat(), i.total.format(),
+             str(i.document.get("status", ""))) for i in found]
+    out.print(money_table("Invoices", rows, ("number", "issued", "total", "status")))
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+
+
+def parse_duration(text: str) -> int:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise typer.BadParameter("write a duration like 90s, 15m, 6h or 30d")
+    value, unit = int(match.group(1)), match.group(2)
+    return value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+@clock_app.command("show")
+@friendly
+def clock_show(db: Db = None) -> None:
+    """What time the service thinks it is."""
+    with runtime(db) as rt:
+        store = rt.services.clock_store
+        simulated, _ = store.read() if store else (False, None)
+        out.print(f"{rt.services.clock.now().isoformat()} "
+                  f"({'simulated' if simulated else 'real'} clock)")
+
+
+@clock_app.command("set")
+@friendly
+def clock_set(
+    when: Annotated[str, typer.Argument(help="ISO 8601 time with zone, e.g. 2027-03-01T00:00Z")],
+    db: Db = None,
+) -> None:
+    """Set the simulated clock and run the work that became due."""
+    try:
+        now = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter("use ISO 8601, e.g. 2027-03-01T00:00:00Z") from None
+    with runtime(db) as rt:
+        moved, report = clock_service.move_clock(rt.services, OPERATOR_CLI, now=now)
+    out.print(f"Clock set to {moved.isoformat()}; {report.summary()}")
+
+
+@clock_app.command("advance")
+@friendly
+def clock_advance(
+    by: Annotated[str, typer.Argument(help="How far: 90s, 15m, 6h or 30d.")],
+    db: Db = None,
+) -> None:
+    """Move the simulated clock forward and run the work that became due."""
+    seconds = parse_duration(by)
+    with runtime(db) as rt:
+        moved, report = clock_service.move_clock(
+            rt.services, OPERATOR_CLI, advance_seconds=seconds,
+        )
+    out.print(f"Clock advanced {timedelta(seconds=seconds)} to {moved.isoformat()}; "
+              f"{report.summary()}")
+
+
+@jobs_app.command("run")
+@friendly
+def jobs_run(db: Db = None) -> None:
+    """Run the work that is due now (lot expiry)."""
+    with runtime(db) as rt:
+        report = run_due_work(rt.services)
+    out.print(f"Due work done: {report.summary()}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,89 @@
+"""The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases and
+charges, and one lot close to expiry. Seeding runs through the real services on a stepping
+clock, so the demo's ledger is exactly what production would have written.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from commcredits.domain.money import Money
+from commcredits.services import funds, payments, tenants
+from commcredits.services.auth import OPERATOR_CLI
+from commcredits.services.context import Services
+
+DEMO_NAME = "Contoso"
+DEMO_CARD = "4242424242424242"
+DEMO_CONTACTS = [
+    {"email": "megan.bowen@contoso.com", "role": "global_admin"},
+    {"email": "alex.wilber@contoso.com", "role": "billing_admin"},
+]
+
+
+class _SteppingClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    tenant_id: str
+    admin_key: str
+    created: bool
+
+
+def find_demo_tenant(svc: Services) -> str | None:
+    for tenant in tenants.list_tenants(svc, OPERATOR_CLI):
+        if tenant.name == DEMO_NAME:
+            return tenant.id
+    return None
+
+
+def seed_demo(svc: Services) -> Demo:
+    """Create the demo tenant once, and hand out a fresh global-admin key every time."""
+    tenant_id = find_demo_tenant(svc)
+    created = tenant_id is None
+    if tenant_id is None:
+        tenant_id = _create(svc, svc.clock.now())
+    key = tenants.create_api_key(
+        svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
+    )
+    return Demo(tenant_id, key.key, created)
+
+
+def _create(svc: Services, now: datetime) -> str:
+    clock = _SteppingClock(now - timedelta(days=350))
+    past = replace(svc, clock=clock)
+    tenant = tenants.create_tenant(
+        past, OPERATOR_CLI, name=DEMO_NAME, country="US", billing_account_type="MOSA",
+        contacts=DEMO_CONTACTS,
+    )
+    card = payments.add_payment_method(
+        past, OPERATOR_CLI, tenant.id, number=DEMO_CARD, exp_month=12,
+        exp_year=now.year + 3,
+    )
+    # The first lot (350 days old) expires in about two weeks and still holds funds.
+    purchases = {0: "200.00", 200: "100.00", 290: "150.00"}
+    rng = random.Random(2026)
+    for day in range(0, 350):
+        clock.current = now - timedelta(days=350 - day, hours=-9)
+        if day in purchases:
+            funds.purchase(
+                past, OPERATOR_CLI, tenant.id, amount=purchases[day],
+                payment_method_id=card.id, idempotency_key=f"demo-purchase-{day}",
+            )
+        if day % 3 == 1:
+            cents = rng.randint(40, 260)
+            clock.current += timedelta(hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
+            funds.charge(
+                past, tenant.id, Money(Decimal(cents) / 100, "USD"),
+                reference=f"demo-call-{day}", idempotency_key=f"demo-call-{day}",
+                description="International call (demo)",
+            )
+    return tenant.id
