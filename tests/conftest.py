@@ -70,8 +70,10 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def runtime(db_url: str, clock: FixedClock) -> Iterator[Runtime]:
-    rt = build(Settings(database_url=db_url, operator_key=OPERATOR_KEY), clock=clock)
+def runtime(db_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(database_url=db_url, operator_key=OPERATOR_KEY,
+                        outbox_dir=str(tmp_path / "outbox"), smtp_host=None)
+    rt = build(settings, clock=clock)
     yield rt
     check_ledger_invariants(rt.engine)
     rt.close()

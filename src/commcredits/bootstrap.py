@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -15,11 +16,12 @@ from commcredits.adapters.clock import DatabaseClock, DbClockStore, SystemClock
 from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.migrate import upgrade
 from commcredits.adapters.db.uow import SqlUnitOfWorkFactory
+from commcredits.adapters.email.senders import FolderMailer, SmtpMailer
 from commcredits.adapters.payments.sandbox import SandboxGateway
 from commcredits.config import Settings
 from commcredits.domain.invoices import Party
 from commcredits.services.context import Services
-from commcredits.services.ports import Clock
+from commcredits.services.ports import Clock, Mailer
 
 
 @dataclass
@@ -30,6 +32,17 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    """SMTP when COMMCREDITS_SMTP_HOST is set, else .eml files in a folder (NOTE-3)."""
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host, settings.smtp_port, security=settings.smtp_security,
+            username=settings.smtp_username, password=settings.smtp_password,
+            sender=settings.mail_from,
+        )
+    return FolderMailer(Path(settings.outbox_dir), sender=settings.mail_from)
 
 
 def build(
@@ -59,5 +72,6 @@ def build(
                      settings.seller_tax_id),
         clock_store=store,
         operator_key=settings.operator_key,
+        mailer=make_mailer(settings),
     )
     return Runtime(settings, engine, services)

@@ -5,6 +5,8 @@ Built in `bootstrap` or an entrypoint, never at import time.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,6 +30,21 @@ class Settings(BaseSettings):
     seller_country: str = Field("United States", description="Seller's country on invoices.")
     seller_address: str = Field("", description="Seller's postal address on invoices.")
     seller_tax_id: str = Field("", description="Seller's tax id on invoices.")
+    smtp_host: str | None = Field(
+        None, description="SMTP server; when unset, emails are written as .eml files.",
+    )
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "starttls", description="none, starttls or ssl.",
+    )
+    smtp_username: str | None = Field(None, description="SMTP user name, if it needs one.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    mail_from: str = Field(
+        "Communications Credits <credits@commcredits.local>", description="The From address.",
+    )
+    outbox_dir: str = Field(
+        "./outbox", description="Folder for .eml files when no SMTP server is set.",
+    )
     jobs_interval_seconds: float = Field(
         30.0, description="How often `serve` runs due work in the background.",
     )

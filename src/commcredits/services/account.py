@@ -12,6 +12,8 @@ from datetime import datetime
 from commcredits.domain.ledger import EntryDraft, expiry_entries
 from commcredits.domain.lots import LotSource, LotView, expiry_for, next_expiry
 from commcredits.domain.money import Money
+from commcredits.domain.notifications import NotificationKind
+from commcredits.services.notifications import notify
 from commcredits.services.ports import AccountState, UnitOfWork
 
 
@@ -43,10 +45,20 @@ class AccountWriter:
         """Forfeit what expired lots hold, before any charge or read (FUND-4)."""
         if not self.expiry_due():
             return []
+        lots = {lot.id: lot for lot in self.lots}
         drafts = expiry_entries(self.lots, self.now)
         if drafts:
             self.write(drafts)
             self.expired.extend(drafts)
+            for draft in drafts:
+                lot = lots[draft.allocations[0].lot_id]
+                notify(self.uow, self.tenant_id, NotificationKind.FUNDS_EXPIRED,
+                       f"funds-expired:{lot.id}", {
+                           "amount": (-draft.amount).format(), "lot_id": lot.id,
+                           "balance": self.balance.format(),
+                           "purchased_on": lot.purchased_at.date().isoformat(),
+                           "expired_on": lot.expires_at.date().isoformat(),
+                       }, self.now)
         return drafts
 
     def write(

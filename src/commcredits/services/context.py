@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from commcredits.domain.invoices import Party
 from commcredits.services.ports import (
     Clock,
+    Mailer,
     PaymentGateway,
     SimulatedClockStore,
     UnitOfWorkFactory,
@@ -21,3 +22,4 @@ class Services:
     seller: Party
     clock_store: SimulatedClockStore | None = None
     operator_key: str | None = None
+    mailer: Mailer | None = None

@@ -1,5 +1,5 @@
-"""The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases and
-charges, and one lot close to expiry. Seeding runs through the real services on a stepping
+"""The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases,
+charges and auto-recharges, and one lot close to expiry. Seeding runs through the real services on a stepping
 clock, so the demo's ledger is exactly what production would have written.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from commcredits.domain.money import Money
-from commcredits.services import funds, payments, tenants
+from commcredits.services import funds, payments, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 
@@ -69,10 +69,14 @@ def _create(svc: Services, now: datetime) -> str:
         exp_year=now.year + 3,
     )
     # The first lot (350 days old) expires in about two weeks and still holds funds.
-    purchases = {0: "200.00", 200: "100.00", 290: "150.00"}
+    # Auto-recharge (add 100.00 when the balance is below 250.00) has run a few times.
+    purchases = {0: "200.00", 290: "150.00"}
     rng = random.Random(2026)
     for day in range(0, 350):
         clock.current = now - timedelta(days=350 - day, hours=-9)
+        if day == 30:
+            recharge.configure(past, OPERATOR_CLI, tenant.id, enabled=True, amount="100.00",
+                               trigger="250.00", payment_method_id=card.id)
         if day in purchases:
             funds.purchase(
                 past, OPERATOR_CLI, tenant.id, amount=purchases[day],

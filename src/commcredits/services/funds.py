@@ -13,14 +13,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.errors import Conflict, InvalidInput, NotFound
-from commcredits.domain.invoices import InvoiceLine, Party, build_invoice_document, invoice_number
-from commcredits.domain.ledger import EntryDraft, EntryKind, charge_entry, funding_entries
+from commcredits.domain.ledger import EntryDraft, EntryKind, charge_entry
 from commcredits.domain.lots import Allocation, LotSource
 from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.notifications import NotificationKind
 from commcredits.domain.payments import (
     PaymentFailure,
     PaymentMethod,
@@ -29,7 +28,6 @@ from commcredits.domain.payments import (
     payment_failed,
 )
 from commcredits.domain.purchases import check_purchase_amount
-from commcredits.domain.reference import country
 from commcredits.domain.tenants import (
     WEB_DIRECT_OFFERS,
     Buyer,
@@ -42,10 +40,12 @@ from commcredits.domain.tenants import (
 from commcredits.services.account import AccountWriter
 from commcredits.services.auth import Action, Principal, authorize, require_operator
 from commcredits.services.context import Services
+from commcredits.services.funding import CREDITS_FREE_SEATS, CREDITS_SKU, fund_in
+from commcredits.services.notifications import notify
 from commcredits.services.ports import InvoiceRecord, LotRecord, UnitOfWork
+from commcredits.services.recharge import process_request, queue_if_due
 
-CREDITS_SKU = "MCOPSTNC"
-CREDITS_FREE_SEATS = 10_000_000
+__all__ = ["CREDITS_FREE_SEATS", "CREDITS_SKU", "fund_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,7 @@ class ChargeResult:
     balance: Money
     debt: Money
     replayed: bool = False
+    recharge_request_id: str | None = None
 
 
 def purchase(
@@ -112,7 +113,7 @@ def purchase(
             replay = _replay(uow, tenant, key, money)
             if replay:
                 return replay
-        lot, invoice = _fund(
+        lot, invoice, _ = fund_in(
             svc, uow, tenant, money, source, key, payment=payment, description=description,
             actor=principal.actor, channel=chan.value,
         )
@@ -153,49 +154,6 @@ def _payment_method(
     return method
 
 
-def _fund(
-    svc: Services, uow: UnitOfWork, tenant: Tenant, money: Money, source: LotSource,
-    key: str | None, *, payment: dict[str, Any], description: str, actor: str, channel: str,
-) -> tuple[LotRecord, InvoiceRecord]:
-    """Create the lot, its ledger entries and its invoice; the caller commits."""
-    writer = AccountWriter(uow, tenant.id, svc.clock.now())
-    writer.apply_due_expiry()
-    lot_id, _ = writer.add_lot(money, source, key)
-    seq = writer.next_invoice_seq()
-    number = invoice_number(tenant.id, seq)
-    kind = EntryKind.ADJUSTMENT if source is LotSource.ADJUSTMENT else EntryKind.PURCHASE
-    writer.write(
-        funding_entries(lot_id, money, writer.debt, kind=kind, reference=number,
-                        description=f"{description} ({source.value})"),
-        lot_id=lot_id, idempotency_key=key,
-    )
-    invoice_id = uuid.uuid4().hex
-    buyer = Party(tenant.name, country(tenant.country).name)
-    document = build_invoice_document(
-        number=number, seq=seq, issued_at=writer.now, seller=svc.seller, buyer=buyer,
-        lines=[InvoiceLine(description, Decimal(1), money)], currency=tenant.currency,
-        payment=payment,
-    )
-    document["lot_id"] = lot_id
-    document["source"] = source.value
-    uow.invoices.add(tenant.id, invoice_id, seq, number, writer.now, money, lot_id, document)
-    uow.credits.link_invoice(tenant.id, lot_id, invoice_id)
-    if writer.first_funded_at is None:
-        writer.first_funded_at = writer.now
-        uow.subscriptions.add_seats(tenant.id, CREDITS_SKU, CREDITS_FREE_SEATS, writer.now)
-    writer.save()
-    uow.audit.add(tenant.id, writer.now, actor, "credits.funded", {
-        "amount": money.format(), "currency": money.currency, "source": source.value,
-        "lot_id": lot_id, "invoice": number, "channel": channel,
-    })
-    lot = uow.credits.lot_by_key(tenant.id, key, tenant.currency) if key else None
-    if lot is None:
-        lot = next(x for x in uow.credits.lots(tenant.id, tenant.currency) if x.id == lot_id)
-    invoice = uow.invoices.get(tenant.id, invoice_id, tenant.currency)
-    assert invoice is not None
-    return lot, invoice
-
-
 def charge(
     svc: Services, tenant_id: str, amount: Money, *, reference: str | None = None,
     idempotency_key: str | None = None, description: str = "",
@@ -211,6 +169,9 @@ def charge(
             idempotency_key=idempotency_key, description=description, kind=kind,
         )
         uow.commit()
+    if result.recharge_request_id:
+        # Dispatch at once; the worker is the safety net for failures, retries and crashes.
+        process_request(svc, result.recharge_request_id)
     return result
 
 
@@ -239,10 +200,16 @@ def charge_in(
         writer.lots, amount, writer.now, reference=reference, description=description,
         kind=kind,
     )
+    before = writer.balance
     (entry_id,) = writer.write([draft], idempotency_key=idempotency_key)
     writer.save()
+    if before.is_positive() and not writer.balance.is_positive():
+        notify(uow, tenant_id, NotificationKind.BALANCE_DEPLETED,
+               f"balance-depleted:{entry_id}", {"balance": writer.balance.format()}, now)
+    request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id)
     return ChargeResult(
         entry_id, amount, draft.allocations, draft.debt_delta, writer.balance, writer.debt,
+        recharge_request_id=request_id,
     )
 
 
@@ -261,7 +228,7 @@ def adjust(
     money = Money(value, tenant.currency)
     if money.is_positive():
         with svc.uow() as uow:
-            lot, invoice = _fund(
+            lot, invoice, _ = fund_in(
                 svc, uow, tenant, money, LotSource.ADJUSTMENT, None,
                 payment={"method": "adjustment", "status": "succeeded", "reason": reason},
                 description=f"Adjustment: {reason}", actor=principal.actor, channel="operator",

@@ -15,7 +15,13 @@ from commcredits.domain.tenants import Contact, Tenant
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.funds import apply_expiry
-from commcredits.services.ports import AuditRecord, EntryRecord, InvoiceRecord, LotRecord
+from commcredits.services.ports import (
+    AuditRecord,
+    AutoRechargeRecord,
+    EntryRecord,
+    InvoiceRecord,
+    LotRecord,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +31,7 @@ class CreditsView:
     available: Money
     debt: Money
     lots: list[LotRecord]
+    auto_recharge: AutoRechargeRecord | None = None
 
 
 def credits(svc: Services, principal: Principal, tenant_id: str) -> CreditsView:
@@ -37,7 +44,8 @@ def credits(svc: Services, principal: Principal, tenant_id: str) -> CreditsView:
     with svc.uow(readonly=True) as uow:
         state = uow.credits.account(tenant_id, lock=False)
         lots = uow.credits.lots(tenant_id, tenant.currency)
-    return CreditsView(tenant, state.balance, state.balance, state.debt, lots)
+        settings = uow.recharge.settings(tenant_id, tenant.currency)
+    return CreditsView(tenant, state.balance, state.balance, state.debt, lots, settings)
 
 
 def ledger(

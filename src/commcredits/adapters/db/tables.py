@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
@@ -204,4 +206,65 @@ sandbox_charges = Table(
     Column("succeeded", Boolean, nullable=False),
     Column("failure", String(32), nullable=True),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# --- Auto-recharge (AR-1..AR-7) and the email outbox (NOTE-1..NOTE-3) ---------------------
+
+auto_recharge = Table(
+    "auto_recharge", metadata,
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("amount", MicroAmount, nullable=True),
+    Column("trigger", MicroAmount, nullable=True),
+    Column("payment_method_id", String(32), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_recharge_at", UTCDateTime, nullable=True),
+    Column("last_failure_at", UTCDateTime, nullable=True),
+    Column("last_failure_reason", String(64), nullable=True),
+    Column("waiting_for_payment_method", Boolean, nullable=False, default=False),
+)
+
+recharge_requests = Table(
+    "recharge_requests", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("amount", MicroAmount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("chain", Integer, nullable=False),
+    Column("cause_entry_id", BigInteger, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("payment_method_id", String(32), nullable=True),
+    Column("payment_id", String(40), nullable=True),
+    Column("failure", String(64), nullable=True),
+    Column("lot_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_recharge_due", "status", "next_attempt_at"),
+    Index(
+        "uq_recharge_one_active_per_tenant", "tenant_id", unique=True,
+        sqlite_where=text("status IN ('pending', 'processing')"),
+        postgresql_where=text("status IN ('pending', 'processing')"),
+    ),
+)
+
+email_outbox = Table(
+    "email_outbox", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
 )

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
 from commcredits.adapters.db.types import to_micros
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
@@ -250,6 +252,19 @@ class SqlCredits(_Repo):
             where = and_(where, t.ledger_entries.c.id < before_id)
         return self._entries(where, currency, limit)
 
+    def lots_expiring(
+        self, start: datetime, end: datetime,
+    ) -> list[tuple[str, int, Decimal, datetime, datetime]]:
+        """Lots of every tenant that still hold funds and expire in [start, end)."""
+        rows = self.conn.execute(
+            select(t.lots.c.tenant_id, t.lots.c.id, t.lots.c.remaining,
+                   t.lots.c.purchased_at, t.lots.c.expires_at)
+            .where(t.lots.c.remaining > 0, t.lots.c.expires_at >= start,
+                   t.lots.c.expires_at < end)
+            .order_by(t.lots.c.expires_at, t.lots.c.id)
+        )
+        return [(r.tenant_id, r.id, r.remaining, r.purchased_at, r.expires_at) for r in rows]
+
     def tenants_with_expiry_due(self, at: datetime) -> list[str]:
         rows = self.conn.execute(
             select(t.credit_accounts.c.tenant_id)
@@ -403,6 +418,8 @@ class SqlUnitOfWork:
     access: SqlAccess
     audit: SqlAudit
     subscriptions: SqlSubscriptions
+    recharge: SqlRecharge
+    outbox: SqlOutbox
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
@@ -426,6 +443,8 @@ class SqlUnitOfWork:
         self.access = SqlAccess(conn)
         self.audit = SqlAudit(conn)
         self.subscriptions = SqlSubscriptions(conn)
+        self.recharge = SqlRecharge(conn)
+        self.outbox = SqlOutbox(conn)
         return self
 
     def commit(self) -> None:

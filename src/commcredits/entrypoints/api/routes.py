@@ -12,6 +12,7 @@ from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.schemas import (
     AdjustmentCreate,
     ApiKeyCreate,
+    AutoRechargeSettings,
     ClockMove,
     EaException,
     PartnerBind,
@@ -22,7 +23,7 @@ from commcredits.entrypoints.api.schemas import (
     TenantCreate,
 )
 from commcredits.services import clock as clock_service
-from commcredits.services import funds, payments, queries, tenants
+from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import require_operator
 from commcredits.services.funds import PurchaseResult
 from commcredits.services.jobs import run_due_work
@@ -107,6 +108,31 @@ def create_purchase(
     if result.replayed:
         response.status_code = 200
     return views.purchase(result)
+
+
+@router.put("/tenants/{tid}/credits/auto-recharge", tags=["credits"])
+def put_auto_recharge(
+    tid: str, body: AutoRechargeSettings, svc: ServicesDep, who: PrincipalDep,
+) -> Json:
+    return views.recharge_status(recharge.configure(
+        svc, who, tid, enabled=body.enabled, amount=body.amount, trigger=body.trigger,
+        payment_method_id=body.payment_method_id,
+    ))
+
+
+@router.get("/tenants/{tid}/credits/auto-recharge", tags=["credits"])
+def get_auto_recharge(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
+    return views.recharge_status(recharge.status(svc, who, tid))
+
+
+@router.get("/tenants/{tid}/notifications", tags=["notifications"])
+def list_notifications(
+    tid: str, svc: ServicesDep, who: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Json:
+    return {"notifications": [
+        views.notification(n) for n in notifications.list_notifications(svc, who, tid, limit)
+    ]}
 
 
 @router.post("/tenants/{tid}/credits/adjustments", status_code=201, tags=["credits"])
@@ -197,4 +223,6 @@ def move_clock(body: ClockMove, svc: ServicesDep, who: PrincipalDep) -> Json:
 def run_jobs(svc: ServicesDep, who: PrincipalDep) -> Json:
     require_operator(who)
     report = run_due_work(svc)
-    return {"tenants_expired": report.tenants_expired, "lots_expired": report.lots_expired}
+    return {"tenants_expired": report.tenants_expired, "lots_expired": report.lots_expired,
+            "expiry_warnings": report.expiry_warnings, "recharges": report.recharges,
+            "emails_sent": report.emails_sent, "emails_failed": report.emails_failed}

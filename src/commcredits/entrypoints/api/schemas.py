@@ -46,6 +46,13 @@ class PurchaseCreate(Body):
     channel: str | None = None
 
 
+class AutoRechargeSettings(Body):
+    enabled: Any
+    amount: Any = None
+    trigger: Any = None
+    payment_method_id: Any = None
+
+
 class AdjustmentCreate(Body):
     amount: Any
     reason: Any

@@ -8,8 +8,17 @@ from typing import Any
 from commcredits.domain.payments import PaymentMethod
 from commcredits.domain.tenants import Contact, Tenant
 from commcredits.services.funds import ChargeResult, PurchaseResult
-from commcredits.services.ports import AuditRecord, EntryRecord, InvoiceRecord, LotRecord
+from commcredits.services.ports import (
+    AuditRecord,
+    AutoRechargeRecord,
+    EntryRecord,
+    InvoiceRecord,
+    LotRecord,
+    OutboxRecord,
+    RechargeRequestRecord,
+)
 from commcredits.services.queries import CreditsView
+from commcredits.services.recharge import RechargeStatus
 
 
 def ts(value: datetime | None) -> str | None:
@@ -42,9 +51,53 @@ def credits(v: CreditsView) -> dict[str, Any]:
         "balance": v.balance.format(), "available": v.available.format(),
         "debt": v.debt.format(), "currency": v.balance.currency,
         "lots": [lot(x) for x in v.lots],
-        "auto_recharge": {
-            "enabled": False, "amount": None, "trigger": None, "payment_method_id": None,
+        "auto_recharge": auto_recharge_settings(v.auto_recharge),
+    }
+
+
+def auto_recharge_settings(s: AutoRechargeRecord | None) -> dict[str, Any]:
+    if s is None:
+        return {"enabled": False, "amount": None, "trigger": None, "payment_method_id": None}
+    return {
+        "enabled": s.enabled, "amount": s.amount.format() if s.amount else None,
+        "trigger": s.trigger.format() if s.trigger else None,
+        "payment_method_id": s.payment_method_id,
+    }
+
+
+def request(r: RechargeRequestRecord) -> dict[str, Any]:
+    return {
+        "id": r.id, "status": r.status, "amount": r.amount.format(),
+        "currency": r.amount.currency, "attempt": r.attempt, "chain": r.chain,
+        "next_attempt_at": ts(r.next_attempt_at), "failure": r.failure, "lot_id": r.lot_id,
+        "payment_id": r.payment_id, "created_at": ts(r.created_at),
+    }
+
+
+def recharge_status(st: RechargeStatus) -> dict[str, Any]:
+    s = st.settings
+    last_success = next((r for r in st.recent if r.status == "succeeded"), None)
+    return {
+        **auto_recharge_settings(s),
+        "status": {
+            "last_recharge_at": ts(s.last_recharge_at) if s else None,
+            "last_recharge": request(last_success) if last_success else None,
+            "last_failure_at": ts(s.last_failure_at) if s else None,
+            "last_failure_reason": s.last_failure_reason if s else None,
+            "next_retry_at": ts(st.active.next_attempt_at)
+            if st.active and st.active.attempt > 1 else None,
+            "in_flight": request(st.active) if st.active else None,
+            "waiting_for_payment_method": bool(s and s.waiting_for_payment_method),
         },
+        "recent": [request(r) for r in st.recent],
+    }
+
+
+def notification(n: OutboxRecord) -> dict[str, Any]:
+    return {
+        "id": n.id, "event_id": n.event_id, "kind": n.kind, "to": n.recipients,
+        "subject": n.subject, "status": n.status, "attempts": n.attempts,
+        "last_error": n.last_error, "created_at": ts(n.created_at), "sent_at": ts(n.sent_at),
     }
 
 

@@ -21,7 +21,7 @@ from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.domain.errors import DomainError
 from commcredits.services import clock as clock_service
-from commcredits.services import funds, payments, queries, tenants
+from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.demo import seed_demo
 from commcredits.services.jobs import run_due_work
@@ -37,13 +37,19 @@ credits_app = typer.Typer(help="Balance, lots, purchases, cards, ledger and invo
                           no_args_is_help=True)
 clock_app = typer.Typer(help="The simulated clock (only with serve --simulated-clock).",
                         no_args_is_help=True)
-jobs_app = typer.Typer(help="Due work: lot expiry (and, later, retries and month end).",
+jobs_app = typer.Typer(help="Due work: expiry, expiry warnings, recharges, email delivery.",
                        no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(credits_app, name="credits")
 app.add_typer(clock_app, name="clock")
 app.add_typer(jobs_app, name="jobs")
+recharge_app = typer.Typer(help="Auto-recharge settings and status (AR-1..AR-7).",
+                           no_args_is_help=True)
+notes_app = typer.Typer(help="Admin emails: list them, and deliver what is queued.",
+                        no_args_is_help=True)
+app.add_typer(recharge_app, name="auto-recharge")
+app.add_typer(notes_app, name="notifications")
 
 out = Console()
 err = Console(stderr=True)
@@ -406,6 +412,101 @@ def jobs_run(db: Db = None) -> None:
     with runtime(db) as rt:
         report = run_due_work(rt.services)
     out.print(f"Due work done: {report.summary()}")
+
+
+@recharge_app.command("show")
+@friendly
+def recharge_show(tenant_id: str, db: Db = None) -> None:
+    """Settings, the last recharge, the last failure and the next retry."""
+    with runtime(db) as rt:
+        st = recharge.status(rt.services, OPERATOR_CLI, tenant_id)
+    s = st.settings
+    if s is None:
+        out.print("Auto-recharge has never been set up for this tenant.")
+        return
+    out.print(f"Auto-recharge is [bold]{'on' if s.enabled else 'off'}[/]: add "
+              f"{s.amount or '-'} when the balance is below {s.trigger or '-'} "
+              f"(payment method {s.payment_method_id or '-'})")
+    out.print(f"last recharge: {s.last_recharge_at or 'never'}")
+    if s.last_failure_at:
+        out.print(f"last failure:  {s.last_failure_at} ({s.last_failure_reason})")
+    if st.active:
+        out.print(f"in flight:     {st.active.amount}, attempt {st.active.attempt}, "
+                  f"next try {st.active.next_attempt_at}")
+    if s.waiting_for_payment_method:
+        out.print("[yellow]Retries ran out: waiting for a new payment method.[/]")
+
+
+@recharge_app.command("set")
+@friendly
+def recharge_set(
+    tenant_id: str,
+    amount: Annotated[str, typer.Option(help='"Add this amount", e.g. 100.00.')],
+    trigger: Annotated[str, typer.Option(help='"When balance is below", e.g. 50.00.')],
+    card: Annotated[str, typer.Option(help="Payment method id.")],
+    enable: Annotated[bool, typer.Option("--enable/--disable", help="Turn it on or off.")]
+    = True,
+    db: Db = None,
+) -> None:
+    """Turn auto-recharge on (or off) with its amounts and payment method."""
+    with runtime(db) as rt:
+        st = recharge.configure(rt.services, OPERATOR_CLI, tenant_id, enabled=enable,
+                                amount=amount, trigger=trigger, payment_method_id=card)
+    s = st.settings
+    assert s is not None
+    out.print(f"Auto-recharge {'on' if s.enabled else 'off'}: add {s.amount} when the "
+              f"balance is below {s.trigger}.")
+
+
+@notes_app.command("list")
+@friendly
+def notifications_list(
+    tenant_id: str,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 30,
+    db: Db = None,
+) -> None:
+    """Emails queued and sent for a tenant, with their status."""
+    with runtime(db) as rt:
+        rows = notifications.list_notifications(rt.services, OPERATOR_CLI, tenant_id, limit)
+    table = Table(title="Notifications")
+    for h in ("id", "created", "kind", "status", "to", "subject"):
+        table.add_column(h)
+    for n in rows:
+        table.add_row(str(n.id), n.created_at.strftime("%Y-%m-%d %H:%M"), n.kind, n.status,
+                      ", ".join(n.recipients), n.subject)
+    out.print(table)
+
+
+@notes_app.command("send")
+@friendly
+def notifications_send(db: Db = None) -> None:
+    """Deliver every queued email now (SMTP or .eml files), ignoring back-off."""
+    with runtime(db) as rt:
+        assert rt.services.mailer is not None
+        result = notifications.deliver_due(rt.services, rt.services.mailer, retry_now=True)
+    out.print(f"sent {result.sent}, failed {result.failed} (failed ones stay queued)")
+
+
+@app.command()
+@friendly
+def worker(
+    db: Db = None,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 5.0,
+    once: Annotated[bool, typer.Option("--once", help="Run one round and stop.")] = False,
+) -> None:
+    """Run due work in a loop (safe to run several at once); Ctrl-C stops it."""
+    import time as _time
+
+    with runtime(db) as rt:
+        while True:
+            report = run_due_work(rt.services)
+            out.print(f"{rt.services.clock.now().isoformat()} {report.summary()}")
+            if once:
+                return
+            try:
+                _time.sleep(interval)
+            except KeyboardInterrupt:
+                return
 
 
 def main() -> None:

@@ -1,0 +1,49 @@
+"""What admins are emailed about (NOTE-1), who gets it, and each email's subject.
+
+Bodies are rendered from templates by the email adapter; the domain decides the event, its
+stable id (so the same event is never queued twice) and the subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from commcredits.domain.tenants import Contact, Role
+
+NOTIFIED_ROLES = (Role.GLOBAL_ADMIN, Role.BILLING_ADMIN)
+EXPIRY_WARNING_DAYS = 30
+
+
+class NotificationKind(StrEnum):
+    RECHARGE_SUCCEEDED = "recharge_succeeded"
+    RECHARGE_FAILED = "recharge_failed"
+    BALANCE_DEPLETED = "balance_depleted"
+    FUNDS_EXPIRING = "funds_expiring"
+    FUNDS_EXPIRED = "funds_expired"
+
+
+def recipients(contacts: Iterable[Contact]) -> list[str]:
+    """Global and billing admins, each once (NOTE-1)."""
+    return sorted({c.email for c in contacts if c.role in NOTIFIED_ROLES})
+
+
+def subject(kind: NotificationKind, ctx: dict[str, Any]) -> str:
+    tenant = ctx.get("tenant_name", "")
+    match kind:
+        case NotificationKind.RECHARGE_SUCCEEDED:
+            return f"{tenant}: auto-recharge added {ctx['amount']} {ctx['currency']} " \
+                   "to Communications Credits"
+        case NotificationKind.RECHARGE_FAILED:
+            return f"{tenant}: auto-recharge failed ({ctx['reason']}); update the payment method"
+        case NotificationKind.BALANCE_DEPLETED:
+            return f"{tenant}: Communications Credits balance is {ctx['balance']} " \
+                   f"{ctx['currency']}; calls charged per minute have stopped"
+        case NotificationKind.FUNDS_EXPIRING:
+            return f"{tenant}: {ctx['remaining']} {ctx['currency']} of Communications Credits " \
+                   f"expire on {ctx['expires_on']}"
+        case NotificationKind.FUNDS_EXPIRED:
+            return f"{tenant}: {ctx['amount']} {ctx['currency']} of Communications Credits " \
+                   "expired"
+    raise AssertionError(kind)  # pragma: no cover

@@ -1,0 +1,86 @@
+"""Auto-recharge rules (AR-1, AR-2, AR-5): valid settings, when a recharge is due, and when
+a failed one is retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from commcredits.domain.errors import InvalidInput
+from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.reference import minimum_purchase
+
+MAX_RECHARGES_PER_CHARGE = 5
+# After the first failure, retry after 1 h, then 6 h, then 24 h; then wait for a new method.
+RETRY_DELAYS = (timedelta(hours=1), timedelta(hours=6), timedelta(hours=24))
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (RequestStatus.PENDING.value, RequestStatus.PROCESSING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class AutoRecharge:
+    enabled: bool
+    amount: Money | None
+    trigger: Money | None
+    payment_method_id: str | None
+
+    def due(self, balance: Money) -> bool:
+        """AR-2: the balance is strictly below the trigger while enabled."""
+        return (
+            self.enabled and self.trigger is not None and self.amount is not None
+            and balance < self.trigger
+        )
+
+
+def check_settings(
+    *, enabled: Any, amount: Any, trigger: Any, payment_method_id: Any, currency: str,
+) -> AutoRecharge:
+    """AR-1: enabling needs a payment method and an amount at or above the purchase minimum;
+    the trigger must be 0 or more."""
+    if not isinstance(enabled, bool):
+        raise InvalidInput("INVALID_AUTO_RECHARGE", "enabled must be true or false.")
+    if not enabled and amount is None and trigger is None:
+        return AutoRecharge(False, None, None,
+                            str(payment_method_id) if payment_method_id else None)
+    value = parse_amount(amount)
+    minimum = minimum_purchase(currency)
+    if value < minimum:
+        raise InvalidInput(
+            "AMOUNT_BELOW_MINIMUM",
+            f"\"Add this amount\" must be at least the purchase minimum, {minimum} {currency}.",
+            {"minimum": f"{minimum}", "currency": currency},
+        )
+    limit = parse_amount(trigger)
+    if limit < 0:
+        raise InvalidInput(
+            "INVALID_TRIGGER", "\"When balance is below\" must be 0 or more.",
+        )
+    if enabled and not payment_method_id:
+        raise InvalidInput(
+            "PAYMENT_METHOD_REQUIRED",
+            "Choose a valid payment method for auto-recharge; add a card first.",
+        )
+    return AutoRecharge(
+        enabled, Money(value, currency), Money(limit, currency),
+        str(payment_method_id) if payment_method_id else None,
+    )
+
+
+def retry_at(failed_attempt: int, at: datetime) -> datetime | None:
+    """When to retry after the ``failed_attempt``-th failure (1-based), or None: wait for a
+    new payment method (AR-5)."""
+    if 1 <= failed_attempt <= len(RETRY_DELAYS):
+        return at + RETRY_DELAYS[failed_attempt - 1]
+    return None

@@ -1,0 +1,290 @@
+"""Auto-recharge (AR-1..AR-7): settings, and the worker that turns recharge requests into
+payments, lots, invoices and emails exactly once.
+
+A charge that leaves the balance below the trigger queues a request in its own transaction
+(`queue_if_due`, called by `funds.charge_in`). `process_request` then:
+
+1. claims the request with a lease (so a crashed worker's claim lapses and another takes
+   over), and re-reads the settings: if auto-recharge was turned off before any payment,
+   the request is cancelled (AR-7);
+2. charges the payment method outside any transaction with the idempotency key
+   ``recharge:<request>:<attempt>``: a retry after a crash gets the first answer (AR-4);
+3. on success writes the lot (idempotency key ``recharge:<request>``), the invoice and the
+   email, and chains another request while the balance is still below the trigger, at most
+   5 for one charge (AR-2, AR-6); on failure records the reason, emails the admins and
+   schedules the retry 1 h, 6 h, then 24 h later, then waits for a new payment method (AR-5).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from commcredits.domain.errors import NotFound, PolicyRefusal
+from commcredits.domain.lots import LotSource
+from commcredits.domain.money import Money
+from commcredits.domain.notifications import NotificationKind
+from commcredits.domain.payments import (
+    FAILURE_MESSAGES,
+    PaymentFailure,
+    PaymentMethodType,
+    card_expired,
+    payment_failed,
+)
+from commcredits.domain.recharge import (
+    MAX_RECHARGES_PER_CHARGE,
+    AutoRecharge,
+    RequestStatus,
+    check_settings,
+    retry_at,
+)
+from commcredits.domain.tenants import BillingAccountType
+from commcredits.services.auth import Action, Principal, authorize
+from commcredits.services.context import Services
+from commcredits.services.funding import fund_in
+from commcredits.services.notifications import notify
+from commcredits.services.ports import (
+    AutoRechargeRecord,
+    RechargeRequestRecord,
+    UnitOfWork,
+)
+
+LEASE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RechargeStatus:
+    settings: AutoRechargeRecord | None
+    active: RechargeRequestRecord | None
+    recent: list[RechargeRequestRecord]
+
+
+def queue_if_due(
+    uow: UnitOfWork, tenant_id: str, balance: Money, at: datetime, *,
+    cause_entry_id: int | None, chain: int = 1,
+) -> str | None:
+    """Queue a recharge when the balance is below the trigger and none is active (AR-2, 3)."""
+    settings = uow.recharge.settings(tenant_id, balance.currency)
+    if settings is None or settings.waiting_for_payment_method:
+        return None
+    rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,
+                        settings.payment_method_id)
+    if not rule.due(balance) or chain > MAX_RECHARGES_PER_CHARGE:
+        return None
+    assert settings.amount is not None
+    request_id = uuid.uuid4().hex
+    if uow.recharge.add_request(request_id, tenant_id, settings.amount, chain=chain,
+                                cause_entry_id=cause_entry_id, at=at):
+        return request_id
+    return None
+
+
+def configure(
+    svc: Services, principal: Principal, tenant_id: str, *, enabled: Any, amount: Any,
+    trigger: Any, payment_method_id: Any,
+) -> RechargeStatus:
+    """PUT auto-recharge (AR-1, AR-7): validate, save, audit; off cancels pending requests."""
+    now = svc.clock.now()
+    queued: str | None = None
+    with svc.uow() as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.MANAGE_AUTO_RECHARGE)
+        if tenant.billing_account_type is BillingAccountType.MCA and enabled is True:
+            raise PolicyRefusal(
+                "POSTPAID_ACCOUNT",
+                "MCA (post-usage) tenants are billed after use and cannot auto-recharge.",
+            )
+        rule = check_settings(enabled=enabled, amount=amount, trigger=trigger,
+                              payment_method_id=payment_method_id, currency=tenant.currency)
+        if rule.payment_method_id is not None:
+            method = uow.payment_methods.get(tenant_id, rule.payment_method_id)
+            if method is None:
+                raise NotFound("PAYMENT_METHOD_NOT_FOUND",
+                               f"No payment method {rule.payment_method_id!r} in this tenant.")
+            if rule.enabled and method.type is PaymentMethodType.CARD \
+                    and method.exp_month and method.exp_year \
+                    and card_expired(method.exp_month, method.exp_year, now):
+                raise payment_failed(PaymentFailure.CARD_EXPIRED)
+        before = uow.recharge.settings(tenant_id, tenant.currency)
+        uow.recharge.save_settings(
+            tenant_id, enabled=rule.enabled, amount=rule.amount, trigger=rule.trigger,
+            payment_method_id=rule.payment_method_id, at=now,
+        )
+        cancelled = 0 if rule.enabled else uow.recharge.cancel_pending(tenant_id, now)
+        method_changed = before is not None and \
+            before.payment_method_id != rule.payment_method_id
+        if method_changed and before is not None and before.waiting_for_payment_method:
+            uow.recharge.record_outcome(tenant_id, waiting_for_payment_method=False)
+            balance = uow.credits.account(tenant_id, lock=True).balance
+            queued = queue_if_due(uow, tenant_id, balance, now, cause_entry_id=None)
+        uow.audit.add(tenant_id, now, principal.actor, "auto_recharge.updated", {
+            "enabled": rule.enabled,
+            "amount": rule.amount.format() if rule.amount else None,
+            "trigger": rule.trigger.format() if rule.trigger else None,
+            "payment_method_id": rule.payment_method_id, "cancelled_requests": cancelled,
+        })
+        uow.commit()
+    if queued:
+        process_request(svc, queued)
+    return status(svc, principal, tenant_id)
+
+
+def status(svc: Services, principal: Principal, tenant_id: str) -> RechargeStatus:
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
+        return RechargeStatus(
+            uow.recharge.settings(tenant_id, tenant.currency),
+            uow.recharge.active_request(tenant_id, tenant.currency),
+            uow.recharge.requests(tenant_id, tenant.currency, 10),
+        )
+
+
+def process_due(svc: Services, *, wall: Callable[[], float] = time.time) -> int:
+    """Process every pending request that is due, and every lapsed claim."""
+    with svc.uow(readonly=True) as uow:
+        due = uow.recharge.due_requests(svc.clock.now(), wall())
+    done = 0
+    for request_id, _ in due:
+        if process_request(svc, request_id, wall=wall):
+            done += 1
+    return done
+
+
+def process_request(
+    svc: Services, request_id: str, *, wall: Callable[[], float] = time.time,
+    lease_seconds: float = LEASE_SECONDS,
+) -> bool:
+    """Take one request through payment to its lot (or its failure). True if it was ours."""
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        request = uow.recharge.get_request(request_id)
+        if request is None:
+            return False
+        tenant = uow.tenants.get(request.tenant_id)
+        assert tenant is not None
+        start = wall()
+        if not uow.recharge.claim(request_id, start, start + lease_seconds):
+            return False
+        settings = uow.recharge.settings(tenant.id, tenant.currency)
+        enabled = settings is not None and settings.enabled
+        if not enabled and request.payment_id is None and request.attempt == 1 \
+                and request.status == RequestStatus.PENDING.value:
+            uow.recharge.update_request(request_id, status=RequestStatus.CANCELLED.value,
+                                        lease_until=None, updated_at=now)
+            uow.commit()
+            return True
+        method_id = (settings.payment_method_id if settings else None) \
+            or request.payment_method_id
+        method = uow.payment_methods.get(tenant.id, method_id) if method_id else None
+        uow.recharge.update_request(request_id, payment_method_id=method_id, updated_at=now)
+        uow.commit()
+
+    key = f"recharge:{request_id}:{request.attempt}"
+    failure: PaymentFailure | None = None
+    payment_id: str | None = None
+    if method is None:
+        failure = PaymentFailure.CARD_DECLINED
+    elif method.type is PaymentMethodType.CARD:
+        answer = svc.gateway.charge(method.token, request.amount, key, now)
+        payment_id = answer.payment_id
+        if not answer.succeeded:
+            failure = answer.failure or PaymentFailure.PROCESSING_ERROR
+    if failure is None:
+        _complete(svc, tenant.id, request, payment_id, method_label(method))
+    else:
+        _fail(svc, tenant.id, request, failure, payment_id)
+    return True
+
+
+def method_label(method: Any) -> str:
+    if method is None:
+        return "payment method"
+    if method.type is PaymentMethodType.INVOICE:
+        return "invoice account"
+    return f"{method.brand} card ending {method.last4}"
+
+
+def _complete(
+    svc: Services, tenant_id: str, request: RechargeRequestRecord, payment_id: str | None,
+    label: str,
+) -> None:
+    now = svc.clock.now()
+    chained: str | None = None
+    with svc.uow() as uow:
+        tenant = uow.tenants.get(tenant_id)
+        assert tenant is not None
+        uow.credits.account(tenant_id, lock=True)  # serialize with charges and other workers
+        current = uow.recharge.get_request(request.id)
+        if current is None or current.status != RequestStatus.PROCESSING.value:
+            return  # another worker finished it
+        lot, invoice, balance = fund_in(
+            svc, uow, tenant, request.amount, LotSource.AUTO_RECHARGE,
+            f"recharge:{request.id}",
+            payment={"method": "card", "label": label, "payment_id": payment_id,
+                     "status": "succeeded", "auto_recharge": True},
+            description="Communications Credits (auto-recharge)", actor="auto-recharge",
+            channel="auto_recharge",
+        )
+        uow.recharge.update_request(
+            request.id, status=RequestStatus.SUCCEEDED.value, payment_id=payment_id,
+            lot_id=lot.id, lease_until=None, failure=None, updated_at=now,
+        )
+        uow.recharge.record_outcome(tenant_id, succeeded_at=now,
+                                    waiting_for_payment_method=False)
+        settings = uow.recharge.settings(tenant_id, tenant.currency)
+        notify(uow, tenant_id, NotificationKind.RECHARGE_SUCCEEDED,
+               f"recharge-succeeded:{request.id}", {
+                   "amount": request.amount.format(), "balance": balance.format(),
+                   "trigger": settings.trigger.format() if settings and settings.trigger
+                   else "", "card": label, "invoice": invoice.number,
+                   "expires_on": lot.expires_at.date().isoformat(),
+               }, now)
+        if request.chain < MAX_RECHARGES_PER_CHARGE:
+            chained = queue_if_due(uow, tenant_id, balance, now,
+                                   cause_entry_id=request.cause_entry_id,
+                                   chain=request.chain + 1)
+        uow.commit()
+    if chained:
+        process_request(svc, chained)
+
+
+def _fail(
+    svc: Services, tenant_id: str, request: RechargeRequestRecord, failure: PaymentFailure,
+    payment_id: str | None,
+) -> None:
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        tenant = uow.tenants.get(tenant_id)
+        assert tenant is not None
+        uow.credits.account(tenant_id, lock=True)  # serialize with charges and other workers
+        current = uow.recharge.get_request(request.id)
+        if current is None or current.status != RequestStatus.PROCESSING.value:
+            return
+        next_at = retry_at(request.attempt, now)
+        if next_at is not None:
+            uow.recharge.update_request(
+                request.id, status=RequestStatus.PENDING.value, attempt=request.attempt + 1,
+                next_attempt_at=next_at, failure=failure.value, payment_id=payment_id,
+                lease_until=None, updated_at=now,
+            )
+        else:
+            uow.recharge.update_request(
+                request.id, status=RequestStatus.FAILED.value, failure=failure.value,
+                payment_id=payment_id, lease_until=None, updated_at=now,
+            )
+        uow.recharge.record_outcome(
+            tenant_id, failed_at=now, reason=failure.value,
+            waiting_for_payment_method=True if next_at is None else None,
+        )
+        balance = uow.credits.account(tenant_id, lock=False).balance
+        notify(uow, tenant_id, NotificationKind.RECHARGE_FAILED,
+               f"recharge-failed:{request.id}:{request.attempt}", {
+                   "amount": request.amount.format(), "balance": balance.format(),
+                   "reason": failure.value, "reason_text": FAILURE_MESSAGES[failure],
+                   "attempt": request.attempt,
+                   "next_retry": next_at.strftime("%Y-%m-%d %H:%M") if next_at else None,
+               }, now)
+        uow.commit()
