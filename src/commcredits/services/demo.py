@@ -1,6 +1,6 @@
 """The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases,
-charges and auto-recharges, and one lot close to expiry. Seeding runs through the real services on a stepping
-clock, so the demo's ledger is exactly what production would have written.
+charges and auto-recharges, and one lot close to expiry. Seeding runs through the real
+services on a stepping clock, so the demo's ledger is what production would have written.
 """
 
 from __future__ import annotations
