@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import socket
 import time
@@ -43,10 +44,8 @@ def smtp() -> Iterator[tuple[Controller, Inbox, int]]:
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield controller, inbox, port
-    try:
+    with contextlib.suppress(Exception):  # already stopped by the test
         controller.stop()
-    except Exception:  # already stopped by the test
-        pass
 
 
 def deplete(svc: Services) -> str:

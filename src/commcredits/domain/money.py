@@ -20,7 +20,7 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 MAX_PURCHASE = Decimal("1000000.00")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-_AMOUNT_RE = re.compile(r"^[+-]?(\d+)(\.\d+)?$")
+_AMOUNT_RE = re.compile(r"^[+-]?([0-9]+)(\.[0-9]+)?$", re.ASCII)
 
 
 def _check_currency(code: str) -> str:

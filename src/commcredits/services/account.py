@@ -87,10 +87,11 @@ class AccountWriter:
         self, amount: Money, source: LotSource, idempotency_key: str | None,
     ) -> tuple[int, datetime]:
         expires_at = expiry_for(self.now)
+        lots = self.lots  # load the open lots first, or the new lot would be listed twice
         lot_id = self.uow.credits.add_lot(
             self.tenant_id, amount, self.now, expires_at, source, idempotency_key,
         )
-        self.lots.append(LotView(lot_id, self.now, expires_at, amount))
+        lots.append(LotView(lot_id, self.now, expires_at, amount))
         return lot_id, expires_at
 
     def next_invoice_seq(self) -> int:

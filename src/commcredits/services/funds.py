@@ -190,6 +190,11 @@ def charge_in(
     if idempotency_key:
         previous = uow.credits.entry_by_key(tenant_id, idempotency_key, writer.currency)
         if previous is not None:
+            if previous.amount != -amount:
+                raise Conflict(
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "This idempotency key was already used for a different amount.",
+                )
             return ChargeResult(
                 previous.id, -previous.amount,
                 tuple(Allocation(a.lot_id, a.amount) for a in previous.allocations),

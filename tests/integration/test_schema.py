@@ -1,0 +1,146 @@
+"""The database schema on SQLite and PostgreSQL (FUND-6, FUND-8, FUND-9).
+
+- The ledger and invoices are append-only in the database itself: triggers from the Alembic
+  migration refuse UPDATE and DELETE, whatever code runs the statement.
+- The migrated schema is exactly `tables.metadata`: autogenerate finds nothing to do.
+- Money is stored as integer micro-units in BIGINT columns, never as NUMERIC or floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import BigInteger, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from commcredits.adapters.clock import FixedClock
+from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.types import MicroAmount
+from commcredits.services import funds
+from commcredits.services.context import Services
+from tests.support import add_card, buy, make_tenant, usd, utc
+
+APPEND_ONLY = ("ledger_entries", "ledger_allocations", "invoices")
+
+
+def seed(svc: Services) -> str:
+    """A tenant with a purchase (entry, invoice) and a charge (entry, allocation)."""
+    tid = make_tenant(svc)
+    card = add_card(svc, tid)
+    buy(svc, tid, "80.00", card)
+    funds.charge(svc, tid, usd("12.50"), idempotency_key="call-1", reference="call-1")
+    return tid
+
+
+def snapshot(engine: Engine, table: str) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+
+
+_CHANGES = {
+    "ledger_entries": "UPDATE ledger_entries SET amount = 0, description = 'rewritten'",
+    "ledger_allocations": "UPDATE ledger_allocations SET amount = 0",
+    "invoices": "UPDATE invoices SET total = 0, number = number || '-X'",
+}
+
+
+@pytest.mark.rule("FUND-6")
+@pytest.mark.rule("FUND-8")
+@pytest.mark.parametrize("table", APPEND_ONLY)
+@pytest.mark.parametrize("statement", ["update", "update one", "delete", "delete one"])
+def test_the_ledger_and_invoices_refuse_update_and_delete_in_the_database(
+    svc: Services, engine: Engine, table: str, statement: str,
+) -> None:
+    seed(svc)
+    before = snapshot(engine, table)
+    assert before, f"{table} has rows to protect"
+    sql = _CHANGES[table] if statement.startswith("update") else f"DELETE FROM {table}"
+    if statement.endswith("one"):
+        sql += f" WHERE id = (SELECT min(id) FROM {table})"
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(sql))
+    assert snapshot(engine, table) == before
+
+
+@pytest.mark.rule("FUND-6")
+@pytest.mark.rule("FUND-8")
+def test_appending_to_the_ledger_and_invoices_is_still_allowed(
+    svc: Services, engine: Engine, clock: FixedClock,
+) -> None:
+    tid = seed(svc)
+    before = {table: len(snapshot(engine, table)) for table in APPEND_ONLY}
+    clock.set(utc(2026, 2, 1, 9))
+    buy(svc, tid, "50.00", add_card(svc, tid))
+    funds.charge(svc, tid, usd("100.00"), idempotency_key="call-2")
+    after = {table: len(snapshot(engine, table)) for table in APPEND_ONLY}
+    # purchase + charge entries; allocations from both lots; one more invoice
+    assert after == {
+        "ledger_entries": before["ledger_entries"] + 2,
+        "ledger_allocations": before["ledger_allocations"] + 2,
+        "invoices": before["invoices"] + 1,
+    }
+
+
+def test_the_migrated_schema_matches_the_table_metadata(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True},
+        )
+        diffs = compare_metadata(context, t.metadata)
+    assert diffs == []
+
+
+@pytest.mark.rule("FUND-9")
+def test_every_money_column_is_a_bigint_in_the_migrated_schema(engine: Engine) -> None:
+    money_columns = [
+        (table.name, column.name)
+        for table in t.metadata.sorted_tables for column in table.columns
+        if isinstance(column.type, MicroAmount)
+    ]
+    assert ("ledger_entries", "amount") in money_columns
+    assert ("lots", "remaining") in money_columns
+    assert ("invoices", "total") in money_columns
+    inspector = inspect(engine)
+    for table, column in money_columns:
+        reflected = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+        assert isinstance(reflected[column], BigInteger), (table, column, reflected[column])
+
+
+@pytest.mark.rule("FUND-9")
+@pytest.mark.rule("FUND-6")
+def test_money_is_stored_as_integer_micro_units(svc: Services, engine: Engine) -> None:
+    tid = make_tenant(svc)
+    card = add_card(svc, tid)
+    lot = buy(svc, tid, "50.00", card).lot
+    first = funds.charge(svc, tid, usd("12.345678"), idempotency_key="micro-1")
+    assert first.amount == usd("12.345678")
+    funds.charge(svc, tid, usd("40.000001"), idempotency_key="micro-2")
+
+    def raw(sql: str, **params: object) -> list[object]:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), params).scalars())
+
+    assert raw("SELECT amount FROM ledger_entries WHERE tenant_id = :tid "
+               "AND idempotency_key IS NOT NULL ORDER BY id", tid=tid) == [-12345678, -40000001]
+    assert raw("SELECT debt_delta FROM ledger_entries WHERE tenant_id = :tid "
+               "AND idempotency_key = 'micro-2'", tid=tid) == [2345679]
+    assert raw("SELECT amount FROM ledger_allocations WHERE tenant_id = :tid ORDER BY id",
+               tid=tid) == [12345678, 37654322]
+    assert raw("SELECT amount FROM lots WHERE id = :id", id=lot.id) == [50000000]
+    assert raw("SELECT remaining FROM lots WHERE id = :id", id=lot.id) == [0]
+    assert raw("SELECT total FROM invoices WHERE tenant_id = :tid", tid=tid) == [50000000]
+    assert raw("SELECT balance FROM credit_accounts WHERE tenant_id = :tid",
+               tid=tid) == [-2345679]
+    assert raw("SELECT debt FROM credit_accounts WHERE tenant_id = :tid", tid=tid) == [2345679]
+    for value in raw("SELECT amount FROM ledger_entries WHERE tenant_id = :tid", tid=tid):
+        assert type(value) is int
+    # and read back through the column type, the amounts are exact Decimals again
+    with engine.connect() as conn:
+        amounts = conn.execute(
+            t.ledger_entries.select().with_only_columns(t.ledger_entries.c.amount)
+            .where(t.ledger_entries.c.tenant_id == tid).order_by(t.ledger_entries.c.id)
+        ).scalars().all()
+    assert amounts == [Decimal("50.00"), Decimal("-12.345678"), Decimal("-40.000001")]
