@@ -34,8 +34,9 @@ class InvoiceLine:
 
 
 def invoice_number(tenant_id: str, seq: int) -> str:
-    """Unique across tenants and sequential within one, e.g. ``CC-1A2B3C4D-000007``."""
-    return f"CC-{tenant_id[:8].upper()}-{seq:06d}"
+    """Sequential within a tenant and unique across tenants (64 bits of the tenant id),
+    e.g. ``CC-1A2B3C4D5E6F7081-000007``."""
+    return f"CC-{tenant_id[:16].upper()}-{seq:06d}"
 
 
 def build_invoice_document(

@@ -93,20 +93,31 @@ def parse_enum(enum: type[E], value: object, code: str, what: str) -> E:
         ) from None
 
 
+def is_text(value: object) -> bool:
+    """A string that is valid Unicode text (no lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_email(value: object) -> str:
-    if not isinstance(value, str) or not _EMAIL_RE.match(value) or len(value) > 254:
+    if not is_text(value) or not _EMAIL_RE.match(str(value)) or len(str(value)) > 254:
         raise InvalidInput(
             "INVALID_EMAIL", f"{value!r} is not an email address.", {"value": str(value)},
         )
-    return value.lower()
+    return str(value).lower()
 
 
 def validate_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+    if not is_text(value) or not str(value).strip() or len(str(value)) > 200:
         raise InvalidInput(
             "INVALID_NAME", "A name is required and must be at most 200 characters.",
         )
-    return value.strip()
+    return str(value).strip()
 
 
 def new_tenant_fields(

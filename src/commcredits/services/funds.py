@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,7 +81,7 @@ def purchase(
         buyer = Buyer.PARTNER if principal.role is Role.PARTNER else Buyer.TENANT
         check_can_purchase(tenant, buyer, chan)
         money = check_purchase_amount(amount, tenant.currency)
-        key = f"purchase:{idempotency_key}" if idempotency_key else None
+        key = "purchase:" + _digest(idempotency_key) if idempotency_key else None
         if key:
             replay = _replay(uow, tenant, key, money)
             if replay:
@@ -92,7 +93,10 @@ def purchase(
         assert method.exp_month is not None and method.exp_year is not None
         if card_expired(method.exp_month, method.exp_year, now):
             raise payment_failed(PaymentFailure.CARD_EXPIRED)
-        pay_key = f"purchase:{tenant_id}:{idempotency_key or uuid.uuid4().hex}"
+        # The method is part of the payment's key: the same request key retried with
+        # another card after a refusal is a new payment attempt.
+        pay_key = "purchase:" + _digest(
+            f"{tenant_id}:{method.id}:{idempotency_key or uuid.uuid4().hex}")
         answer = svc.gateway.charge(method.token, money, pay_key, now)
         if not answer.succeeded:
             raise payment_failed(answer.failure or PaymentFailure.PROCESSING_ERROR)
@@ -119,6 +123,10 @@ def purchase(
         )
         uow.commit()
     return PurchaseResult(lot, invoice)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _replay(uow: UnitOfWork, tenant: Tenant, key: str, money: Money) -> PurchaseResult | None:

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from commcredits.domain.errors import InvalidInput, NotFound
+from commcredits.domain.errors import InvalidInput, NotFound, PolicyRefusal
 from commcredits.domain.tenants import (
     CONTACT_ROLES,
     TENANT_KEY_ROLES,
+    BillingAccountType,
     Contact,
     Role,
     Tenant,
@@ -162,8 +163,15 @@ def bind_partner(svc: Services, principal: Principal, partner_id: str, tenant_id
     with svc.uow() as uow:
         if uow.access.partner_name(partner_id) is None:
             raise NotFound("PARTNER_NOT_FOUND", f"No partner {partner_id!r}.")
-        if uow.tenants.get(tenant_id) is None:
+        tenant = uow.tenants.get(tenant_id)
+        if tenant is None:
             raise tenant_not_found(tenant_id)
+        if tenant.billing_account_type is not BillingAccountType.CSP:
+            raise PolicyRefusal(
+                "PARTNER_REQUIRES_CSP",
+                "Partners fund only tenants that buy through a Cloud Solution Provider (CSP); "
+                f"this tenant's billing account is {tenant.billing_account_type.value}.",
+            )
         uow.access.bind_partner(partner_id, tenant_id)
         uow.audit.add(tenant_id, svc.clock.now(), principal.actor, "partner.bound", {
             "partner_id": partner_id,

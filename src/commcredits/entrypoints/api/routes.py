@@ -149,7 +149,7 @@ def create_adjustment(
 def get_ledger(
     tid: str, svc: ServicesDep, who: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Json:
     t, entries = queries.ledger(svc, who, tid, limit=limit, before_id=before)
     body: Json = {"currency": t.currency, "entries": [views.entry(e) for e in entries]}
@@ -174,15 +174,6 @@ def get_invoice(
         template = request.app.state.templates.get_template("invoice.html")
         return HTMLResponse(template.render(invoice=found.document))
     return views.invoice(found)
-
-
-@router.get("/tenants/{tid}/subscriptions", tags=["licenses"])
-def list_subscriptions(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
-    seats = queries.subscriptions(svc, who, tid)
-    return {"subscriptions": [
-        {"sku": sku, "purchased": qty, "assigned": 0, "available": qty}
-        for sku, qty in seats.items()
-    ]}
 
 
 @router.post("/partners", status_code=201, tags=["partners"])
