@@ -91,6 +91,7 @@ def test_licenses_bulk_reports_rows_and_refuses_a_malformed_file_whole(
     report = tmp_path / "report.csv"
     out = cli(db_url, "licenses", "bulk", tid, str(good), "--report", str(report), code=1)
     assert "2 rows: 1 applied, 1 failed" in out
+    assert "error" not in out  # failed rows are a report, not a refusal
     assert "NO_FREE_SEATS" in out
     assert report.read_text(encoding="utf-8").splitlines()[:3] == [
         "line,upn,sku,action,result,code,message",

@@ -22,6 +22,8 @@ class NotificationKind(StrEnum):
     BALANCE_DEPLETED = "balance_depleted"
     FUNDS_EXPIRING = "funds_expiring"
     FUNDS_EXPIRED = "funds_expired"
+    DIALOUT_POOL_80 = "dialout_pool_80"
+    DIALOUT_POOL_100 = "dialout_pool_100"
 
 
 def recipients(contacts: Iterable[Contact]) -> list[str]:
@@ -46,4 +48,10 @@ def subject(kind: NotificationKind, ctx: dict[str, Any]) -> str:
         case NotificationKind.FUNDS_EXPIRED:
             return f"{tenant}: {ctx['amount']} {ctx['currency']} of Communications Credits " \
                    "expired"
+        case NotificationKind.DIALOUT_POOL_80:
+            return f"{tenant}: 80% of the Audio Conferencing dial-out minutes for " \
+                   f"{ctx['month']} are used ({ctx['used']} of {ctx['capacity']})"
+        case NotificationKind.DIALOUT_POOL_100:
+            return f"{tenant}: the Audio Conferencing dial-out minutes for {ctx['month']} " \
+                   "are used up; dial-out is now charged to Communications Credits"
     raise AssertionError(kind)  # pragma: no cover

@@ -29,16 +29,23 @@ class Action(StrEnum):
     MANAGE_KEYS = "create API keys"
     READ_AUDIT = "read the audit log"
     CALL_CONTROL = "control calls"
+    READ_DIRECTORY = "read users, licenses, numbers and minute pools"
+    MANAGE_DIRECTORY = "manage users, licenses and numbers"
+    BUY_SEATS = "buy license seats"
     OPERATE = "operate the service (tenants, exceptions, adjustments, clock)"
 
 
-_READ = {Action.READ_TENANT, Action.READ_CREDITS, Action.READ_INVOICES, Action.READ_AUDIT}
+_READ = {Action.READ_TENANT, Action.READ_CREDITS, Action.READ_INVOICES, Action.READ_AUDIT,
+         Action.READ_DIRECTORY}
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.GLOBAL_ADMIN: frozenset(set(Action) - {Action.OPERATE}),
     Role.BILLING_ADMIN: frozenset(_READ | {
         Action.FUND, Action.MANAGE_PAYMENT_METHODS, Action.MANAGE_AUTO_RECHARGE,
+        Action.BUY_SEATS,
     }),
-    Role.TEAMS_ADMIN: frozenset({Action.READ_TENANT}),
+    Role.TEAMS_ADMIN: frozenset({
+        Action.READ_TENANT, Action.READ_DIRECTORY, Action.MANAGE_DIRECTORY,
+    }),
     Role.READER: frozenset(_READ),
     Role.PARTNER: frozenset({
         Action.READ_TENANT, Action.READ_CREDITS, Action.READ_INVOICES, Action.FUND,

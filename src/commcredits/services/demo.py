@@ -14,6 +14,7 @@ from commcredits.domain.money import Money
 from commcredits.services import funds, payments, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_directory import seed_directory
 
 DEMO_NAME = "Contoso"
 DEMO_CARD = "4242424242424242"
@@ -51,6 +52,7 @@ def seed_demo(svc: Services) -> Demo:
     created = tenant_id is None
     if tenant_id is None:
         tenant_id = _create(svc, svc.clock.now())
+    seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
     key = tenants.create_api_key(
         svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
     )

@@ -509,5 +509,16 @@ def worker(
                 return
 
 
+# The directory groups (users, licenses, numbers, pools) use `friendly` and `runtime` above.
+from commcredits.entrypoints.cli import directory as _dir  # noqa: E402
+
+app.add_typer(_dir.users_app, name="users")
+app.add_typer(_dir.subscriptions_app, name="subscriptions")
+app.add_typer(_dir.licenses_app, name="licenses")
+app.add_typer(_dir.numbers_app, name="numbers")
+app.add_typer(_dir.resources_app, name="resource-accounts")
+app.add_typer(_dir.report_app, name="report")
+
+
 def main() -> None:
     app()

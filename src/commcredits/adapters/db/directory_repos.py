@@ -1,0 +1,371 @@
+"""SQL repositories for the directory (users, resource accounts, license assignments), phone
+numbers and minute pool usage.
+
+License assignments are intervals (`assigned_at`, `removed_at`); a user's licenses are the
+open ones. Pool usage is one row per tenant, month and pool, added to under the tenant lock,
+plus a log of consumptions keyed by the caller's reference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+
+from commcredits.adapters.db import tables as t
+from commcredits.domain.directory import (
+    AssigneeKind,
+    NumberType,
+    PhoneNumber,
+    ResourceAccount,
+    ResourceKind,
+    User,
+)
+from commcredits.domain.pools import DirectoryUser, Holding
+from commcredits.services.ports import LicenseWrite, PoolConsumptionRecord, UserDraft
+
+U = t.users
+A = t.license_assignments
+N = t.phone_numbers
+RA = t.resource_accounts
+V = t.directory_versions
+PU = t.pool_usage
+PC = t.pool_consumptions
+
+
+class SqlDirectory:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def version(self, tenant_id: str) -> str | None:
+        return self.conn.execute(
+            select(V.c.version).where(V.c.tenant_id == tenant_id)
+        ).scalar_one_or_none()
+
+    def bump_version(self, tenant_id: str, at: datetime) -> str:
+        token = uuid.uuid4().hex
+        changed = self.conn.execute(
+            update(V).where(V.c.tenant_id == tenant_id).values(version=token, updated_at=at)
+        ).rowcount
+        if not changed:
+            self.conn.execute(insert(V).values(tenant_id=tenant_id, version=token, updated_at=at))
+        return token
+
+    def upn_taken(self, tenant_id: str, upn: str) -> bool:
+        return bool(self.conn.execute(select(or_(
+            exists().where(U.c.tenant_id == tenant_id, U.c.upn == upn),
+            exists().where(RA.c.tenant_id == tenant_id, RA.c.upn == upn),
+        ))).scalar())
+
+    def add_user(self, tenant_id: str, user: UserDraft, at: datetime) -> None:
+        self.conn.execute(insert(U).values(
+            id=user.id, tenant_id=tenant_id, upn=user.upn, display_name=user.display_name,
+            usage_location=user.usage_location, blocked=user.blocked, created_at=at,
+            updated_at=at,
+        ))
+
+    def update_user(self, tenant_id: str, user_id: str, at: datetime, **fields: Any) -> None:
+        self.conn.execute(
+            update(U).where(U.c.tenant_id == tenant_id, U.c.id == user_id)
+            .values(updated_at=at, **fields)
+        )
+
+    def _users(self, tenant_id: str, rows: Sequence[Any]) -> list[User]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        licenses: dict[str, set[str]] = {}
+        numbers: dict[str, str] = {}
+        # One query each for the page's licenses and numbers (chunked for huge pages).
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            for a in self.conn.execute(
+                select(A.c.user_id, A.c.sku).where(
+                    A.c.tenant_id == tenant_id, A.c.user_id.in_(chunk), A.c.removed_at.is_(None),
+                )
+            ):
+                licenses.setdefault(a.user_id, set()).add(a.sku)
+            for n in self.conn.execute(
+                select(N.c.assignee_id, N.c.number).where(
+                    N.c.tenant_id == tenant_id, N.c.assignee_kind == AssigneeKind.USER.value,
+                    N.c.assignee_id.in_(chunk),
+                )
+            ):
+                numbers[n.assignee_id] = n.number
+        return [
+            User(id=r.id, tenant_id=tenant_id, upn=r.upn, display_name=r.display_name,
+                 usage_location=r.usage_location, phone_number=numbers.get(r.id),
+                 blocked=bool(r.blocked), licenses=frozenset(licenses.get(r.id, ())))
+            for r in rows
+        ]
+
+    def user(self, tenant_id: str, key: str) -> User | None:
+        row = self.conn.execute(select(U).where(
+            U.c.tenant_id == tenant_id, or_(U.c.id == key, U.c.upn == key.lower()),
+        )).first()
+        found = self._users(tenant_id, [row]) if row else []
+        return found[0] if found else None
+
+    def users(self, tenant_id: str, *, limit: int, after_upn: str | None) -> list[User]:
+        query = select(U).where(U.c.tenant_id == tenant_id)
+        if after_upn is not None:
+            query = query.where(U.c.upn > after_upn)
+        rows = self.conn.execute(query.order_by(U.c.upn).limit(limit)).all()
+        return self._users(tenant_id, rows)
+
+    def all_users(self, tenant_id: str) -> list[User]:
+        rows = self.conn.execute(
+            select(U).where(U.c.tenant_id == tenant_id).order_by(U.c.upn)
+        ).all()
+        if not rows:
+            return []
+        licenses: dict[str, set[str]] = {}
+        for a in self.conn.execute(select(A.c.user_id, A.c.sku).where(
+            A.c.tenant_id == tenant_id, A.c.removed_at.is_(None),
+        )):
+            licenses.setdefault(a.user_id, set()).add(a.sku)
+        numbers = {n.assignee_id: n.number for n in self.conn.execute(
+            select(N.c.assignee_id, N.c.number).where(
+                N.c.tenant_id == tenant_id, N.c.assignee_kind == AssigneeKind.USER.value,
+            )
+        )}
+        return [
+            User(id=r.id, tenant_id=tenant_id, upn=r.upn, display_name=r.display_name,
+                 usage_location=r.usage_location, phone_number=numbers.get(r.id),
+                 blocked=bool(r.blocked), licenses=frozenset(licenses.get(r.id, ())))
+            for r in rows
+        ]
+
+    def write_licenses(
+        self, tenant_id: str, changes: Sequence[LicenseWrite], at: datetime,
+    ) -> None:
+        """Open an interval for each license added and close the open one of each removed."""
+        adds = [{"tenant_id": tenant_id, "user_id": c.user_id, "sku": c.sku,
+                 "usage_location": c.location, "assigned_at": at, "removed_at": None}
+                for c in changes if c.added]
+        removes = [{"u": c.user_id, "s": c.sku} for c in changes if not c.added]
+        if removes:
+            self.conn.execute(
+                update(A).where(
+                    A.c.tenant_id == tenant_id, A.c.user_id == bindparam("u"),
+                    A.c.sku == bindparam("s"), A.c.removed_at.is_(None),
+                ).values(removed_at=at),
+                removes,
+            )
+        if adds:
+            self.conn.execute(insert(A), adds)
+
+    def relocate(self, tenant_id: str, user_id: str, location: str, at: datetime) -> None:
+        open_skus = [r.sku for r in self.conn.execute(select(A.c.sku).where(
+            A.c.tenant_id == tenant_id, A.c.user_id == user_id, A.c.removed_at.is_(None),
+        ))]
+        if not open_skus:
+            return
+        self.write_licenses(tenant_id, [
+            LicenseWrite(user_id, sku, None, added=False) for sku in open_skus
+        ], at)
+        self.write_licenses(tenant_id, [
+            LicenseWrite(user_id, sku, location, added=True) for sku in open_skus
+        ], at)
+
+    def assigned_counts(self, tenant_id: str) -> dict[str, int]:
+        rows = self.conn.execute(
+            select(A.c.sku, func.count()).where(
+                A.c.tenant_id == tenant_id, A.c.removed_at.is_(None),
+            ).group_by(A.c.sku)
+        )
+        return {r[0]: int(r[1]) for r in rows}
+
+    def snapshot(self, tenant_id: str) -> tuple[list[DirectoryUser], list[Holding]]:
+        users = [
+            DirectoryUser(r.id, r.upn, r.usage_location, bool(r.blocked))
+            for r in self.conn.execute(
+                select(U.c.id, U.c.upn, U.c.usage_location, U.c.blocked)
+                .where(U.c.tenant_id == tenant_id)
+            )
+        ]
+        holdings = [
+            Holding(r.user_id, r.sku, r.usage_location, r.assigned_at, r.removed_at)
+            for r in self.conn.execute(
+                select(A.c.user_id, A.c.sku, A.c.usage_location, A.c.assigned_at,
+                       A.c.removed_at).where(A.c.tenant_id == tenant_id)
+            )
+        ]
+        return users, holdings
+
+    def add_audit(
+        self, tenant_id: str, at: datetime, actor: str,
+        entries: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Audit many directory changes in one statement (bulk assignment)."""
+        if entries:
+            self.conn.execute(insert(t.audit_log), [
+                {"tenant_id": tenant_id, "at": at, "actor": actor, "action": action,
+                 "details": details} for action, details in entries
+            ])
+
+    def add_resource_account(
+        self, tenant_id: str, account_id: str, upn: str, display_name: str,
+        kind: ResourceKind, at: datetime,
+    ) -> None:
+        self.conn.execute(insert(RA).values(
+            id=account_id, tenant_id=tenant_id, upn=upn, display_name=display_name,
+            kind=kind.value, created_at=at,
+        ))
+
+    def _accounts(self, tenant_id: str, rows: Sequence[Any]) -> list[ResourceAccount]:
+        numbers: dict[str, list[str]] = {}
+        if rows:
+            for n in self.conn.execute(
+                select(N.c.assignee_id, N.c.number).where(
+                    N.c.tenant_id == tenant_id,
+                    N.c.assignee_kind == AssigneeKind.RESOURCE_ACCOUNT.value,
+                    N.c.assignee_id.in_([r.id for r in rows]),
+                ).order_by(N.c.number)
+            ):
+                numbers.setdefault(n.assignee_id, []).append(n.number)
+        return [
+            ResourceAccount(r.id, tenant_id, r.upn, r.display_name, ResourceKind(r.kind),
+                            tuple(numbers.get(r.id, ())))
+            for r in rows
+        ]
+
+    def resource_account(self, tenant_id: str, key: str) -> ResourceAccount | None:
+        row = self.conn.execute(select(RA).where(
+            RA.c.tenant_id == tenant_id, or_(RA.c.id == key, RA.c.upn == key.lower()),
+        )).first()
+        found = self._accounts(tenant_id, [row]) if row else []
+        return found[0] if found else None
+
+    def resource_accounts(self, tenant_id: str) -> list[ResourceAccount]:
+        rows = self.conn.execute(
+            select(RA).where(RA.c.tenant_id == tenant_id).order_by(RA.c.upn)
+        ).all()
+        return self._accounts(tenant_id, rows)
+
+
+class SqlNumbers:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, tenant_id: str, number: str, number_type: NumberType, at: datetime) -> None:
+        self.conn.execute(insert(N).values(
+            tenant_id=tenant_id, number=number, type=number_type.value, assignee_kind=None,
+            assignee_id=None, created_at=at, updated_at=at,
+        ))
+
+    def _query(self, tenant_id: str) -> Any:
+        upn = func.coalesce(U.c.upn, RA.c.upn).label("assignee_upn")
+        return (
+            select(N, upn)
+            .select_from(
+                N.outerjoin(U, and_(N.c.assignee_kind == AssigneeKind.USER.value,
+                                    U.c.id == N.c.assignee_id))
+                .outerjoin(RA, and_(N.c.assignee_kind == AssigneeKind.RESOURCE_ACCOUNT.value,
+                                    RA.c.id == N.c.assignee_id))
+            )
+            .where(N.c.tenant_id == tenant_id)
+        )
+
+    @staticmethod
+    def _number(r: Any) -> PhoneNumber:
+        return PhoneNumber(
+            number=r.number, type=NumberType(r.type),
+            assignee_kind=AssigneeKind(r.assignee_kind) if r.assignee_kind else None,
+            assignee_id=r.assignee_id, assignee_upn=r.assignee_upn,
+        )
+
+    def get(self, tenant_id: str, number: str) -> PhoneNumber | None:
+        row = self.conn.execute(self._query(tenant_id).where(N.c.number == number)).first()
+        return self._number(row) if row else None
+
+    def inventory(self, tenant_id: str) -> list[PhoneNumber]:
+        rows = self.conn.execute(self._query(tenant_id).order_by(N.c.number))
+        return [self._number(r) for r in rows]
+
+    def held_by(self, tenant_id: str, kind: AssigneeKind, assignee_id: str) -> list[str]:
+        return [r.number for r in self.conn.execute(select(N.c.number).where(
+            N.c.tenant_id == tenant_id, N.c.assignee_kind == kind.value,
+            N.c.assignee_id == assignee_id,
+        ).order_by(N.c.number))]
+
+    def assign(
+        self, tenant_id: str, number: str, kind: AssigneeKind | None, assignee_id: str | None,
+        at: datetime,
+    ) -> None:
+        self.conn.execute(update(N).where(N.c.tenant_id == tenant_id, N.c.number == number).values(
+            assignee_kind=kind.value if kind else None, assignee_id=assignee_id, updated_at=at,
+        ))
+
+    def remove(self, tenant_id: str, number: str) -> None:
+        self.conn.execute(N.delete().where(N.c.tenant_id == tenant_id, N.c.number == number))
+
+
+_CHECK = ("SELECT (SELECT version FROM directory_versions WHERE tenant_id = {t}), "
+          "(SELECT used_minutes FROM pool_usage WHERE tenant_id = {t} AND month = {m} "
+          "AND pool_key = {k})")
+_CHECK_SQL = {
+    "sqlite": _CHECK.format(t=":t", m=":m", k=":k"),
+    "postgresql": _CHECK.format(t="%(t)s", m="%(m)s", k="%(k)s"),
+}
+
+
+class SqlPools:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def check(self, tenant_id: str, month: str, pool_key: str) -> tuple[str | None, int]:
+        """The hot path of call authorization: one statement, sent straight to the driver on
+        this transaction's connection (no SQLAlchemy compile or result machinery)."""
+        sql = _CHECK_SQL[self.conn.dialect.name]
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, {"t": tenant_id, "m": month, "k": pool_key})
+            version, used = cursor.fetchone()
+        finally:
+            cursor.close()
+        return version, int(used or 0)
+
+    def used(self, tenant_id: str, month: str, pool_key: str) -> int:
+        value = self.conn.execute(select(PU.c.used_minutes).where(
+            PU.c.tenant_id == tenant_id, PU.c.month == month, PU.c.pool_key == pool_key,
+        )).scalar_one_or_none()
+        return int(value or 0)
+
+    def usage(self, tenant_id: str, month: str) -> dict[str, int]:
+        rows = self.conn.execute(select(PU.c.pool_key, PU.c.used_minutes).where(
+            PU.c.tenant_id == tenant_id, PU.c.month == month,
+        ))
+        return {r.pool_key: int(r.used_minutes) for r in rows}
+
+    def add_usage(
+        self, tenant_id: str, month: str, pool_key: str, minutes: int, at: datetime,
+    ) -> None:
+        """Add minutes to a pool's usage; the caller holds the tenant lock."""
+        changed = self.conn.execute(update(PU).where(
+            PU.c.tenant_id == tenant_id, PU.c.month == month, PU.c.pool_key == pool_key,
+        ).values(used_minutes=PU.c.used_minutes + minutes, updated_at=at)).rowcount
+        if not changed:
+            self.conn.execute(insert(PU).values(
+                tenant_id=tenant_id, month=month, pool_key=pool_key, used_minutes=minutes,
+                updated_at=at,
+            ))
+
+    def consumption(self, tenant_id: str, reference: str) -> PoolConsumptionRecord | None:
+        r = self.conn.execute(select(PC).where(
+            PC.c.tenant_id == tenant_id, PC.c.reference == reference,
+        )).first()
+        if r is None:
+            return None
+        return PoolConsumptionRecord(r.pool_key, r.month, r.reference, int(r.seconds),
+                                     int(r.minutes_covered), int(r.uncovered_seconds), r.at)
+
+    def record(self, tenant_id: str, row: PoolConsumptionRecord) -> None:
+        self.conn.execute(insert(PC).values(
+            tenant_id=tenant_id, month=row.month, pool_key=row.pool_key,
+            reference=row.reference, seconds=row.seconds, minutes_covered=row.minutes_covered,
+            uncovered_seconds=row.uncovered_seconds, at=row.at,
+        ))
