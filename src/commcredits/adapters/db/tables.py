@@ -355,3 +355,109 @@ pool_consumptions = Table(
     Index("ix_pool_consumptions_tenant_month", "tenant_id", "month"),
     UniqueConstraint("tenant_id", "reference", name="uq_pool_consumptions_tenant_reference"),
 )
+
+# --- Rating, call control, CDRs and post-usage billing (RATE, CALL, CDR, POST) ------------
+
+rate_tables = Table(
+    "rate_tables", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("currency", String(3), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    UniqueConstraint("currency", "version", name="uq_rate_tables_currency_version"),
+)
+
+rates = Table(
+    "rates", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("table_id", BigInteger, ForeignKey("rate_tables.id"), nullable=False, index=True),
+    Column("prefix", String(16), nullable=False),
+    Column("destination", String(100), nullable=False),
+    Column("number_type", String(16), nullable=False),
+    Column("direction", String(24), nullable=False),
+    Column("rate_per_minute", MicroAmount, nullable=False),
+    Column("connection_fee", MicroAmount, nullable=False),
+    Column("first_increment", Integer, nullable=False),
+    Column("next_increment", Integer, nullable=False),
+    Column("effective_from", UTCDateTime, nullable=False),
+    Column("effective_to", UTCDateTime, nullable=True),
+)
+
+calls = Table(
+    "calls", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
+    Column("call_id", String(64), nullable=False),
+    Column("usage_id", String(64), nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("call_type", String(32), nullable=False),
+    Column("user_object_id", String(36), nullable=True),
+    Column("upn", String(128), nullable=True),
+    Column("display_name", String(128), nullable=True),
+    Column("user_location", String(2), nullable=True),
+    Column("caller", String(64), nullable=False),
+    Column("callee", String(64), nullable=False),
+    Column("conference_id", String(64), nullable=True),
+    Column("number_type", String(16), nullable=True),
+    Column("domestic", Boolean, nullable=True),
+    Column("destination_name", String(100), nullable=True),
+    Column("external_country", String(2), nullable=True),
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("end_at", UTCDateTime, nullable=True),
+    Column("duration", Integer, nullable=True),
+    Column("funding", String(16), nullable=True),
+    Column("capability", String(32), nullable=True),
+    Column("pool_key", String(64), nullable=True),
+    Column("pool_minutes", Integer, nullable=True),
+    Column("rate_id", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("reserved", MicroAmount, nullable=False),
+    Column("max_seconds", Integer, nullable=True),
+    Column("granted_seconds", Integer, nullable=True),
+    Column("used_seconds", Integer, nullable=False),
+    Column("last_update_at", UTCDateTime, nullable=False),
+    Column("connection_fee", MicroAmount, nullable=True),
+    Column("charge", MicroAmount, nullable=True),
+    Column("entry_id", BigInteger, nullable=True),
+    Column("decision", JSON, nullable=False),
+    Index("ix_calls_tenant_open", "tenant_id", "status"),
+    Index("ix_calls_tenant_start", "tenant_id", "start_at"),
+    UniqueConstraint("tenant_id", "call_id", "usage_id", name="uq_calls_tenant_call_usage"),
+)
+
+overage_lines = Table(
+    "overage_lines", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("capability", String(32), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("amount", MicroAmount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_overage_tenant_month", "tenant_id", "month"),
+    UniqueConstraint("tenant_id", "reference", name="uq_overage_tenant_reference"),
+)
+
+overage_statements = Table(
+    "overage_statements", metadata,
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("invoice_id", String(32), nullable=True),
+    Column("total", MicroAmount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+)
+
+tenant_billing = Table(
+    "tenant_billing", metadata,
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), primary_key=True),
+    Column("overage_enabled", Boolean, nullable=False),
+    Column("postpaid_since", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
