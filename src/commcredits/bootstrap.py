@@ -17,6 +17,7 @@ from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.migrate import upgrade
 from commcredits.adapters.db.uow import SqlUnitOfWorkFactory
 from commcredits.adapters.email.senders import FolderMailer, SmtpMailer
+from commcredits.adapters.numbers import PhoneNumbers
 from commcredits.adapters.payments.sandbox import SandboxGateway
 from commcredits.config import Settings
 from commcredits.domain.invoices import Party
@@ -73,5 +74,6 @@ def build(
         clock_store=store,
         operator_key=settings.operator_key,
         mailer=make_mailer(settings),
+        phone=PhoneNumbers(),
     )
     return Runtime(settings, engine, services)

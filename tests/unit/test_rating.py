@@ -137,3 +137,26 @@ def test_an_extra_column_refuses_the_whole_table() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_rate_csv(HEADER.strip() + ",notes\n", "USD")
     assert refused.value.details["extra"] == ["notes"]
+
+
+@pytest.mark.rule("RATE-2")
+@pytest.mark.parametrize(("per_minute", "fee", "first", "step", "duration", "expected"), [
+    ("0.020", "0.00", 60, 60, 61, "0.04"),
+    ("0.020", "0.00", 60, 1, 61, "0.02"),  # 0.020333… rounds half-up to 0.02
+    ("0.2", "0.10", 60, 1, 130, "0.53"),  # 0.10 + 0.4333…
+    ("0.020", "0.00", 60, 60, 0, "0.00"),
+])
+def test_the_rating_vectors_of_the_issue_to_the_cent(
+    per_minute: str, fee: str, first: int, step: int, duration: int, expected: str,
+) -> None:
+    assert charge(rate(per_minute, fee, first, step), duration).format() == expected
+
+
+@pytest.mark.rule("RATE-1")
+def test_4420_beats_44_and_a_newer_effective_from_wins_after_it() -> None:
+    later = datetime(2026, 7, 1, tzinfo=UTC)
+    index = RateIndex([rate("0.02", prefix="44"), rate("0.05", prefix="4420"),
+                       rate("0.04", prefix="4420", start=later)])
+    assert index.lookup("442071234567", JAN).rate_per_minute.amount == Decimal("0.05")
+    assert index.lookup("442071234567", later).rate_per_minute.amount == Decimal("0.04")
+    assert index.lookup("441611234567", later).rate_per_minute.amount == Decimal("0.02")

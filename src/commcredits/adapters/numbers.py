@@ -4,13 +4,12 @@ country, number type, and emergency short numbers dialled from a country (CALL-2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, shortnumberinfo
 
-from commcredits.domain.rating import NumberType
+from commcredits.domain.rating import Classified, NumberType
 
 _TYPES = {
     PhoneNumberType.FIXED_LINE: NumberType.FIXED,
@@ -20,17 +19,6 @@ _TYPES = {
     PhoneNumberType.PREMIUM_RATE: NumberType.PREMIUM,
     PhoneNumberType.SHARED_COST: NumberType.PREMIUM,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Classified:
-    """What a dialled string is: E.164 digits (no +), country, type; or an emergency call."""
-
-    valid: bool
-    digits: str = ""
-    country: str = ""
-    number_type: NumberType = NumberType.OTHER
-    emergency: bool = False
 
 
 class PhoneNumbers:

@@ -121,3 +121,14 @@ class RateIndex:
                     if row.in_force(at):
                         return row
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What a dialled string is: E.164 digits (no +), country, type; or an emergency call."""
+
+    valid: bool
+    digits: str = ""
+    country: str = ""
+    number_type: NumberType = NumberType.OTHER
+    emergency: bool = False

@@ -32,6 +32,7 @@ class Action(StrEnum):
     READ_DIRECTORY = "read users, licenses, numbers and minute pools"
     MANAGE_DIRECTORY = "manage users, licenses and numbers"
     BUY_SEATS = "buy license seats"
+    MANAGE_OVERAGE = "turn post-usage overage on or off"
     OPERATE = "operate the service (tenants, exceptions, adjustments, clock)"
 
 
@@ -41,7 +42,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.GLOBAL_ADMIN: frozenset(set(Action) - {Action.OPERATE}),
     Role.BILLING_ADMIN: frozenset(_READ | {
         Action.FUND, Action.MANAGE_PAYMENT_METHODS, Action.MANAGE_AUTO_RECHARGE,
-        Action.BUY_SEATS,
+        Action.BUY_SEATS, Action.MANAGE_OVERAGE,
     }),
     Role.TEAMS_ADMIN: frozenset({
         Action.READ_TENANT, Action.READ_DIRECTORY, Action.MANAGE_DIRECTORY,

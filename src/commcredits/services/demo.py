@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from commcredits.domain.money import Money
-from commcredits.services import funds, payments, recharge, tenants
+from commcredits.services import funds, payments, rates, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 from commcredits.services.demo_directory import seed_directory
@@ -53,6 +53,7 @@ def seed_demo(svc: Services) -> Demo:
     if tenant_id is None:
         tenant_id = _create(svc, svc.clock.now())
     seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
+    rates.import_samples(svc, OPERATOR_CLI, only_missing=True)  # USD, EUR, GBP (once)
     key = tenants.create_api_key(
         svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
     )

@@ -3,6 +3,8 @@ the API clock and the server's background loop:
 
 - expiry of lots (FUND-4) and the "funds expire within 30 days" warning, once per lot;
 - auto-recharge requests that are due: first tries, retries and lapsed claims (AR-2..AR-5);
+- month-end overage statements of MCA tenants (POST-1);
+- stale call reservations, settled at their last reported usage (CALL-7);
 - email delivery from the outbox (NOTE-2).
 
 Every step is safe to run in several processes at once.
@@ -15,9 +17,11 @@ from datetime import timedelta
 
 from commcredits.domain.money import Money
 from commcredits.domain.notifications import EXPIRY_WARNING_DAYS, NotificationKind
+from commcredits.services.calls import expire_stale
 from commcredits.services.context import Services
 from commcredits.services.funds import apply_expiry
 from commcredits.services.notifications import deliver_due, notify
+from commcredits.services.postpaid import issue_statements
 from commcredits.services.recharge import process_due
 
 
@@ -29,12 +33,15 @@ class JobReport:
     recharges: int = 0
     emails_sent: int = 0
     emails_failed: int = 0
+    statements: int = 0
+    calls_expired: int = 0
 
     def summary(self) -> str:
         return (
             f"expired {self.lots_expired} lot(s) in {self.tenants_expired} tenant(s), "
             f"{self.expiry_warnings} expiry warning(s), {self.recharges} recharge(s) "
-            f"processed, {self.emails_sent} email(s) sent"
+            f"processed, {self.statements} overage statement(s) issued, "
+            f"{self.calls_expired} stale call(s) settled, {self.emails_sent} email(s) sent"
             + (f", {self.emails_failed} to retry" if self.emails_failed else "")
         )
 
@@ -70,9 +77,12 @@ def run_due_work(svc: Services, *, deliver: bool = True) -> JobReport:
     for tenant_id in due:
         lots += apply_expiry(svc, tenant_id)
     warnings = warn_expiring(svc)
+    calls_expired = expire_stale(svc)
     recharges = process_due(svc)
+    statements = issue_statements(svc)
     sent = failed = 0
     if deliver and svc.mailer is not None:
         delivery = deliver_due(svc, svc.mailer)
         sent, failed = delivery.sent, delivery.failed
-    return JobReport(len(due), lots, warnings, recharges, sent, failed)
+    return JobReport(len(due), lots, warnings, recharges, sent, failed, statements,
+                     calls_expired)

@@ -27,7 +27,8 @@ from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentFailure, PaymentMethod
 from commcredits.domain.pools import DirectoryUser, Holding
-from commcredits.domain.tenants import Contact, Role, Tenant
+from commcredits.domain.rating import Classified, Rate
+from commcredits.domain.tenants import BillingAccountType, Contact, Role, Tenant
 
 
 class Clock(Protocol):
@@ -141,6 +142,7 @@ class TenantRepository(Protocol):
     def get(self, tenant_id: str) -> Tenant | None: ...
     def contacts(self, tenant_id: str) -> list[Contact]: ...
     def set_ea_exception(self, tenant_id: str, value: bool) -> None: ...
+    def set_billing_account_type(self, tenant_id: str, value: BillingAccountType) -> None: ...
     def list(self) -> list[Tenant]: ...
 
 
@@ -234,11 +236,17 @@ class UnitOfWork(Protocol):
     @property
     def outbox(self) -> OutboxRepository: ...
     @property
+    def calls(self) -> CallRepository: ...
+    @property
     def directory(self) -> DirectoryRepository: ...
     @property
     def numbers(self) -> NumberRepository: ...
     @property
     def pools(self) -> PoolRepository: ...
+    @property
+    def postpaid(self) -> PostpaidRepository: ...
+    @property
+    def rates(self) -> RateRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
@@ -345,6 +353,12 @@ class OutboxRepository(Protocol):
     def list(self, tenant_id: str, limit: int) -> list[OutboxRecord]: ...
 
 
+class NumberClassifier(Protocol):
+    """Validity, country, type and emergency status of a dialled number (CALL-2, CALL-3)."""
+
+    def classify(self, dialled: str, from_country: str) -> Classified: ...
+
+
 class Mailer(Protocol):
     """Delivers one rendered email; raises on failure so the sender retries (NOTE-2)."""
 
@@ -436,3 +450,106 @@ class PoolRepository(Protocol):
     ) -> None: ...
     def consumption(self, tenant_id: str, reference: str) -> PoolConsumptionRecord | None: ...
     def record(self, tenant_id: str, row: PoolConsumptionRecord) -> None: ...
+
+
+# --- Rate tables (RATE-1, RATE-3) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateTableRecord:
+    """One imported version of a currency's rate table."""
+
+    id: int
+    currency: str
+    version: int
+    imported_at: datetime
+    rows: int
+    source: str
+    sha256: str
+
+
+class RateRepository(Protocol):
+    def add_table(
+        self, currency: str, imported_at: datetime, source: str, sha256: str,
+        rates: Sequence[Rate],
+    ) -> RateTableRecord:
+        """Store the next version of ``currency``'s table with all its rows (bulk insert)."""
+        ...
+    def tables(self, currency: str) -> list[RateTableRecord]:
+        """Every version of ``currency``'s table, oldest first."""
+        ...
+    def rows(self, table_id: int, currency: str) -> list[tuple[int, Rate]]:
+        """The rows of one version as ``(row id, Rate)``."""
+        ...
+    def in_force(self, currency: str, at: datetime) -> RateTableRecord | None:
+        """The newest version imported at or before ``at``, else the oldest (RATE-3)."""
+        ...
+
+
+# --- Post-usage billing for MCA tenants (ACCT-6, POST-1, POST-2) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TenantBillingRecord:
+    """A tenant's post-usage settings. `updated_at` is when overage was last turned on or
+    off: while `overage_enabled` is false, overage stays off until the 1st of the month after
+    it (POST-2)."""
+
+    overage_enabled: bool
+    postpaid_since: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverageLineRecord:
+    id: int
+    month: str
+    capability: str
+    country: str
+    amount: Money
+    reference: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverageStatementRecord:
+    month: str
+    invoice_id: str | None
+    total: Money
+    issued_at: datetime
+
+
+class PostpaidRepository(Protocol):
+    def billing(self, tenant_id: str) -> TenantBillingRecord | None: ...
+    def set_postpaid_since(self, tenant_id: str, since: datetime | None, at: datetime) -> None:
+        """Creates the row (overage on) when missing; keeps `updated_at` of an existing one."""
+        ...
+    def set_overage(self, tenant_id: str, enabled: bool, at: datetime) -> None: ...
+    def line_by_reference(
+        self, tenant_id: str, reference: str, currency: str,
+    ) -> OverageLineRecord | None: ...
+    def add_line(
+        self, tenant_id: str, month: str, capability: str, country: str, amount: Money,
+        reference: str, at: datetime,
+    ) -> None: ...
+    def lines(self, tenant_id: str, month: str, currency: str) -> list[OverageLineRecord]: ...
+    def statement(
+        self, tenant_id: str, month: str, currency: str,
+    ) -> OverageStatementRecord | None: ...
+    def add_statement(
+        self, tenant_id: str, month: str, invoice_id: str | None, total: Money,
+        issued_at: datetime,
+    ) -> None: ...
+    def unbilled_months(self, before_month: str) -> list[tuple[str, str]]:
+        """(tenant id, month) with overage lines, month < before_month, and no statement."""
+        ...
+
+
+class CallRepository(Protocol):
+    """Calls with their reservations and rated usage; rows are read by attribute."""
+
+    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any: ...
+    def add(self, tenant_id: str, values: dict[str, Any]) -> None: ...
+    def update(self, tenant_id: str, row_id: str, **values: Any) -> None: ...
+    def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money: ...
+    def stale(self, cutoff: datetime) -> list[tuple[str, str]]: ...

@@ -37,8 +37,11 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.calls_repos import SqlCalls
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
+from commcredits.adapters.db.postpaid_repos import SqlPostpaid
+from commcredits.adapters.db.rate_repos import SqlRates
 from commcredits.adapters.db.types import UTCDateTime, to_micros
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
@@ -97,6 +100,12 @@ class SqlTenants(_Repo):
     def set_ea_exception(self, tenant_id: str, value: bool) -> None:
         self.conn.execute(
             update(t.tenants).where(t.tenants.c.id == tenant_id).values(ea_region_exception=value)
+        )
+
+    def set_billing_account_type(self, tenant_id: str, value: BillingAccountType) -> None:
+        self.conn.execute(
+            update(t.tenants).where(t.tenants.c.id == tenant_id)
+            .values(billing_account_type=value.value)
         )
 
     def list(self) -> list[Tenant]:
@@ -603,9 +612,12 @@ class SqlUnitOfWork:
     subscriptions: SqlSubscriptions
     recharge: SqlRecharge
     outbox: SqlOutbox
+    calls: SqlCalls
     directory: SqlDirectory
     numbers: SqlNumbers
     pools: SqlPools
+    postpaid: SqlPostpaid
+    rates: SqlRates
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
@@ -631,9 +643,12 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptions(conn)
         self.recharge = SqlRecharge(conn)
         self.outbox = SqlOutbox(conn)
+        self.calls = SqlCalls(conn)
         self.directory = SqlDirectory(conn)
         self.numbers = SqlNumbers(conn)
         self.pools = SqlPools(conn)
+        self.postpaid = SqlPostpaid(conn)
+        self.rates = SqlRates(conn)
         return self
 
     def commit(self) -> None:

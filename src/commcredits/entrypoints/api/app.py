@@ -14,7 +14,13 @@ from sqlalchemy import text
 
 from commcredits import __version__
 from commcredits.bootstrap import Runtime
-from commcredits.entrypoints.api import errors, routes_directory
+from commcredits.entrypoints.api import (
+    errors,
+    routes_calls,
+    routes_directory,
+    routes_postpaid,
+    routes_rates,
+)
 from commcredits.entrypoints.api.routes import router
 from commcredits.services.jobs import run_due_work
 
@@ -47,6 +53,9 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     errors.install(app)
     app.include_router(router)
     app.include_router(routes_directory.router)
+    app.include_router(routes_postpaid.router)
+    app.include_router(routes_rates.router)
+    app.include_router(routes_calls.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -519,6 +519,21 @@ app.add_typer(_dir.numbers_app, name="numbers")
 app.add_typer(_dir.resources_app, name="resource-accounts")
 app.add_typer(_dir.report_app, name="report")
 
+# The rate tables group (RATE-1, RATE-3) uses `friendly` and `runtime` above.
+from commcredits.entrypoints.cli import rates as _rates  # noqa: E402
+
+app.add_typer(_rates.rates_app, name="rates")
+
+# The post-usage billing group (ACCT-6, POST-1, POST-2) uses `friendly` and `runtime` above.
+from commcredits.entrypoints.cli import postpaid as _postpaid  # noqa: E402
+
+app.add_typer(_postpaid.billing_app, name="billing")
+
+# Call records in batch (CDR-1) use `friendly` and `runtime` above.
+from commcredits.entrypoints.cli import cdrs as _cdrs  # noqa: E402
+
+app.add_typer(_cdrs.cdr_app, name="cdr")
+
 
 def main() -> None:
     app()

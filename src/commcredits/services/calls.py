@@ -1,0 +1,499 @@
+"""Real-time call control (CALL-1 to CALL-9, NUM-2, POOL-5, ACCT-6) and the one rating path
+that CDR batches share (CDR-2).
+
+- `authorize`: gather the facts (user licenses at the call's start, the pool, the rate, the
+  available balance, the billing account), let `domain.authorization.decide` answer, and
+  store the call with its reservation, all in one transaction under the tenant lock.
+- `update`: the next grant, or a final one (CALL-7).
+- `end`: commit the real charge (RATE-2, split with the pool as in POOL-5) through the same
+  ledger charge as everything else, so debt, auto-recharge and emails follow.
+- `expire_stale`: settle calls with no update for two grant periods at their last usage.
+
+Every step is idempotent by call id (CALL-9): a repeat returns the first answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from commcredits.domain.authorization import (
+    GRANT_SECONDS,
+    Allowed,
+    CallFacts,
+    CallKind,
+    Decision,
+    Denied,
+    Funding,
+    decide,
+)
+from commcredits.domain.directory import NumberType as InventoryType
+from commcredits.domain.errors import Conflict, InvalidInput, NotFound
+from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
+from commcredits.domain.money import Money
+from commcredits.domain.pools import calling_plan_skus
+from commcredits.domain.rating import (
+    Classified,
+    Direction,
+    NumberType,
+    Rate,
+    charge,
+    max_seconds,
+)
+from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.services import pools
+from commcredits.services.auth import Action, Principal
+from commcredits.services.auth import authorize as authorize_principal
+from commcredits.services.context import Services
+from commcredits.services.funds import charge_in
+from commcredits.services.ports import UnitOfWork
+from commcredits.services.recharge import process_request
+
+EMERGENCY_TYPES = {"emergency_out", "dr_emergency_out"}
+INBOUND_TYPES = {"user_in", "emergency_in", "unassigned_in", "fmc_in", "ucap_in", "dr_in",
+                 "dr_unassigned_in"}
+DIAL_OUT_TYPES = {"conf_out", "user_out_conf", "ucap_out_conf", "dr_out_user_conf"}
+OUTBOUND_TYPES = {"user_out", "user_out_transfer", "user_out_forwarding", "fmc_out",
+                  "ucap_out", "dr_out", "dr_out_user_forwarding", "dr_out_user_transfer"}
+CALL_TYPES = EMERGENCY_TYPES | INBOUND_TYPES | DIAL_OUT_TYPES | OUTBOUND_TYPES | {"conf_in"}
+OPEN = ("authorized", "active")
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    call_id: str
+    call_type: str
+    user: str | None
+    caller: str
+    callee: str
+    start: datetime
+    usage_id: str | None = None
+    conference_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    """Everything the usage report needs about a call, and the decision behind it."""
+
+    decision: Decision
+    kind: CallKind
+    user_id: str | None = None
+    upn: str | None = None
+    display_name: str | None = None
+    user_location: str | None = None
+    number_type: str | None = None
+    domestic: bool | None = None
+    destination_name: str | None = None
+    external_country: str | None = None
+    pool_key: str | None = None
+    rate_id: int | None = None
+    rate: Rate | None = None
+
+
+def _UNLIMITED(currency: str) -> Money:  # noqa: N802
+    """A finished call from a CDR is rated whatever the balance: what it cost is owed."""
+    return Money(Decimal("1000000000"), currency)
+
+
+def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
+    """Validate an authorize request (CALL-1)."""
+    def text(name: str, required: bool = True, limit: int = 64) -> str | None:
+        value = body.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
+        return value.strip()
+
+    call_type = text("call_type", limit=32)
+    if call_type not in CALL_TYPES:
+        raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
+                           {"allowed": sorted(CALL_TYPES)})
+    start = body.get("start")
+    if start is None:
+        at = now
+    elif isinstance(start, datetime):
+        at = start
+    else:
+        try:
+            at = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput("INVALID_CALL", "start must be ISO 8601 with a zone.") from None
+    if at.tzinfo is None:
+        raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
+    return CallRequest(
+        call_id=str(text("call_id")), call_type=str(call_type), user=text("user", False, 128),
+        caller=str(text("caller")), callee=str(text("callee")), start=at,
+        usage_id=text("usage_id", False), conference_id=text("conference_id", False),
+    )
+
+
+def _classifier(svc: Services) -> Any:
+    if svc.phone is None:  # pragma: no cover - bootstrap always wires one
+        raise RuntimeError("no number classifier configured")
+    return svc.phone
+
+
+def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
+                 exclude: str | None = None) -> Money:
+    """The balance minus what open reservations hold (CALL-8)."""
+    return balance - uow.calls.reserved(tenant_id, balance.currency, exclude=exclude)
+
+
+def rate_call(
+    svc: Services, uow: UnitOfWork, tenant: Tenant, req: CallRequest, available: Money,
+    *, live: bool,
+) -> Rated:
+    """The one path from a call to its decision, for live calls and CDRs (CDR-2)."""
+    phone = _classifier(svc)
+    tenant_country = tenant.country
+    index = pools.license_index(uow, tenant.id)
+    found = index.user(req.user) if req.user else None
+    held = index.held_at(found.id, req.start) if found else {}
+    location = (found.usage_location if found else None) or tenant_country
+    plans = sorted(held.keys() & calling_plan_skus())
+    plan = plans[0] if plans else None
+    detail = uow.directory.user(tenant.id, found.id) if found else None
+    base: dict[str, Any] = {
+        "user_id": found.id if found else None, "upn": found.upn if found else None,
+        "display_name": detail.display_name if detail else None,
+        "user_location": found.usage_location if found else None,
+    }
+    postpaid = tenant.billing_account_type is BillingAccountType.MCA
+    overage = _overage_enabled(uow, tenant.id, req.start)
+    callee = phone.classify(req.callee, location)
+
+    inbound = req.call_type in INBOUND_TYPES or req.call_type == "conf_in"
+    if req.call_type in EMERGENCY_TYPES or (not inbound and callee.emergency):
+        return Rated(decide(CallFacts(CallKind.EMERGENCY, calling_plan=plan)),
+                     CallKind.EMERGENCY, number_type="emergency", **base)
+    if inbound:
+        inventory = uow.numbers.get(tenant.id, "+" + callee.digits) if callee.valid else None
+        if inventory is not None and inventory.type is InventoryType.TOLL_FREE:
+            caller = phone.classify(req.caller, tenant_country)
+            rated = svc.rate_book.lookup(uow, tenant.currency, caller.digits, req.start,
+                                         Direction.TOLL_FREE_INBOUND) if caller.valid else None
+            facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
+                              available=available if live else _UNLIMITED(tenant.currency),
+                              postpaid=postpaid, overage_enabled=overage)
+            return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
+                         domestic=caller.country == tenant_country,
+                         destination_name=rated.rate.destination if rated else None,
+                         external_country=caller.country or None,
+                         rate_id=rated.rate_id if rated else None,
+                         rate=rated.rate if rated else None, **base)
+        kind = CallKind.CONFERENCE_DIAL_IN if req.call_type == "conf_in" \
+            else CallKind.USER_INBOUND
+        caller = phone.classify(req.caller, location)
+        return Rated(decide(CallFacts(kind, calling_plan=plan)), kind,
+                     number_type=caller.number_type.value if caller.valid else None,
+                     external_country=caller.country or None, **base)
+
+    dial_out = req.call_type in DIAL_OUT_TYPES
+    kind = CallKind.CONFERENCE_DIAL_OUT if dial_out else CallKind.USER_OUTBOUND
+    if found is None and not dial_out:
+        raise NotFound("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
+    if not callee.valid:
+        return Rated(decide(CallFacts(kind, callee_valid=False)), kind, **base)
+    rated = svc.rate_book.lookup(uow, tenant.currency, callee.digits, req.start,
+                                 Direction.OUTBOUND)
+    quote = _quote(uow, tenant.id, found.id if found else None, callee.country, req.start,
+                   dial_out)
+    facts = CallFacts(
+        kind, callee_valid=True, callee_type=callee.number_type,
+        user_blocked=bool(found and found.blocked),
+        has_phone_license=PHONE_SKU in held or dial_out, calling_plan=plan or (
+            "MCOMEETADV" if dial_out else None),
+        has_credits_license=CREDITS_SKU in held,
+        pool_capability=quote.capability if quote and quote.covered else None,
+        pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
+        rate=rated.rate if rated else None,
+        available=available if live else _UNLIMITED(tenant.currency),
+        postpaid=postpaid, overage_enabled=overage,
+    )
+    return Rated(
+        decide(facts), kind, number_type=callee.number_type.value,
+        domestic=quote.domestic if quote else callee.country == location,
+        destination_name=rated.rate.destination if rated else callee.country,
+        external_country=callee.country or None,
+        pool_key=quote.pool_key if quote and quote.covered else None,
+        rate_id=rated.rate_id if rated else None, rate=rated.rate if rated else None, **base,
+    )
+
+
+def _quote(uow: UnitOfWork, tenant_id: str, user_id: str | None, country: str,
+           at: datetime, dial_out: bool) -> pools.PoolQuote | None:
+    """The pool quote, or None for a destination outside the country tables (no pool)."""
+    if user_id is None:
+        return None
+    try:
+        return pools.minutes_left(uow, tenant_id, user_id, country, at, dial_out=dial_out)
+    except InvalidInput as exc:
+        if exc.code == "INVALID_COUNTRY":
+            return None
+        raise
+
+
+def _overage_enabled(uow: UnitOfWork, tenant_id: str, at: datetime) -> bool:
+    try:
+        from commcredits.services import postpaid
+    except ImportError:  # pragma: no cover - post-usage billing not installed
+        return True
+    return bool(postpaid.overage_enabled_in(uow, tenant_id, at))
+
+
+def answer(call: Any) -> dict[str, Any]:
+    """The authorize answer stored with the call and repeated on replays (CALL-9)."""
+    return dict(call.decision["reply"])
+
+
+def rate_snapshot(rate: Rate | None) -> dict[str, Any] | None:
+    """The rate a call was authorized with, kept with the call so that every later step
+    prices it exactly the same way (RATE-3)."""
+    if rate is None:
+        return None
+    return {
+        "prefix": rate.prefix, "destination": rate.destination,
+        "number_type": rate.number_type.value, "direction": rate.direction.value,
+        "rate_per_minute": str(rate.rate_per_minute.amount),
+        "connection_fee": str(rate.connection_fee.amount),
+        "currency": rate.rate_per_minute.currency, "first_increment": rate.first_increment,
+        "next_increment": rate.next_increment,
+        "effective_from": rate.effective_from.isoformat(),
+    }
+
+
+def rate_of(call: Any) -> Rate | None:
+    snap = call.decision.get("rate")
+    if not snap:
+        return None
+    cur = snap["currency"]
+    return Rate(
+        snap["prefix"], snap["destination"], NumberType(snap["number_type"]),
+        Direction(snap["direction"]), Money(Decimal(snap["rate_per_minute"]), cur),
+        Money(Decimal(snap["connection_fee"]), cur), int(snap["first_increment"]),
+        int(snap["next_increment"]), datetime.fromisoformat(snap["effective_from"]),
+    )
+
+
+def authorize(svc: Services, principal: Principal, tenant_id: str,
+              body: dict[str, Any]) -> dict[str, Any]:
+    """CALL-1: may this call go ahead, who pays, and for how long."""
+    now = svc.clock.now()
+    req = parse_request(body, now)
+    with svc.uow() as uow:
+        tenant = authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+        account = uow.credits.account(tenant_id, lock=True)
+        usage_id = req.usage_id or req.call_id
+        existing = uow.calls.get(tenant_id, req.call_id, usage_id)
+        if existing is not None:
+            return answer(existing)
+        available = available_in(uow, tenant_id, account.balance)
+        rated = rate_call(svc, uow, tenant, req, available, live=True)
+        decision = rated.decision
+        call_row_id = uuid.uuid4().hex
+        reply: dict[str, Any]
+        reserved = Money.zero(tenant.currency)
+        if isinstance(decision, Denied):
+            reply = {"decision": "deny", "reason": decision.code, "message": decision.message,
+                     "funding": None, "capability": None, "max_seconds": 0,
+                     "grant_seconds": 0, "reservation_id": None}
+            status = "denied"
+        else:
+            grant = decision.grant_seconds
+            if decision.funding is Funding.CREDITS and rated.rate and grant:
+                reserved = charge(rated.rate, grant)
+            elif decision.funding is Funding.POOL and rated.rate and grant \
+                    and grant > decision.pool_seconds:
+                reserved = charge(_no_fee(rated.rate), grant - decision.pool_seconds)
+            reply = {"decision": "allow", "reason": "OK", "funding": decision.funding.value,
+                     "capability": decision.capability, "max_seconds": decision.max_seconds,
+                     "grant_seconds": grant, "reservation_id": call_row_id}
+            status = "authorized"
+        uow.calls.add(tenant_id, {
+            "id": call_row_id, "call_id": req.call_id, "usage_id": usage_id, "source": "live",
+            "status": status, "call_type": req.call_type, "caller": req.caller,
+            "callee": req.callee, "conference_id": req.conference_id, "start_at": req.start,
+            "currency": tenant.currency, "reserved": reserved.amount,
+            "max_seconds": reply["max_seconds"], "granted_seconds": reply["grant_seconds"],
+            "used_seconds": 0, "last_update_at": now,
+            "decision": {"reply": reply, "rate": rate_snapshot(rated.rate)},
+            **report_fields(rated),
+        })
+        uow.commit()
+    return reply
+
+
+def report_fields(rated: Rated) -> dict[str, Any]:
+    d = rated.decision
+    return {
+        "user_object_id": rated.user_id, "upn": rated.upn, "display_name": rated.display_name,
+        "user_location": rated.user_location, "number_type": rated.number_type,
+        "domestic": rated.domestic, "destination_name": rated.destination_name,
+        "external_country": (rated.external_country or "")[:2] or None,
+        "funding": d.funding.value if isinstance(d, Allowed) else None,
+        "capability": d.capability if isinstance(d, Allowed) else None,
+        "pool_key": rated.pool_key, "rate_id": rated.rate_id,
+    }
+
+
+def _no_fee(rate: Rate) -> Rate:
+    return replace(rate, connection_fee=Money.zero(rate.connection_fee.currency))
+
+
+def update(svc: Services, principal: Principal, tenant_id: str, call_id: str,
+           used_seconds: Any) -> dict[str, Any]:
+    """CALL-7: report usage so far; the answer is the next grant or a final one."""
+    if isinstance(used_seconds, bool) or not isinstance(used_seconds, int) or used_seconds < 0:
+        raise InvalidInput("INVALID_USAGE", "used_seconds must be a whole number, 0 or more.")
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        tenant = authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+        account = uow.credits.account(tenant_id, lock=True)
+        call = _open_call(uow, tenant_id, call_id)
+        if call.status not in OPEN:
+            return {"grant_seconds": 0, "final": True, "status": call.status}
+        used = max(call.used_seconds, used_seconds)
+        rate = rate_of(call)
+        funding = call.funding
+        limit: int | None = call.max_seconds
+        if funding == Funding.CREDITS.value and rate is not None:
+            others = available_in(uow, tenant_id, account.balance, exclude=call.id)
+            limit = max_seconds(rate, others) if others.is_positive() else used
+        if limit is None:
+            grant, final = GRANT_SECONDS, False
+        else:
+            left = max(0, limit - used)
+            grant, final = min(GRANT_SECONDS, left), left <= GRANT_SECONDS
+        granted = used + grant
+        reserved = charge(rate, granted) if funding == Funding.CREDITS.value and rate \
+            else Money.zero(tenant.currency)
+        uow.calls.update(tenant_id, call.id, status="active", used_seconds=used,
+                         granted_seconds=granted, last_update_at=now,
+                         reserved=reserved.amount)
+        uow.commit()
+    return {"grant_seconds": grant, "final": final, "status": "active"}
+
+
+def _open_call(uow: UnitOfWork, tenant_id: str, call_id: str) -> Any:
+    call = uow.calls.get(tenant_id, call_id, call_id)
+    if call is None:
+        raise NotFound("CALL_NOT_FOUND", f"No call {call_id!r} was authorized in this tenant.")
+    if call.status == "denied":
+        raise Conflict("CALL_DENIED", "This call was denied; it cannot be updated or ended.")
+    return call
+
+
+def end(svc: Services, principal: Principal, tenant_id: str, call_id: str,
+        duration_seconds: Any) -> dict[str, Any]:
+    """CALL-7: commit the real charge and release the rest of the reservation."""
+    if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, int) \
+            or not 0 <= duration_seconds <= 86_400:
+        raise InvalidInput("INVALID_DURATION",
+                           "duration_seconds must be a whole number from 0 to 86400.")
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+        uow.credits.account(tenant_id, lock=True)
+        call = _open_call(uow, tenant_id, call_id)
+        if call.status not in OPEN:
+            return ended_answer(call)
+        request_id = settle_in(svc, uow, tenant_id, call, duration_seconds, now)
+        uow.commit()
+        call = uow.calls.get(tenant_id, call_id, call_id)
+    if request_id:
+        process_request(svc, request_id)
+    return ended_answer(call)
+
+
+def ended_answer(call: Any) -> dict[str, Any]:
+    currency = call.currency
+    return {
+        "call_id": call.call_id, "status": call.status, "duration_seconds": call.duration,
+        "charge": Money(call.charge or Decimal(0), currency).format(),
+        "connection_fee": Money(call.connection_fee or Decimal(0), currency).format(),
+        "currency": currency, "capability": call.capability,
+        "funding": call.funding, "pool_minutes": call.pool_minutes or 0,
+    }
+
+
+def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duration: int,
+              at: datetime) -> str | None:
+    """Commit a call's charge (RATE-2, POOL-5) inside the caller's locked transaction.
+
+    Returns the auto-recharge request the charge queued, if any.
+    """
+    rate = rate_of(call)
+    currency = call.currency
+    amount = Money.zero(currency)
+    fee = Money.zero(currency)
+    pool_minutes = 0
+    capability = call.capability
+    if call.funding == Funding.POOL.value and call.pool_key:
+        used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
+                                reference=f"call:{call.id}")
+        pool_minutes = used.minutes_covered
+        if used.uncovered_seconds and rate is not None:
+            amount = charge(_no_fee(rate), used.uncovered_seconds)
+            capability = "MCOPSTNPP"
+    elif call.funding in (Funding.CREDITS.value, Funding.POST_USAGE.value) \
+            and rate is not None and duration > 0:
+        amount = charge(rate, duration)
+        fee = rate.connection_fee
+    request_id: str | None = None
+    entry_id: int | None = None
+    if amount.is_positive():
+        tenant = uow.tenants.get(tenant_id)
+        assert tenant is not None
+        reference = f"call:{call.call_id}:{call.usage_id}"
+        if tenant.billing_account_type is BillingAccountType.MCA:
+            from commcredits.services import postpaid
+
+            split = postpaid.charge_postpaid_in(
+                uow, tenant_id, amount, capability=capability or "MCOPSTNPP",
+                country=call.external_country or tenant.country, reference=reference,
+                at=at, description=f"Call {call.call_id}",
+            )
+            entry_id = split.entry_id
+        else:
+            result = charge_in(uow, tenant_id, amount, at, reference=reference,
+                               idempotency_key=reference,
+                               description=f"Call {call.call_id} to {call.callee}")
+            entry_id, request_id = result.entry_id, result.recharge_request_id
+    uow.calls.update(
+        tenant_id, call.id, status="ended", duration=duration,
+        end_at=call.start_at + timedelta(seconds=duration), used_seconds=duration,
+        charge=amount.amount, connection_fee=fee.amount, pool_minutes=pool_minutes,
+        capability=capability, reserved=Decimal(0), entry_id=entry_id, last_update_at=at,
+    )
+    return request_id
+
+
+def expire_stale(svc: Services) -> int:
+    """CALL-7: a call with no update for two grant periods ends at its last reported usage."""
+    now = svc.clock.now()
+    cutoff = now - timedelta(seconds=2 * GRANT_SECONDS)
+    with svc.uow(readonly=True) as uow:
+        stale = uow.calls.stale(cutoff)
+    done = 0
+    for tenant_id, call_id in stale:
+        request_id = None
+        with svc.uow() as uow:
+            uow.credits.account(tenant_id, lock=True)
+            call = uow.calls.get(tenant_id, call_id, call_id)
+            if call is None or call.status not in OPEN or call.last_update_at > cutoff:
+                continue
+            request_id = settle_in(svc, uow, tenant_id, call, call.used_seconds, now)
+            uow.calls.update(tenant_id, call.id, status="expired")
+            uow.commit()
+            done += 1
+        if request_id:
+            process_request(svc, request_id)
+    return done
+
+
+def classify(svc: Services, dialled: str, country: str) -> Classified:
+    return _classifier(svc).classify(dialled, country)  # type: ignore[no-any-return]

@@ -1,0 +1,202 @@
+"""Rate tables (RATE-1, RATE-3, RATE-4): import, list, and the rate book that rates calls.
+
+- ``import_table(svc, principal, currency, data, source)`` → `RateTableInfo`: the operator
+  imports a whole CSV table (format in `domain.rate_tables`) as the currency's next version;
+  one bad row refuses the file, listing every bad line, and nothing is stored.
+- ``list_tables(svc, principal, currency)``: the versions, oldest first.
+- `RateBook` (one per process, ``svc.rate_book``): ``lookup(uow, currency, digits, at,
+  direction)`` → `RatedRow` (row id, `Rate`, version) or None.
+
+Which version rates a call (RATE-3): the newest version imported at or before ``at`` (the
+moment the call started, also when it is re-rated later); a call that started before the
+first import uses the oldest version. Inside a version, each row's own effective dates
+apply (`RateIndex.lookup`).
+
+Hot path: the book caches a `RateIndex` per (currency, version), built once from the
+database, and the list of versions per currency. An import in this process refreshes the
+list at once; other processes' imports are seen within ``refresh_seconds`` (5 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from commcredits.domain.errors import InvalidInput
+from commcredits.domain.rate_tables import parse_rate_csv
+from commcredits.domain.rating import Direction, Rate, RateIndex
+from commcredits.domain.reference import known_currency
+from commcredits.services.auth import Principal, require_operator
+from commcredits.services.ports import RateTableRecord, UnitOfWork
+
+if TYPE_CHECKING:
+    from commcredits.services.context import Services
+
+
+@dataclass(frozen=True, slots=True)
+class RateTableInfo:
+    currency: str
+    version: int
+    rows: int
+    imported_at: datetime
+    source: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RatedRow:
+    """The row that rates a call: its id in `rates`, the rate, and the table version."""
+
+    rate_id: int
+    rate: Rate
+    version: int
+
+
+def _info(r: RateTableRecord) -> RateTableInfo:
+    return RateTableInfo(r.currency, r.version, r.rows, r.imported_at, r.source, r.sha256)
+
+
+def import_table(
+    svc: Services, principal: Principal, currency: str, data: bytes | str, source: str,
+) -> RateTableInfo:
+    """RATE-3: import ``data`` as the next version of ``currency``'s table, all or nothing.
+
+    Rate tables are global (not a tenant's), so no tenant audit row is written; the version
+    keeps its source name, import time and SHA-256."""
+    require_operator(principal)
+    code = known_currency(currency)
+    raw = data.encode() if isinstance(data, str) else data
+    if not raw.strip():
+        raise InvalidInput(
+            "INVALID_RATE_TABLE",
+            "The rate table is empty; send the CSV with its header row as the body.",
+        )
+    rates = parse_rate_csv(raw, code)
+    digest = hashlib.sha256(raw).hexdigest()
+    with svc.uow() as uow:
+        record = uow.rates.add_table(code, svc.clock.now(), source or "upload", digest, rates)
+        uow.commit()
+    svc.rate_book.forget_versions(code)
+    return _info(record)
+
+
+SAMPLE_CURRENCIES = ("USD", "EUR", "GBP")
+
+
+def sample_table(currency: str) -> bytes:
+    """The sample table (SAMPLE DATA: illustrative prices, not a carrier's tariff)."""
+    name = f"rates/sample_{currency.lower()}.csv"
+    return resources.files("commcredits.data").joinpath(name).read_bytes()
+
+
+def import_samples(
+    svc: Services, principal: Principal, *, only_missing: bool = False,
+) -> list[RateTableInfo]:
+    """Import the USD, EUR and GBP sample tables; with ``only_missing``, only for currencies
+    that have no table yet (the demo)."""
+    require_operator(principal)
+    done = []
+    for code in SAMPLE_CURRENCIES:
+        if only_missing:
+            with svc.uow(readonly=True) as uow:
+                if uow.rates.tables(code):
+                    continue
+        done.append(import_table(svc, principal, code, sample_table(code),
+                                 f"sample_{code.lower()}.csv (sample data)"))
+    return done
+
+
+def list_tables(svc: Services, principal: Principal, currency: str) -> list[RateTableInfo]:
+    """Every version of ``currency``'s table, oldest first (operator only)."""
+    require_operator(principal)
+    code = known_currency(currency)
+    with svc.uow(readonly=True) as uow:
+        return [_info(r) for r in uow.rates.tables(code)]
+
+
+def version_for(tables: list[RateTableRecord], at: datetime) -> RateTableRecord | None:
+    """RATE-3: the newest version imported at or before ``at``, else the oldest."""
+    if not tables:
+        return None
+    chosen = [r for r in tables if r.imported_at <= at]
+    return max(chosen, key=lambda r: r.version) if chosen \
+        else min(tables, key=lambda r: r.version)
+
+
+class _Loaded:
+    __slots__ = ("ids", "index", "version")
+
+    def __init__(self, version: int, rows: list[tuple[int, Rate]]) -> None:
+        self.version = version
+        self.index = RateIndex(rate for _, rate in rows)
+        # The index hands back the very Rate objects it was built from, so their identity
+        # maps them to their row ids (Rate keeps the fields other code relies on).
+        self.ids = {id(rate): row_id for row_id, rate in rows}
+
+
+class RateBook:
+    """A per-process cache of rate indexes, one per (currency, version) (RATE-1, RATE-3)."""
+
+    def __init__(self, refresh_seconds: float = 5.0, max_indexes: int = 16,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.max_indexes = max_indexes
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._versions: dict[str, tuple[float, list[RateTableRecord]]] = {}
+        self._indexes: OrderedDict[tuple[str, int], _Loaded] = OrderedDict()
+
+    def forget_versions(self, currency: str) -> None:
+        """Re-read the currency's versions on the next lookup (after an import)."""
+        with self._lock:
+            self._versions.pop(currency, None)
+
+    def versions(self, uow: UnitOfWork, currency: str) -> list[RateTableRecord]:
+        now = self._monotonic()
+        with self._lock:
+            cached = self._versions.get(currency)
+        if cached is not None and now - cached[0] < self.refresh_seconds:
+            return cached[1]
+        tables = uow.rates.tables(currency)
+        with self._lock:
+            self._versions[currency] = (now, tables)
+        return tables
+
+    def table_at(self, uow: UnitOfWork, currency: str, at: datetime) -> RateTableRecord | None:
+        return version_for(self.versions(uow, currency), at)
+
+    def _loaded(self, uow: UnitOfWork, table: RateTableRecord) -> _Loaded:
+        key = (table.currency, table.version)
+        with self._lock:
+            loaded = self._indexes.get(key)
+            if loaded is not None:
+                self._indexes.move_to_end(key)
+                return loaded
+        loaded = _Loaded(table.version, uow.rates.rows(table.id, table.currency))
+        with self._lock:
+            self._indexes[key] = loaded
+            while len(self._indexes) > self.max_indexes:
+                self._indexes.popitem(last=False)
+        return loaded
+
+    def lookup(
+        self, uow: UnitOfWork, currency: str, digits: str, at: datetime,
+        direction: Direction = Direction.OUTBOUND,
+    ) -> RatedRow | None:
+        """The row rating a call to ``digits`` (for ``toll_free_inbound``: the caller's
+        digits) that started at ``at``: longest prefix in the version in force at ``at``."""
+        table = self.table_at(uow, currency, at)
+        if table is None:
+            return None
+        loaded = self._loaded(uow, table)
+        rate = loaded.index.lookup(digits, at, direction)
+        if rate is None:
+            return None
+        return RatedRow(loaded.ids[id(rate)], rate, loaded.version)
