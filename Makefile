@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell $(PY) -c 'import hashlib,sys;print(hashlib.s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck layers pytest bench clean
+.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,14 @@ pytest: install
 
 bench: install
 	$(BIN)/python bench/ledger.py
+
+## Call control over HTTP (PostgreSQL: COMMCREDITS_BENCH_POSTGRES_URL, schema reset)
+bench-calls: install
+	$(BIN)/python bench/call_control.py
+
+## CDR rating, SQLite and PostgreSQL (COMMCREDITS_BENCH_POSTGRES_URL, schema reset)
+bench-cdrs: install
+	$(BIN)/python bench/rate_cdrs.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis commcredits.db*
