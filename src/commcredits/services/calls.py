@@ -36,7 +36,6 @@ from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
 from commcredits.domain.money import Money
 from commcredits.domain.pools import calling_plan_skus
 from commcredits.domain.rating import (
-    Classified,
     Direction,
     NumberType,
     Rate,
@@ -44,7 +43,7 @@ from commcredits.domain.rating import (
     max_seconds,
 )
 from commcredits.domain.tenants import BillingAccountType, Tenant
-from commcredits.services import pools
+from commcredits.services import pools, postpaid
 from commcredits.services.auth import Action, Principal
 from commcredits.services.auth import authorize as authorize_principal
 from commcredits.services.context import Services
@@ -162,8 +161,8 @@ def rate_call(
         "display_name": detail.display_name if detail else None,
         "user_location": found.usage_location if found else None,
     }
-    postpaid = tenant.billing_account_type is BillingAccountType.MCA
-    overage = _overage_enabled(uow, tenant.id, req.start)
+    on_mca = tenant.billing_account_type is BillingAccountType.MCA
+    overage = postpaid.overage_enabled_in(uow, tenant.id, req.start)
     callee = phone.classify(req.callee, location)
 
     inbound = req.call_type in INBOUND_TYPES or req.call_type == "conf_in"
@@ -178,7 +177,7 @@ def rate_call(
                                          Direction.TOLL_FREE_INBOUND) if caller.valid else None
             facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
                               available=available if live else _UNLIMITED(tenant.currency),
-                              postpaid=postpaid, overage_enabled=overage)
+                              postpaid=on_mca, overage_enabled=overage)
             return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
                          domestic=caller.country == tenant_country,
                          destination_name=rated.rate.destination if rated else None,
@@ -212,7 +211,7 @@ def rate_call(
         pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
         rate=rated.rate if rated else None,
         available=available if live else _UNLIMITED(tenant.currency),
-        postpaid=postpaid, overage_enabled=overage,
+        postpaid=on_mca, overage_enabled=overage,
     )
     return Rated(
         decide(facts), kind, number_type=callee.number_type.value,
@@ -235,14 +234,6 @@ def _quote(uow: UnitOfWork, tenant_id: str, user_id: str | None, country: str,
         if exc.code == "INVALID_COUNTRY":
             return None
         raise
-
-
-def _overage_enabled(uow: UnitOfWork, tenant_id: str, at: datetime) -> bool:
-    try:
-        from commcredits.services import postpaid
-    except ImportError:  # pragma: no cover - post-usage billing not installed
-        return True
-    return bool(postpaid.overage_enabled_in(uow, tenant_id, at))
 
 
 def answer(call: Any) -> dict[str, Any]:
@@ -450,8 +441,6 @@ def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duratio
         assert tenant is not None
         reference = f"call:{call.call_id}:{call.usage_id}"
         if tenant.billing_account_type is BillingAccountType.MCA:
-            from commcredits.services import postpaid
-
             split = postpaid.charge_postpaid_in(
                 uow, tenant_id, amount, capability=capability or "MCOPSTNPP",
                 country=call.external_country or tenant.country, reference=reference,
@@ -493,7 +482,3 @@ def expire_stale(svc: Services) -> int:
         if request_id:
             process_request(svc, request_id)
     return done
-
-
-def classify(svc: Services, dialled: str, country: str) -> Classified:
-    return _classifier(svc).classify(dialled, country)  # type: ignore[no-any-return]
