@@ -28,6 +28,7 @@ from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentFailure, PaymentMethod
 from commcredits.domain.pools import DirectoryUser, Holding
 from commcredits.domain.rating import Classified, Rate
+from commcredits.domain.reports import UsageRecord
 from commcredits.domain.tenants import BillingAccountType, Contact, Role, Tenant
 
 
@@ -247,6 +248,10 @@ class UnitOfWork(Protocol):
     def postpaid(self) -> PostpaidRepository: ...
     @property
     def rates(self) -> RateRepository: ...
+    @property
+    def reports(self) -> ReportRepository: ...
+    @property
+    def insight(self) -> InsightRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
@@ -553,3 +558,81 @@ class CallRepository(Protocol):
     def update(self, tenant_id: str, row_id: str, **values: Any) -> None: ...
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money: ...
     def stale(self, cutoff: datetime) -> list[tuple[str, str]]: ...
+
+
+# --- Insight and Graph call logs (REP-3, REP-5) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RatedCallRecord:
+    """One finished (ended or expired) rated call, as the Graph PSTN call log shows it."""
+
+    id: str
+    call_id: str
+    usage_id: str
+    source: str
+    call_type: str
+    user_object_id: str | None
+    upn: str | None
+    display_name: str | None
+    user_location: str | None
+    caller: str
+    callee: str
+    conference_id: str | None
+    number_type: str | None
+    domestic: bool | None
+    destination_name: str | None
+    external_country: str | None
+    start_at: datetime
+    end_at: datetime | None
+    duration: int | None
+    capability: str | None
+    currency: str
+    connection_fee: Decimal | None
+    charge: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRecord:
+    """Spend of one group (a day, user, destination country or capability)."""
+
+    key: str
+    calls: int
+    seconds: int
+    amount: Decimal
+
+
+class InsightRepository(Protocol):
+    def ledger_days(self, tenant_id: str) -> list[tuple[str, Decimal, Decimal]]:
+        """Per UTC day (YYYY-MM-DD), oldest first: the net ledger amount and the charges."""
+        ...
+    def spend(
+        self, tenant_id: str, start: datetime, end: datetime, group_by: str,
+    ) -> list[SpendRecord]:
+        """Finished calls started in [start, end] grouped by day, user, country or
+        capability."""
+        ...
+    def count_calls(self, tenant_id: str, start: datetime, end: datetime) -> int: ...
+    def calls_page(
+        self, tenant_id: str, start: datetime, end: datetime,
+        after: tuple[datetime, str] | None, limit: int,
+    ) -> list[RatedCallRecord]:
+        """Finished calls started in [start, end], ordered by (start, id), after a cursor."""
+        ...
+
+
+class ReportRepository(Protocol):
+    """Finished calls for the PSTN usage report (REP-1), read a page at a time."""
+
+    def usage(
+        self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
+        call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[UsageRecord]:
+        """Ended or expired calls with start in [start, end), ordered by (start, id), after
+        the keyset ``after``; at most ``limit``."""
+        ...
+    def count(
+        self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
+        call_type: str | None, capability: str | None,
+    ) -> int: ...

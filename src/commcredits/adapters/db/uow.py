@@ -39,9 +39,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import SqlCalls
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
+from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
 from commcredits.adapters.db.postpaid_repos import SqlPostpaid
 from commcredits.adapters.db.rate_repos import SqlRates
+from commcredits.adapters.db.report_repos import SqlReports
 from commcredits.adapters.db.types import UTCDateTime, to_micros
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
@@ -619,6 +621,8 @@ class SqlUnitOfWork:
     pools: SqlPools
     postpaid: SqlPostpaid
     rates: SqlRates
+    reports: SqlReports
+    insight: SqlInsight
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
@@ -650,6 +654,8 @@ class SqlUnitOfWork:
         self.pools = SqlPools(conn)
         self.postpaid = SqlPostpaid(conn)
         self.rates = SqlRates(conn)
+        self.reports = SqlReports(conn)
+        self.insight = SqlInsight(conn)
         return self
 
     def commit(self) -> None:

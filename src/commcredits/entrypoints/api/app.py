@@ -18,8 +18,11 @@ from commcredits.entrypoints.api import (
     errors,
     routes_calls,
     routes_directory,
+    routes_graph,
+    routes_insight,
     routes_postpaid,
     routes_rates,
+    routes_reports,
 )
 from commcredits.entrypoints.api.routes import router
 from commcredits.services.jobs import run_due_work
@@ -56,6 +59,9 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_postpaid.router)
     app.include_router(routes_rates.router)
     app.include_router(routes_calls.router)
+    app.include_router(routes_reports.router)
+    app.include_router(routes_insight.router)
+    app.include_router(routes_graph.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

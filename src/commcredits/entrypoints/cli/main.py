@@ -519,8 +519,10 @@ app.add_typer(_dir.numbers_app, name="numbers")
 app.add_typer(_dir.resources_app, name="resource-accounts")
 app.add_typer(_dir.report_app, name="report")
 
-# The rate tables group (RATE-1, RATE-3) uses `friendly` and `runtime` above.
+# The rate tables group (RATE-1, RATE-3) and `report pstn-usage` (REP-1) use `friendly` and
+# `runtime` above.
 from commcredits.entrypoints.cli import rates as _rates  # noqa: E402
+from commcredits.entrypoints.cli import reports as _reports  # noqa: E402, F401
 
 app.add_typer(_rates.rates_app, name="rates")
 
@@ -533,6 +535,9 @@ app.add_typer(_postpaid.billing_app, name="billing")
 from commcredits.entrypoints.cli import cdrs as _cdrs  # noqa: E402
 
 app.add_typer(_cdrs.cdr_app, name="cdr")
+
+# Insight (REP-5) adds `report spend` and `credits recommendation` to the groups above.
+from commcredits.entrypoints.cli import insight as _insight  # noqa: E402, F401
 
 
 def main() -> None:

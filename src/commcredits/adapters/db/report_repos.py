@@ -1,0 +1,68 @@
+"""SQL read repository for the PSTN usage report (REP-1): finished calls a page at a time.
+
+Pages follow a keyset on (start_at, id), so a report of any size is read in constant memory
+and each page uses the (tenant_id, start_at) index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from commcredits.adapters.db import tables as t
+from commcredits.domain.reports import UsageRecord
+
+C = t.calls
+FINISHED = ("ended", "expired")
+_COLUMNS = (
+    C.c.id, C.c.usage_id, C.c.call_id, C.c.conference_id, C.c.user_location,
+    C.c.user_object_id, C.c.upn, C.c.display_name, C.c.caller, C.c.call_type, C.c.callee,
+    C.c.number_type, C.c.domestic, C.c.destination_name, C.c.external_country, C.c.start_at,
+    C.c.end_at, C.c.duration, C.c.connection_fee, C.c.charge, C.c.currency, C.c.capability,
+    C.c.source,
+)
+
+
+class SqlReports:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @staticmethod
+    def _where(
+        tenant_id: str, start: datetime, end: datetime, user: str | None,
+        call_type: str | None, capability: str | None,
+    ) -> list[Any]:
+        where: list[Any] = [C.c.tenant_id == tenant_id, C.c.status.in_(FINISHED),
+                            C.c.start_at >= start, C.c.start_at < end]
+        if user is not None:
+            where.append(func.lower(C.c.upn) == user.lower())
+        if call_type is not None:
+            where.append(C.c.call_type == call_type)
+        if capability is not None:
+            where.append(C.c.capability == capability)
+        return where
+
+    def usage(
+        self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
+        call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[UsageRecord]:
+        where = self._where(tenant_id, start, end, user, call_type, capability)
+        if after is not None:
+            at, row_id = after
+            where.append(or_(C.c.start_at > at, and_(C.c.start_at == at, C.c.id > row_id)))
+        rows = self.conn.execute(
+            select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
+        )
+        return [UsageRecord(**r._asdict()) for r in rows]
+
+    def count(
+        self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
+        call_type: str | None, capability: str | None,
+    ) -> int:
+        where = self._where(tenant_id, start, end, user, call_type, capability)
+        return int(self.conn.execute(
+            select(func.count()).select_from(C).where(*where)
+        ).scalar_one())

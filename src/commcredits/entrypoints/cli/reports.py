@@ -1,0 +1,65 @@
+"""`commcredits report pstn-usage`: the PSTN usage export to a file, with a progress bar
+(REP-1, REP-2). The command joins the `report` group defined in `cli.directory`."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from commcredits.adapters.exports import usage as exports
+from commcredits.entrypoints.cli.directory import report_app
+from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
+from commcredits.services import reports
+from commcredits.services.auth import OPERATOR_CLI
+
+FORMATS = ("csv", "zip", "xlsx")
+
+
+@report_app.command("pstn-usage")
+@friendly
+def pstn_usage(
+    tenant_id: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.",
+                                         dir_okay=False)],
+    period: Annotated[str | None, typer.Option(help="7d or 28d (default 7d).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (inclusive).")]
+    = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 end (exclusive).")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this UPN.")] = None,
+    call_type: Annotated[str | None, typer.Option(help="Only this call type.")] = None,
+    capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, zip or xlsx.")] = "csv",
+    db: Db = None,
+) -> None:
+    """Export the PSTN usage report (one row per call, Calling Plans columns)."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter("use csv, zip or xlsx", param_hint="--format")
+    with runtime(db) as rt:
+        report = reports.pstn_usage(rt.services, OPERATOR_CLI, tenant_id, period=period,
+                                    start=start, end=end, user=user, call_type=call_type,
+                                    capability=capability)
+        total = report.count()
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=out, transient=False,
+        ) as bar:
+            task = bar.add_task("exporting", total=total)
+
+            def advance(done: int) -> None:
+                bar.update(task, completed=done)
+
+            if fmt == "csv":
+                with output.open("w", encoding="utf-8", newline="") as text:
+                    done = exports.write_csv(text, report.columns, report, advance)
+            elif fmt == "zip":
+                with output.open("wb") as binary:
+                    done = exports.write_zip(binary, uuid.uuid4().hex, report.columns, report,
+                                             report.parameters(), advance)
+            else:
+                with output.open("wb") as binary:
+                    done = exports.write_xlsx(binary, report.columns, report, advance)
+    out.print(f"wrote {done} rows to {output}")

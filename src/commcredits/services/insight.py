@@ -1,0 +1,202 @@
+"""Insight (REP-5) and the Graph-compatible PSTN call log (REP-3): read-only use cases.
+
+- `balance_history`: the running balance at the end of each day with ledger entries, and
+  that day's charges (spend), from the ledger.
+- `spend`: finished calls' charges grouped by day, user, destination country or capability.
+- `recommendation`: auto-recharge trigger and amount and the runway (`domain.insight`), from
+  the ledger's charges per day and the balance.
+- `pstn_calls`: one keyset page of finished calls started in a UTC range (both ends
+  inclusive, at most 90 days), with the total count.
+- `balance_svg`: the balance history as a small SVG chart (polyline and daily spend bars).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from xml.sax.saxutils import escape
+
+from commcredits.domain import insight as calc
+from commcredits.domain.errors import InvalidInput
+from commcredits.domain.reference import minimum_purchase
+from commcredits.domain.tenants import Tenant
+from commcredits.services.auth import Action, Principal, authorize
+from commcredits.services.context import Services
+from commcredits.services.ports import RatedCallRecord, SpendRecord
+
+GROUPS = ("day", "user", "country", "capability")
+MAX_RANGE = timedelta(days=90)
+MAX_PAGE = 1000
+DEFAULT_SPEND_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceHistory:
+    tenant_id: str
+    currency: str
+    points: list[calc.BalancePoint]
+
+
+@dataclass(frozen=True, slots=True)
+class SpendReport:
+    tenant_id: str
+    currency: str
+    group_by: str
+    start: datetime
+    end: datetime
+    rows: list[SpendRecord]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((r.amount for r in self.rows), Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    tenant: Tenant
+    rows: list[RatedCallRecord]
+    count: int
+    next_cursor: tuple[datetime, str] | None
+
+
+def balance_history(svc: Services, principal: Principal, tenant_id: str) -> BalanceHistory:
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
+        days = uow.insight.ledger_days(tenant_id)
+    return BalanceHistory(tenant_id, tenant.currency, calc.balance_history(
+        (date.fromisoformat(d), net, spent) for d, net, spent in days
+    ))
+
+
+def parse_moment(value: str, *, end: bool = False, name: str = "date") -> datetime:
+    """An ISO 8601 date or date-time; naive means UTC. A plain date as an end means the whole
+    day."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end else time.min, UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            "INVALID_DATE", f"{name} {value!r} is not an ISO 8601 date or date-time "
+            "(e.g. 2026-01-15 or 2026-01-15T00:00:00Z).", {"field": name, "value": value},
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def spend(
+    svc: Services, principal: Principal, tenant_id: str, group_by: str,
+    start: str | None = None, end: str | None = None,
+) -> SpendReport:
+    if group_by not in GROUPS:
+        raise InvalidInput(
+            "INVALID_GROUP_BY", f"group_by must be one of {', '.join(GROUPS)}.",
+            {"group_by": group_by, "allowed": list(GROUPS)},
+        )
+    until = parse_moment(end, end=True, name="to") if end else svc.clock.now()
+    since = parse_moment(start, name="from") if start else \
+        datetime.combine(until.date() - timedelta(days=DEFAULT_SPEND_DAYS - 1), time.min, UTC)
+    if since > until:
+        raise InvalidInput("INVALID_RANGE", "'from' must not be after 'to'.",
+                           {"from": since.isoformat(), "to": until.isoformat()})
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
+        rows = uow.insight.spend(tenant_id, since, until, group_by)
+    return SpendReport(tenant_id, tenant.currency, group_by, since, until, rows)
+
+
+def recommendation(svc: Services, principal: Principal, tenant_id: str) -> calc.Recommendation:
+    today = svc.clock.now().date()
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
+        days = uow.insight.ledger_days(tenant_id)
+        balance = uow.credits.account(tenant_id, lock=False).balance.amount
+    per_day = {date.fromisoformat(d): spent for d, _, spent in days}
+    return calc.recommend(per_day, balance, today, tenant.currency,
+                          minimum_purchase(tenant.currency))
+
+
+def pstn_calls(
+    svc: Services, principal: Principal, tenant_id: str, start: datetime, end: datetime,
+    *, top: int = MAX_PAGE, after: tuple[datetime, str] | None = None,
+) -> CallPage:
+    """Finished calls started in [start, end] (UTC, inclusive), ``top`` at a time (REP-3)."""
+    if end < start:
+        raise InvalidInput("INVALID_RANGE", "fromDateTime must not be after toDateTime.",
+                           {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat()})
+    if end - start > MAX_RANGE:
+        raise InvalidInput(
+            "RANGE_TOO_LARGE", "The range from fromDateTime to toDateTime may be at most 90 "
+            "days; ask for shorter ranges.",
+            {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat(), "max_days": 90},
+        )
+    if not 1 <= top <= MAX_PAGE:
+        raise InvalidInput("INVALID_TOP", f"$top must be between 1 and {MAX_PAGE}.",
+                           {"top": top})
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_DIRECTORY)
+        rows = uow.insight.calls_page(tenant_id, start, end, after, top + 1)
+        count = uow.insight.count_calls(tenant_id, start, end)
+    more = len(rows) > top
+    rows = rows[:top]
+    cursor = (rows[-1].start_at, rows[-1].id) if more else None
+    return CallPage(tenant, rows, count, cursor)
+
+
+def balance_svg(history: BalanceHistory, width: int = 800, height: int = 300) -> str:
+    """The balance as a polyline and each day's spend as a bar (`class="spend"`), with axis
+    labels: hand-written SVG text, one bar per day with spend."""
+    left, right, top, bottom = 70, 20, 20, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    points = history.points
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">',
+        f"<title>Balance history of {escape(history.tenant_id)} ({history.currency})</title>",
+        f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}" stroke="#333"/>',
+        f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" '
+        'stroke="#333"/>',
+    ]
+    if points:
+        first, last = points[0].day, points[-1].day
+        span = max(1, (last - first).days + 1)
+        high = max([Decimal(1)] + [max(p.balance, p.spend) for p in points])
+        low = min([Decimal(0)] + [p.balance for p in points])
+        scale = Decimal(plot_h) / (high - low)
+        slot = Decimal(plot_w) / span
+
+        def y(value: Decimal) -> str:
+            return f"{top + plot_h - (value - low) * scale:.1f}"
+
+        for p in points:
+            if p.spend > 0:
+                x = left + slot * (p.day - first).days
+                bar = p.spend * scale
+                parts.append(
+                    f'<rect class="spend" x="{x + slot / 10:.1f}" y="{y(p.spend)}" '
+                    f'width="{slot * 8 / 10:.1f}" height="{bar:.1f}" fill="#f0a040">'
+                    f"<title>{p.day.isoformat()}: spent {p.spend:.2f}</title></rect>"
+                )
+        line = " ".join(
+            f"{left + slot * ((p.day - first).days + Decimal('0.5')):.1f},{y(p.balance)}"
+            for p in points
+        )
+        parts.append(f'<polyline class="balance" points="{line}" fill="none" '
+                     'stroke="#2060c0" stroke-width="2"/>')
+        parts += [
+            f'<text class="label" x="{left}" y="{height - 15}">{first.isoformat()}</text>',
+            f'<text class="label" x="{left + plot_w}" y="{height - 15}" text-anchor="end">'
+            f"{last.isoformat()}</text>",
+            f'<text class="label" x="{left - 5}" y="{top + 5}" text-anchor="end">'
+            f"{high:.2f}</text>",
+            f'<text class="label" x="{left - 5}" y="{top + plot_h}" text-anchor="end">'
+            f"{low:.2f}</text>",
+        ]
+    else:
+        parts.append(f'<text class="label" x="{width // 2}" y="{height // 2}" '
+                     'text-anchor="middle">No ledger entries yet</text>')
+    parts.append(f'<text class="label" x="5" y="{top + plot_h // 2}">{history.currency}'
+                 "</text></svg>")
+    return "\n".join(parts)

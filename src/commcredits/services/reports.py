@@ -1,0 +1,158 @@
+"""The PSTN usage report (REP-1, REP-4): who may read it, its range and filters, its rows.
+
+`pstn_usage` checks the request and the principal at once and returns a `PstnUsage`, whose
+rows are read lazily a page at a time (keyset on start time, then id), each page in its own
+short read-only unit of work; exports iterate it, the API reads one page per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from commcredits.domain.errors import InvalidInput
+from commcredits.domain.reports import (
+    COLUMNS,
+    DEFAULT_PERIOD,
+    ReportRow,
+    report_range,
+    report_row,
+)
+from commcredits.domain.tenants import Tenant
+from commcredits.services.auth import Action, Principal, authorize
+from commcredits.services.context import Services
+
+PAGE = 1000
+MAX_LIMIT = 1000
+
+
+def _time(value: object, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput("INVALID_RANGE", f"'{name}' must be an ISO 8601 time, "
+                               "for example 2026-01-01T00:00:00Z.", {name: str(value)}) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _text(value: object, name: str, max_len: int) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text or len(text) > max_len:
+        raise InvalidInput("INVALID_FILTER", f"'{name}' must be 1 to {max_len} characters.",
+                           {name: str(value)[:200]})
+    return text
+
+
+def encode_cursor(start_at: datetime, row_id: str) -> str:
+    raw = json.dumps([start_at.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, row_id = json.loads(raw)
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None or not isinstance(row_id, str):
+            raise ValueError(cursor)
+        return parsed, row_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("INVALID_CURSOR", "The cursor is not valid; use the 'next' value "
+                           "of the previous page.", {}) from None
+
+
+@dataclass(frozen=True, slots=True)
+class PstnUsage:
+    """A checked report request; iterate it for every row, or read one `page`."""
+
+    svc: Services
+    tenant: Tenant
+    start: datetime
+    end: datetime
+    period: str | None
+    user: str | None
+    call_type: str | None
+    capability: str | None
+
+    columns = COLUMNS
+
+    def _filters(self) -> dict[str, Any]:
+        return {"user": self.user, "call_type": self.call_type, "capability": self.capability}
+
+    def parameters(self) -> dict[str, Any]:
+        """The time range and filters, for `parameters.json` and the API."""
+        return {
+            "report": "pstn-usage", "tenant_id": self.tenant.id, "period": self.period,
+            "from": _iso(self.start), "to": _iso(self.end), **self._filters(),
+            "masking_country": self.tenant.country,
+        }
+
+    def count(self) -> int:
+        with self.svc.uow(readonly=True) as uow:
+            return uow.reports.count(self.tenant.id, self.start, self.end, **self._filters())
+
+    def _records_page(
+        self, after: tuple[datetime, str] | None, limit: int,
+    ) -> tuple[list[ReportRow], tuple[datetime, str] | None]:
+        with self.svc.uow(readonly=True) as uow:
+            records = uow.reports.usage(self.tenant.id, self.start, self.end,
+                                        after=after, limit=limit, **self._filters())
+        rows = [report_row(r, self.tenant.country) for r in records]
+        last = (records[-1].start_at, records[-1].id) if len(records) == limit else None
+        return rows, last
+
+    def page(self, limit: int = PAGE, cursor: str | None = None) -> tuple[list[ReportRow],
+                                                                           str | None]:
+        """One page of at most ``limit`` rows and the cursor of the next (None at the end)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput("INVALID_LIMIT", f"'limit' must be 1 to {MAX_LIMIT}.",
+                               {"limit": limit})
+        after = decode_cursor(cursor) if cursor else None
+        rows, last = self._records_page(after, limit)
+        return rows, encode_cursor(*last) if last else None
+
+    def __iter__(self) -> Iterator[ReportRow]:
+        after: tuple[datetime, str] | None = None
+        while True:
+            rows, after = self._records_page(after, PAGE)
+            yield from rows
+            if after is None:
+                return
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def pstn_usage(
+    svc: Services, principal: Principal, tenant_id: str, *, period: str | None = None,
+    start: object = None, end: object = None, user: object = None, call_type: object = None,
+    capability: object = None,
+) -> PstnUsage:
+    """The PSTN usage report of a tenant (REP-1): the last 7 or 28 days, or a custom range of
+    at most 1 year on the call's start time, optionally for one user, call type or
+    capability. Readers may read it. Refusals are raised here, before any row is read."""
+    chosen = _text(period, "period", 8)
+    lo_in, hi_in = _time(start, "from"), _time(end, "to")
+    lo, hi = report_range(svc.clock.now(), chosen, lo_in, hi_in)
+    if lo_in is None and hi_in is None:
+        chosen = chosen or DEFAULT_PERIOD
+    filters = (_text(user, "user", 128), _text(call_type, "call_type", 32),
+               _text(capability, "capability", 32))
+    with svc.uow(readonly=True) as uow:
+        tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
+    return PstnUsage(svc, tenant, lo, hi, chosen, *filters)
