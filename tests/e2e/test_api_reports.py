@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -161,3 +162,23 @@ def test_libreoffice_converts_the_xlsx(
     subprocess.run(["libreoffice", "--headless", "--convert-to", "csv", "--outdir",
                     str(tmp_path), str(source)], check=True, timeout=120)
     assert (tmp_path / "usage.csv").read_text().startswith("UsageId,")
+
+
+@pytest.mark.rule("REP-2")
+@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice not installed")
+def test_the_exported_csv_opens_in_libreoffice(
+    api: Api, svc: Services, clock: FixedClock, tmp_path: Path,
+) -> None:
+    tid = seed(svc, clock)
+    r = api.get(report_url(tid, "period=28d&format=zip"))
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".csv")]
+        (tmp_path / "usage.csv").write_bytes(archive.read(name))
+    subprocess.run(["libreoffice", "--headless", "--convert-to", "xlsx", "--outdir",
+                    str(tmp_path), str(tmp_path / "usage.csv")], check=True, timeout=120,
+                   env={**os.environ, "HOME": str(tmp_path)})
+    sheet = openpyxl.load_workbook(tmp_path / "usage.xlsx").active
+    assert sheet is not None
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:3] == ["UsageId", "Call ID", "Conference ID"]
+    assert sheet.max_row > 1

@@ -100,3 +100,21 @@ def test_old_usage_without_spend_in_the_last_sixty_days_starts_again_at_the_mini
     r = recommend(spend, D("40"), TODAY, "USD", D("50"))
     assert (r.trigger, r.amount, r.runway_days) == (D("50.00"), D("50.00"), None)
     assert r.explanation.startswith("No spend in the last 60 days")
+
+
+@pytest.mark.rule("REP-5")
+def test_a_tenant_with_ten_days_of_usage_starts_at_the_minimum() -> None:
+    spend = {days_before(n): D("3.00") for n in range(10)}
+    r = recommend(spend, D("100.00"), TODAY, "USD", D("50.00"))
+    assert (r.trigger, r.amount, r.runway_days, r.daily_rate) == (
+        D("50.00"), D("50.00"), 33, D("3.00"))  # 100.00 / 3.00 a day
+
+
+@pytest.mark.rule("REP-5")
+def test_a_tenant_with_sixty_days_of_usage_gets_its_busiest_week_and_thirty_days() -> None:
+    spend = {days_before(n): D("2.00") for n in range(30, 60)}
+    spend.update({days_before(n): D("10.00") for n in range(39, 46)})  # the busy week: 70.00
+    spend.update({days_before(n): D("4.00") for n in range(30)})  # recent: 4.00 a day
+    r = recommend(spend, D("200.00"), TODAY, "USD", D("50.00"))
+    assert (r.trigger, r.amount, r.runway_days, r.daily_rate) == (
+        D("70.00"), D("120.00"), 50, D("4.00"))
