@@ -14,6 +14,7 @@ from commcredits.domain.money import Money
 from commcredits.services import funds, payments, rates, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_calls import seed_calls
 from commcredits.services.demo_directory import seed_directory
 
 DEMO_NAME = "Contoso"
@@ -54,6 +55,7 @@ def seed_demo(svc: Services) -> Demo:
         tenant_id = _create(svc, svc.clock.now())
     seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
     rates.import_samples(svc, OPERATOR_CLI, only_missing=True)  # USD, EUR, GBP (once)
+    seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once)
     key = tenants.create_api_key(
         svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
     )
@@ -72,14 +74,14 @@ def _create(svc: Services, now: datetime) -> str:
         exp_year=now.year + 3,
     )
     # The first lot (350 days old) expires in about two weeks and still holds funds.
-    # Auto-recharge (add 100.00 when the balance is below 250.00) has run a few times.
-    purchases = {0: "200.00", 290: "150.00"}
+    # Auto-recharge (add 100.00 when the balance is below 300.00) has run.
+    purchases = {0: "400.00", 290: "150.00"}
     rng = random.Random(2026)
     for day in range(0, 350):
         clock.current = now - timedelta(days=350 - day, hours=-9)
         if day == 30:
             recharge.configure(past, OPERATOR_CLI, tenant.id, enabled=True, amount="100.00",
-                               trigger="250.00", payment_method_id=card.id)
+                               trigger="300.00", payment_method_id=card.id)
         if day in purchases:
             funds.purchase(
                 past, OPERATOR_CLI, tenant.id, amount=purchases[day],
