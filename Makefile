@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell $(PY) -c 'import hashlib,sys;print(hashlib.s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs clean
+.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs bench-export clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-calls: install
 ## CDR rating, SQLite and PostgreSQL (COMMCREDITS_BENCH_POSTGRES_URL, schema reset)
 bench-cdrs: install
 	$(BIN)/python bench/rate_cdrs.py
+
+## PSTN usage export (ZIP/CSV, XLSX) rows/s and peak RSS, SQLite (temporary file)
+bench-export: install
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis commcredits.db*

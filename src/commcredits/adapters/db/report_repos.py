@@ -52,6 +52,8 @@ class SqlReports:
         where = self._where(tenant_id, start, end, user, call_type, capability)
         if after is not None:
             at, row_id = after
+            # `start_at >= at` bounds the index scan; the OR alone is not used for it.
+            where.append(C.c.start_at >= at)
             where.append(or_(C.c.start_at > at, and_(C.c.start_at == at, C.c.id > row_id)))
         rows = self.conn.execute(
             select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
