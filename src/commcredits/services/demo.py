@@ -15,6 +15,7 @@ from commcredits.services import funds, payments, rates, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 from commcredits.services.demo_calls import seed_calls
+from commcredits.services.demo_clock import SteppingClock
 from commcredits.services.demo_directory import seed_directory
 
 DEMO_NAME = "Contoso"
@@ -24,13 +25,6 @@ DEMO_CONTACTS = [
     {"email": "alex.wilber@contoso.com", "role": "billing_admin"},
 ]
 
-
-class _SteppingClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +57,7 @@ def seed_demo(svc: Services) -> Demo:
 
 
 def _create(svc: Services, now: datetime) -> str:
-    clock = _SteppingClock(now - timedelta(days=350))
+    clock = SteppingClock(now - timedelta(days=350))
     past = replace(svc, clock=clock)
     tenant = tenants.create_tenant(
         past, OPERATOR_CLI, name=DEMO_NAME, country="US", billing_account_type="MOSA",

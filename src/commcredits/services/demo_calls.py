@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from commcredits.services import cdrs
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_clock import SteppingClock
 
 DAYS = 58
 DOMAIN = "contoso.com"
@@ -63,7 +64,7 @@ def seed_calls(svc: Services, tenant_id: str) -> int:
         writer.writerow(HEADER)
         writer.writerows(rows)
         end_of_day = start + timedelta(hours=10)
-        that_day = replace(svc, clock=_Fixed(end_of_day))
+        that_day = replace(svc, clock=SteppingClock(end_of_day))
         report = cdrs.import_cdrs(that_day, OPERATOR_CLI, tenant_id, buffer.getvalue())
         rated += report.accepted
     return rated
@@ -72,10 +73,3 @@ def seed_calls(svc: Services, tenant_id: str) -> int:
 def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
-
-class _Fixed:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current

@@ -11,12 +11,13 @@ whose records arrive with call rating.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from commcredits.domain.pools import month_bounds, month_of
 from commcredits.services import directory, pools
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_clock import SteppingClock
 
 SEATS = {"SPE_E5": 10, "MCOEV": 15, "MCOPSTN1": 12, "MCOPSTN2": 4, "MCOPSTN_PAYG_1": 2,
          "MCOMEETADV": 3}
@@ -64,20 +65,13 @@ CALLS = [
 ]
 
 
-class _SteppingClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
 
 def seed_directory(svc: Services, tenant_id: str) -> bool:
     """Seed the demo directory once (when the tenant has no users); True if it did."""
     if directory.list_users(svc, OPERATOR_CLI, tenant_id, limit=1):
         return False
     now = svc.clock.now()
-    clock = _SteppingClock(now - timedelta(days=60))
+    clock = SteppingClock(now - timedelta(days=60))
     past = replace(svc, clock=clock)
     for sku, quantity in SEATS.items():
         directory.buy_seats(past, OPERATOR_CLI, tenant_id, sku=sku, quantity=quantity)
