@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell $(PY) -c 'import hashlib,sys;print(hashlib.s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs bench-export clean
+.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs bench-export bench-pages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-cdrs: install
 ## PSTN usage export (ZIP/CSV, XLSX) rows/s and peak RSS, SQLite (temporary file)
 bench-export: install
 	$(BIN)/python bench/export.py
+
+## Admin-center pages: p50/p95 per page with the demo data, against GET /healthz
+bench-pages: install
+	$(BIN)/python bench/pages.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis commcredits.db*

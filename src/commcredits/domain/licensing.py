@@ -198,7 +198,8 @@ def check_assignment(
             raise Conflict(
                 "NO_FREE_SEATS",
                 f"Every seat of {code} ({table[code].name}) is assigned. Buy more seats "
-                "(POST /subscriptions) or remove the license from another user first.",
+                "in the Marketplace (or `subscriptions buy`, POST /subscriptions), or remove "
+                "the license from another user first.",
                 {"sku": code, "available": max(0, free_seats.get(code, 0))},
             )
 

@@ -215,6 +215,49 @@ class SubscriptionRepository(Protocol):
     def list(self, tenant_id: str) -> dict[str, int]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AdminAccountRecord:
+    id: str
+    email: str
+    name: str
+    password_hash: str
+    role: Role
+    tenant_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebSessionRecord:
+    account_id: str | None
+    key_hash: str | None
+    role: Role
+    tenant_id: str | None
+    partner_id: str | None
+    name: str
+    csrf_token: str
+    expires_at: datetime
+
+
+class WebAccessRepository(Protocol):
+    """Admin accounts, browser sessions and one-time sign-in links (web admin center)."""
+
+    def add_account(self, account: AdminAccountRecord) -> None: ...
+    def account_by_email(self, email: str) -> AdminAccountRecord | None: ...
+    def account(self, account_id: str) -> AdminAccountRecord | None: ...
+    def accounts(self, tenant_id: str | None) -> list[AdminAccountRecord]: ...
+    def set_password(self, account_id: str, password_hash: str) -> None: ...
+    def add_session(self, token_hash: str, session: WebSessionRecord, at: datetime) -> None: ...
+    def session(self, token_hash: str) -> WebSessionRecord | None: ...
+    def delete_session(self, token_hash: str) -> None: ...
+    def purge_sessions(self, before: datetime) -> int: ...
+    def add_link(
+        self, token_hash: str, account_id: str, at: datetime, expires_at: datetime,
+    ) -> None: ...
+    def use_link(self, token_hash: str, at: datetime) -> str | None:
+        """Mark an unused, unexpired link used and return its account id (once only)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Rolls back on exit unless `commit()` was called."""
 
@@ -230,6 +273,8 @@ class UnitOfWork(Protocol):
     def access(self) -> AccessRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def web(self) -> WebAccessRepository: ...
     @property
     def subscriptions(self) -> SubscriptionRepository: ...
     @property

@@ -45,6 +45,7 @@ from commcredits.adapters.db.postpaid_repos import SqlPostpaid
 from commcredits.adapters.db.rate_repos import SqlRates
 from commcredits.adapters.db.report_repos import SqlReports
 from commcredits.adapters.db.types import UTCDateTime, to_micros
+from commcredits.adapters.db.web_repos import SqlWebAccess
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
@@ -623,6 +624,7 @@ class SqlUnitOfWork:
     rates: SqlRates
     reports: SqlReports
     insight: SqlInsight
+    web: SqlWebAccess
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
         self.engine = engine
@@ -656,6 +658,7 @@ class SqlUnitOfWork:
         self.rates = SqlRates(conn)
         self.reports = SqlReports(conn)
         self.insight = SqlInsight(conn)
+        self.web = SqlWebAccess(conn)
         return self
 
     def commit(self) -> None:

@@ -25,6 +25,7 @@ from commcredits.entrypoints.api import (
     routes_reports,
 )
 from commcredits.entrypoints.api.routes import router
+from commcredits.entrypoints.web import app as web
 from commcredits.services.jobs import run_due_work
 
 log = logging.getLogger("commcredits.worker")
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_reports.router)
     app.include_router(routes_insight.router)
     app.include_router(routes_graph.router)
+    web.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commcredits.domain.errors import DomainError
@@ -39,36 +39,46 @@ def envelope(status: int, code: str, message: str, details: Any = None) -> JSONR
     )
 
 
+def _answer(request: Request, status: int, code: str, message: str, details: Any = None,
+            ) -> Response:
+    """The envelope, or the admin center's HTML error page for its own paths."""
+    html = getattr(request.app.state, "html_error", None)
+    if html is not None and html.handles(request.url.path):
+        response: Response = html(request, status, code, message, details)
+        return response
+    return envelope(status, code, message, details)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return envelope(STATUS[exc.kind], exc.code, exc.message, exc.details)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return _answer(request, STATUS[exc.kind], exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {"location": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg")}
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"location": "body", "problem": "invalid"}
-        return envelope(
-            422, "VALIDATION_ERROR",
+        return _answer(
+            request, 422, "VALIDATION_ERROR",
             f"The request is not valid: {first['location']}: {first['problem']}.",
             {"errors": problems},
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}
         code = codes.get(exc.status_code, "HTTP_ERROR")
         message = {
             404: "No such resource. See /docs for the API.",
             405: "This method is not allowed here. See /docs for the API.",
         }.get(exc.status_code, str(exc.detail))
-        return envelope(exc.status_code, code, message)
+        return _answer(request, exc.status_code, code, message)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
+    async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
         log.exception("unexpected error", exc_info=exc)
-        return envelope(500, "INTERNAL_ERROR", "Something went wrong on our side; nothing "
+        return _answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side; nothing "
                         "was changed. Try again, and report it if it persists.")

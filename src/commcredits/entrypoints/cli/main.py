@@ -21,7 +21,15 @@ from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.domain.errors import DomainError
 from commcredits.services import clock as clock_service
-from commcredits.services import funds, notifications, payments, queries, recharge, tenants
+from commcredits.services import (
+    funds,
+    notifications,
+    payments,
+    queries,
+    recharge,
+    tenants,
+    web_access,
+)
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.demo import seed_demo
 from commcredits.services.jobs import run_due_work
@@ -131,6 +139,13 @@ def serve(
         out.print(f"[bold]Demo tenant[/] Contoso: {demo.tenant_id}"
                   + (" (created)" if demo.created else ""))
         out.print(f"[bold]Demo global admin key[/]: {demo.admin_key}")
+        account, password = web_access.ensure_demo_admin(rt.services, OPERATOR_CLI,
+                                                         demo.tenant_id)
+        link = web_access.create_sign_in_link(rt.services, account.id)
+        if password:
+            out.print(f"[bold]Demo admin sign-in[/]: {account.email} / {password}")
+        out.print(f"[bold]Open the admin center[/] (one-time sign-in link): "
+                  f"{url}/signin/link/{link}", soft_wrap=True)
         out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key}' "
                   f"{url}/api/v1/tenants/{demo.tenant_id}/credits")
     out.print(f"[bold green]commcredits[/] serving on {url}  (API docs: {url}/docs)")
@@ -537,7 +552,11 @@ from commcredits.entrypoints.cli import cdrs as _cdrs  # noqa: E402
 app.add_typer(_cdrs.cdr_app, name="cdr")
 
 # Insight (REP-5) adds `report spend` and `credits recommendation` to the groups above.
+# Admin-center accounts and sign-in links use `friendly` and `runtime` above.
+from commcredits.entrypoints.cli import admins as _admins  # noqa: E402
 from commcredits.entrypoints.cli import insight as _insight  # noqa: E402, F401
+
+app.add_typer(_admins.admin_app, name="admin")
 
 
 def main() -> None:

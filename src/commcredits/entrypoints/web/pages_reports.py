@@ -1,0 +1,295 @@
+"""Reports in the admin center: the PSTN usage report (REP-1, REP-2, REP-4), minute pools
+(POOL-6) and spend (REP-5), on the same services as the API.
+
+- `/t/{tid}/reports/usage`: 7 days, 28 days or a custom range (whole UTC days, both ends
+  included), filters, a paged table (HTMX appends the next page; without JavaScript the link
+  opens it as a page), and Export to ZIP and to Excel: GET downloads written by the same
+  exporter as the API (`adapters.exports.usage`) into a spooled file and streamed back.
+- `/t/{tid}/reports/pools`: every minute pool of a month with a progress bar.
+- `/t/{tid}/reports/spend`: spend grouped by day, user, country or capability, with totals
+  and CSS bars.
+
+A refused request (bad range, filter, cursor) re-renders the page with the refusal inline and
+a 4xx status; nothing is read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from commcredits.adapters.exports import usage as exports
+from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.api.routes_reports import SPOOL_BYTES, XLSX_TYPE, _stream
+from commcredits.entrypoints.web.common import Page, PageDep
+from commcredits.services import insight, pools, reports
+from commcredits.services.auth import Action
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_ROWS = 50
+RANGES = {"7d": "Last 7 days", "28d": "Last 28 days", "custom": "Custom range"}
+EXPORTS = ("zip", "xlsx")
+# The REP-1 columns the on-screen table shows, in REP-1 order (the exports carry all 25).
+SHOWN = tuple(c for c in reports.PstnUsage.columns if c in {
+    "UPN", "Caller ID", "Call Type", "Destination Dialed",
+    "Destination Number", "Start Time", "Duration Seconds", "Charge", "Capability",
+})
+WRAP = {"Destination Dialed"}
+NUMERIC = {"Duration Seconds", "Connection Fee", "Charge"}
+CALL_TYPES = (
+    "user_in", "user_out", "user_out_conf", "user_out_transfer", "user_out_forwarding",
+    "conf_in", "conf_out", "unassigned_in", "emergency_in", "emergency_out", "fmc_in",
+    "fmc_out", "ucap_in", "ucap_out", "ucap_out_conf",
+)
+CAPABILITIES = (
+    "MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6", "MCOPSTN8", "MCOPSTNPP", "MCOMEETADD",
+    "MCOMEETACPEA", "MCOEV", "FREECALL",
+)
+GROUP_LABELS = {"day": "Day", "user": "User", "country": "Destination country",
+                "capability": "Capability"}
+
+Text = Annotated[str | None, Query(max_length=128)]
+Short = Annotated[str | None, Query(max_length=40)]
+
+
+def _status(error: DomainError) -> int:
+    return STATUS.get(error.kind, 400)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput("INVALID_DATE", f"The {name} date must look like 2026-01-31.",
+                           {name: value[:40]}) from None
+
+
+def _midnight(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+@dataclass
+class UsageForm:
+    """The report's query as the form sent it (also the query string of every link)."""
+
+    range: str
+    start: str
+    end: str
+    user: str
+    call_type: str
+    capability: str
+
+    def query(self, **extra: str) -> str:
+        params = {"range": self.range}
+        if self.range == "custom":
+            params |= {"from": self.start, "to": self.end}
+        params |= {k: v for k, v in (("user", self.user), ("call_type", self.call_type),
+                                      ("capability", self.capability)) if v}
+        return urlencode({**params, **extra})
+
+    def report(self, page: Page) -> reports.PstnUsage:
+        """The checked report; the custom range covers whole UTC days, both ends included."""
+        if self.range not in RANGES:
+            raise InvalidInput("INVALID_PERIOD", "Choose the last 7 days, the last 28 days or "
+                               "a custom range.", {"range": self.range[:16]})
+        filters = {"user": self.user or None, "call_type": self.call_type or None,
+                   "capability": self.capability or None}
+        if self.range != "custom":
+            return reports.pstn_usage(page.svc, page.principal, str(page.tenant_id),
+                                      period=self.range, **filters)
+        lo, hi = _day(self.start, "from"), _day(self.end, "to")
+        if lo is None:
+            raise InvalidInput("INVALID_RANGE", "Choose a From date for a custom range.",
+                               {"from": ""})
+        end = _midnight(hi + timedelta(days=1)) if hi is not None else None
+        return reports.pstn_usage(page.svc, page.principal, str(page.tenant_id),
+                                  start=_midnight(lo), end=end, **filters)
+
+
+def _usage_form(page: Page, range_: str | None, start: str | None, end: str | None,
+                user: str | None, call_type: str | None, capability: str | None) -> UsageForm:
+    today = page.svc.clock.now().date()
+    return UsageForm(
+        range=(range_ or "7d").strip(),
+        start=(start or (today - timedelta(days=27)).isoformat()).strip(),
+        end=(end or today.isoformat()).strip(),
+        user=(user or "").strip(), call_type=(call_type or "").strip(),
+        capability=(capability or "").strip(),
+    )
+
+
+def _sub_nav(page: Page) -> list[tuple[str, str, str]]:
+    items = [("usage", "PSTN usage", Action.READ_CREDITS),
+             ("pools", "Minute pools", Action.READ_DIRECTORY),
+             ("spend", "Spend", Action.READ_CREDITS)]
+    return [(key, label, page.url(f"/reports/{key}")) for key, label, action in items
+            if page.can(action)]
+
+
+@router.get("/t/{tid}/reports", response_class=HTMLResponse)
+def reports_home(tid: str, page: PageDep) -> Response:
+    first = _sub_nav(page)
+    return page.redirect(first[0][2] if first else page.url())
+
+
+@router.get("/t/{tid}/reports/usage", response_model=None)
+def usage(
+    tid: str, page: PageDep,
+    range_: Annotated[str | None, Query(alias="range", max_length=16)] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    user: Text = None, call_type: Short = None, capability: Short = None,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    at: Annotated[int, Query(ge=1, le=100_000_000)] = 1,
+    first: Annotated[int | None, Query(ge=1, le=100_000_000)] = None,
+) -> Response:
+    """The PSTN usage report, one page of rows; an HTMX "next page" gets only the rows."""
+    if not page.can(Action.READ_CREDITS) and page.can(Action.READ_DIRECTORY):
+        return page.redirect(page.url("/reports/pools"))  # what this role may read
+    form = _usage_form(page, range_, start, end, user, call_type, capability)
+    error: DomainError | None = None
+    rows: list[dict[str, Any]] = []
+    total = 0
+    following: str | None = None
+    report: reports.PstnUsage | None = None
+    try:
+        report = form.report(page)
+        found, following = report.page(PAGE_ROWS, cursor or None)
+        total = report.count()
+        rows = [dict(zip(report.columns, r, strict=True)) for r in found]
+    except DomainError as exc:
+        if page.is_htmx and cursor:
+            raise
+        error = exc
+    more = page.is_htmx and bool(cursor) and page.request.headers.get("HX-Target") == "usage-rows"
+    first_shown = (first or at) if more else at  # HTMX appends: the screen starts at `first`
+    ctx: dict[str, Any] = {
+        "form": form, "rows": rows, "total": total, "at": at, "error": error,
+        "first_shown": first_shown,
+        "report": report, "shown": SHOWN, "numeric": NUMERIC, "wrap": WRAP, "cell": _cell,
+        "next_url": (page.url("/reports/usage") + "?" + form.query(
+            cursor=following, at=str(at + len(rows)), first=str(first_shown)))
+            if following else None,
+        "first_url": page.url("/reports/usage") + "?" + form.query() if cursor else None,
+        "export_url": page.url("/reports/usage/export") + "?" + form.query(),
+        "range_from": _iso(report.start) if report else "",
+        "range_to": _iso(report.end) if report else "",
+    }
+    if more:
+        return page.partial("reports/_usage_more.html", **ctx)
+    return page.render(
+        "reports/usage.html", title="PSTN usage report", active="reports",
+        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="usage",
+        ranges=RANGES, call_types=CALL_TYPES, capabilities=CAPABILITIES, **ctx,
+    )
+
+
+@router.get("/t/{tid}/reports/usage/export", response_model=None)
+def usage_export(
+    tid: str, page: PageDep,
+    format: Annotated[str, Query(max_length=8)] = "xlsx",
+    range_: Annotated[str | None, Query(alias="range", max_length=16)] = None,
+    start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+    user: Text = None, call_type: Short = None, capability: Short = None,
+) -> Response:
+    """The whole range as a download (REP-2): the ZIP (CSV and parameters.json) or XLSX.
+    Refusals are raised before the file is started, as an HTML error page."""
+    if format not in EXPORTS:
+        raise InvalidInput("INVALID_FORMAT", "Export to zip or xlsx.",
+                           {"format": format, "allowed": list(EXPORTS)})
+    form = _usage_form(page, range_, start, end, user, call_type, capability)
+    report = form.report(page)
+    export_id = uuid.uuid4().hex
+    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _stream
+    try:
+        if format == "zip":
+            exports.write_zip(file, export_id, report.columns, report, report.parameters())
+            name, media = exports.zip_name(export_id), "application/zip"
+        else:
+            exports.write_xlsx(file, report.columns, report)
+            name, media = f"Export.callingplans.{export_id}.xlsx", XLSX_TYPE
+    except BaseException:
+        file.close()
+        raise
+    return StreamingResponse(_stream(file), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/t/{tid}/reports/pools", response_class=HTMLResponse)
+def pools_page(
+    tid: str, page: PageDep, month: Annotated[str | None, Query(max_length=16)] = None,
+) -> HTMLResponse:
+    """Every minute pool of a month: included, used and available minutes, as bars."""
+    error: DomainError | None = None
+    report = None
+    try:
+        report = pools.minute_pools_report(page.svc, page.principal, tid, month or None)
+    except DomainError as exc:
+        error = exc
+    current = page.svc.clock.now().strftime("%Y-%m")
+    return page.render(
+        "reports/pools.html", title="Minute pools", active="reports",
+        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="pools",
+        report=report, error=error, month=month or (report.month if report else current),
+        current_month=current,
+    )
+
+
+@router.get("/t/{tid}/reports/spend", response_class=HTMLResponse)
+def spend_page(
+    tid: str, page: PageDep,
+    group_by: Annotated[str, Query(max_length=20)] = "day",
+    start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+) -> HTMLResponse:
+    """Spend grouped by day, user, destination country or capability, with the total."""
+    error: DomainError | None = None
+    report = None
+    try:
+        report = insight.spend(page.svc, page.principal, tid, group_by, start or None,
+                               end or None)
+    except DomainError as exc:
+        error = exc
+    rows = list(report.rows) if report else []
+    peak = max((r.amount for r in rows), default=Decimal(0))
+    bars = {r.key: float(r.amount / peak * 100) if peak > 0 else 0.0 for r in rows}
+    tabs = [(key, label, page.url("/reports/spend") + "?" + urlencode(
+        {"group_by": key, **({"from": start} if start else {}), **({"to": end} if end else {})}))
+        for key, label in GROUP_LABELS.items()]
+    return page.render(
+        "reports/spend.html", title="Spend", active="reports",
+        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="spend",
+        report=report, error=error, rows=rows, bars=bars, tabs=tabs,
+        group_by=group_by if group_by in GROUP_LABELS else "day",
+        group_label=GROUP_LABELS.get(group_by, "Group"),
+        start=start or (report.start.date().isoformat() if report else ""),
+        end=end or (report.end.date().isoformat() if report else ""),
+        calls=sum(r.calls for r in rows), seconds=sum(r.seconds for r in rows),
+    )
