@@ -46,6 +46,25 @@ def _stream(file: IO[bytes]) -> Iterator[bytes]:
         file.close()
 
 
+def export_file(report: reports.PstnUsage, format: str) -> StreamingResponse:
+    """The whole report as a ZIP (CSV + parameters.json) or XLSX attachment, streamed from a
+    spooled temporary file. The admin center's Export buttons use this too."""
+    export_id = uuid.uuid4().hex
+    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _stream
+    try:
+        if format == "zip":
+            exports.write_zip(file, export_id, report.columns, report, report.parameters())
+            name, media = exports.zip_name(export_id), "application/zip"
+        else:
+            exports.write_xlsx(file, report.columns, report)
+            name, media = f"Export.callingplans.{export_id}.xlsx", XLSX_TYPE
+    except BaseException:
+        file.close()
+        raise
+    return StreamingResponse(_stream(file), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @router.get("/tenants/{tid}/reports/pstn-usage", tags=["reports"], response_model=None)
 def pstn_usage(
     tid: str, svc: ServicesDep, who: PrincipalDep,
@@ -75,17 +94,4 @@ def pstn_usage(
                      for r in rows],
             "next": following,
         }
-    export_id = uuid.uuid4().hex
-    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _stream
-    try:
-        if format == "zip":
-            exports.write_zip(file, export_id, report.columns, report, report.parameters())
-            name, media = exports.zip_name(export_id), "application/zip"
-        else:
-            exports.write_xlsx(file, report.columns, report)
-            name, media = f"Export.callingplans.{export_id}.xlsx", XLSX_TYPE
-    except BaseException:
-        file.close()
-        raise
-    return StreamingResponse(_stream(file), media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return export_file(report, format)

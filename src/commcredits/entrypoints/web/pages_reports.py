@@ -15,8 +15,6 @@ a 4xx status; nothing is read.
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,12 +22,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 
-from commcredits.adapters.exports import usage as exports
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.entrypoints.api.errors import STATUS
-from commcredits.entrypoints.api.routes_reports import SPOOL_BYTES, XLSX_TYPE, _stream
+from commcredits.entrypoints.api.routes_reports import export_file
 from commcredits.entrypoints.web.common import Page, PageDep
 from commcredits.services import insight, pools, reports
 from commcredits.services.auth import Action
@@ -226,20 +223,7 @@ def usage_export(
                            {"format": format, "allowed": list(EXPORTS)})
     form = _usage_form(page, range_, start, end, user, call_type, capability)
     report = form.report(page)
-    export_id = uuid.uuid4().hex
-    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _stream
-    try:
-        if format == "zip":
-            exports.write_zip(file, export_id, report.columns, report, report.parameters())
-            name, media = exports.zip_name(export_id), "application/zip"
-        else:
-            exports.write_xlsx(file, report.columns, report)
-            name, media = f"Export.callingplans.{export_id}.xlsx", XLSX_TYPE
-    except BaseException:
-        file.close()
-        raise
-    return StreamingResponse(_stream(file), media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return export_file(report, format)
 
 
 @router.get("/t/{tid}/reports/pools", response_class=HTMLResponse)
