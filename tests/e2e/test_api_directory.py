@@ -93,6 +93,9 @@ def test_users_are_created_listed_a_page_at_a_time_shown_and_updated(
     assert [u["upn"] for u in page["users"]] == ["johanna@contoso.com", "lynne@contoso.com"]
     assert page["next"] == f"/api/v1/tenants/{tid}/users?limit=2&after=lynne@contoso.com"
     rest = api.ok(f"/tenants/{tid}/users?limit=2&after=lynne@contoso.com")
+    found = api.ok(f"/tenants/{tid}/users?q=MEG&sku=MCOPSTN1&location=US")
+    assert [u["upn"] for u in found["users"]] == ["megan@contoso.com"]
+    assert api.ok(f"/tenants/{tid}/users?q=meg&location=none")["users"] == []
     assert [u["upn"] for u in rest["users"]] == ["megan@contoso.com", "miriam@contoso.com"]
     r = api.call("PATCH", f"/tenants/{tid}/users/miriam@contoso.com",
                  json={"usage_location": "DE", "blocked": True, "display_name": "Miriam G"})

@@ -15,6 +15,7 @@ from commcredits.domain.directory import AssigneeKind
 from commcredits.domain.errors import DomainError
 from commcredits.services import directory, queries
 from commcredits.services.context import Services
+from commcredits.services.ports import UserSearch
 from tests.support import OPERATOR, add_card, buy, make_tenant
 from tests.support_directory import add_users
 from tests.support_directory import buy as buy_seats
@@ -343,3 +344,34 @@ def test_a_users_phone_number_is_taken_from_the_tenants_numbers_or_added_to_them
     assert changed.phone_number == "+14255550151"
     assert [(n.number, n.assignee_upn) for n in directory.list_numbers(svc, OPERATOR, tid)] == [
         ("+14255550150", None), ("+14255550151", "a@contoso.com"), ("+14255550160", None)]
+
+
+@pytest.mark.rule("LIC-1")
+def test_users_are_searched_by_text_license_and_location_in_the_database(
+    svc: Services,
+) -> None:
+    tid = make_tenant(svc)
+    buy_seats(svc, tid, MCOEV=5)
+    add_users(svc, tid, 3, "US", ["MCOEV"], prefix="ana")      # ana0..2, licensed, US
+    add_users(svc, tid, 2, "DE", prefix="bo")                  # bo0..1, no license, DE
+    add_users(svc, tid, 2, None, prefix="Cy_")                 # cy_0..1, none, not set
+    directory.add_number(svc, OPERATOR, tid, number="+12065550199", type="user",
+                         assigned_to="bo1@contoso.com")
+
+    def upns(**search: Any) -> list[str]:
+        found = directory.list_users(svc, OPERATOR, tid, limit=100,
+                                     search=UserSearch(**search))
+        return [u.upn for u in found]
+
+    assert upns(text="ANA") == ["ana0@contoso.com", "ana1@contoso.com", "ana2@contoso.com"]
+    assert upns(text="5550199") == ["bo1@contoso.com"]  # by phone number
+    assert upns(text="_") == ["cy_0@contoso.com", "cy_1@contoso.com"]  # a literal underscore
+    assert upns(sku="MCOEV") == ["ana0@contoso.com", "ana1@contoso.com", "ana2@contoso.com"]
+    assert upns(sku="") == ["bo0@contoso.com", "bo1@contoso.com", "cy_0@contoso.com",
+                            "cy_1@contoso.com"]
+    assert upns(location="DE") == ["bo0@contoso.com", "bo1@contoso.com"]
+    assert upns(location="") == ["cy_0@contoso.com", "cy_1@contoso.com"]
+    assert upns(text="o", sku="", location="DE") == ["bo0@contoso.com", "bo1@contoso.com"]
+    page = directory.list_users(svc, OPERATOR, tid, limit=2, after="ana1@contoso.com",
+                                search=UserSearch(sku="MCOEV"))
+    assert [u.upn for u in page] == ["ana2@contoso.com"]

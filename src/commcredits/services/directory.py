@@ -45,7 +45,7 @@ from commcredits.domain.tenants import parse_enum
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.pools import user_not_found
-from commcredits.services.ports import LicenseWrite, UnitOfWork, UserDraft
+from commcredits.services.ports import LicenseWrite, UnitOfWork, UserDraft, UserSearch
 
 MAX_SEATS_PER_PURCHASE = 1_000_000
 
@@ -100,13 +100,14 @@ def create_user(
 
 def list_users(
     svc: Services, principal: Principal, tenant_id: str, *, limit: int = 100,
-    after: str | None = None,
+    after: str | None = None, search: UserSearch | None = None,
 ) -> list[User]:
-    """Users ordered by UPN, a page at a time (``after`` is the last UPN of the page before)."""
+    """Users ordered by UPN, a page at a time (``after`` is the last UPN of the page before),
+    optionally only those matching ``search``."""
     with svc.uow(readonly=True) as uow:
         authorize(uow, principal, tenant_id, Action.READ_DIRECTORY)
         return uow.directory.users(tenant_id, limit=max(1, min(limit, 1000)),
-                                   after_upn=after.lower() if after else None)
+                                   after_upn=after.lower() if after else None, search=search)
 
 
 def get_user(svc: Services, principal: Principal, tenant_id: str, key: str) -> User:

@@ -419,6 +419,16 @@ class Mailer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class UserSearch:
+    """Which users to list: `text` in the UPN, display name or number (any case); `sku` held
+    (`""`: no license at all; None: any); `location` (`""`: not set; None: any)."""
+
+    text: str = ""
+    sku: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserDraft:
     """A user as written: the stable object id, UPN (lower case) and attributes."""
 
@@ -457,7 +467,10 @@ class DirectoryRepository(Protocol):
     def add_user(self, tenant_id: str, user: UserDraft, at: datetime) -> None: ...
     def update_user(self, tenant_id: str, user_id: str, at: datetime, **fields: Any) -> None: ...
     def user(self, tenant_id: str, key: str) -> User | None: ...
-    def users(self, tenant_id: str, *, limit: int, after_upn: str | None) -> list[User]: ...
+    def users(
+        self, tenant_id: str, *, limit: int, after_upn: str | None,
+        search: UserSearch | None = None,
+    ) -> list[User]: ...
     def all_users(self, tenant_id: str) -> list[User]: ...
     def write_licenses(
         self, tenant_id: str, changes: Sequence[LicenseWrite], at: datetime,

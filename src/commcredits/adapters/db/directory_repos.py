@@ -25,7 +25,7 @@ from commcredits.domain.directory import (
     User,
 )
 from commcredits.domain.pools import DirectoryUser, Holding
-from commcredits.services.ports import LicenseWrite, PoolConsumptionRecord, UserDraft
+from commcredits.services.ports import LicenseWrite, PoolConsumptionRecord, UserDraft, UserSearch
 
 U = t.users
 A = t.license_assignments
@@ -109,12 +109,40 @@ class SqlDirectory:
         found = self._users(tenant_id, [row]) if row else []
         return found[0] if found else None
 
-    def users(self, tenant_id: str, *, limit: int, after_upn: str | None) -> list[User]:
+    def users(
+        self, tenant_id: str, *, limit: int, after_upn: str | None,
+        search: UserSearch | None = None,
+    ) -> list[User]:
         query = select(U).where(U.c.tenant_id == tenant_id)
         if after_upn is not None:
             query = query.where(U.c.upn > after_upn)
+        if search is not None:
+            query = query.where(*self._search(tenant_id, search))
         rows = self.conn.execute(query.order_by(U.c.upn).limit(limit)).all()
         return self._users(tenant_id, rows)
+
+    @staticmethod
+    def _search(tenant_id: str, search: UserSearch) -> list[Any]:
+        where: list[Any] = []
+        if search.text:
+            needle = search.text.lower()
+            where.append(or_(
+                U.c.upn.contains(needle, autoescape=True),
+                func.lower(U.c.display_name).contains(needle, autoescape=True),
+                exists().where(
+                    N.c.tenant_id == tenant_id, N.c.assignee_kind == AssigneeKind.USER.value,
+                    N.c.assignee_id == U.c.id, N.c.number.contains(needle, autoescape=True),
+                ),
+            ))
+        if search.sku is not None:
+            held = exists().where(A.c.tenant_id == tenant_id, A.c.user_id == U.c.id,
+                                  A.c.removed_at.is_(None),
+                                  *([A.c.sku == search.sku] if search.sku else []))
+            where.append(held if search.sku else ~held)
+        if search.location is not None:
+            where.append(U.c.usage_location == search.location if search.location
+                         else U.c.usage_location.is_(None))
+        return where
 
     def all_users(self, tenant_id: str) -> list[User]:
         rows = self.conn.execute(

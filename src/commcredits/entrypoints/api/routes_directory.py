@@ -4,6 +4,7 @@ phone numbers, resource accounts, and minute pools (quote and the POOL-6 report)
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +17,7 @@ from commcredits.entrypoints.api.views import ts
 from commcredits.services import directory, pools
 from commcredits.services.auth import Action, authorize
 from commcredits.services.directory import BulkReport, SeatCount
+from commcredits.services.ports import UserSearch
 
 router = APIRouter(prefix="/api/v1")
 Json = dict[str, Any]
@@ -120,11 +122,28 @@ def list_users(
     tid: str, svc: ServicesDep, who: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    sku: Annotated[str | None, Query(max_length=40)] = None,
+    location: Annotated[str | None, Query(max_length=4)] = None,
 ) -> Json:
-    found = directory.list_users(svc, who, tid, limit=limit, after=after)
+    """Users by UPN, a page at a time. ``q`` searches UPN, display name and number; ``sku``
+    keeps holders of that license (``none``: users without any); ``location`` keeps that
+    usage location (``none``: not set)."""
+    search = None
+    if q or sku or location:
+        search = UserSearch(
+            text=(q or "").strip(),
+            sku=None if not sku else ("" if sku.lower() == "none" else sku.upper()),
+            location=None if not location else (
+                "" if location.lower() == "none" else location.upper()),
+        )
+    found = directory.list_users(svc, who, tid, limit=limit, after=after, search=search)
     body: Json = {"users": [user_view(u) for u in found]}
     if len(found) == limit:
-        body["next"] = f"/api/v1/tenants/{tid}/users?limit={limit}&after={found[-1].upn}"
+        extra = "".join(f"&{k}={quote(v)}" for k, v in
+                        (("q", q), ("sku", sku), ("location", location)) if v)
+        body["next"] = (f"/api/v1/tenants/{tid}/users?limit={limit}"
+                        f"&after={quote(found[-1].upn, safe='@')}{extra}")
     return body
 
 

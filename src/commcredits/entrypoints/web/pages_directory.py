@@ -8,8 +8,8 @@ POST is refused with 403 FORBIDDEN by `page.require` before anything changes. A 
 from the services on a form is shown in words under that form, with its stable code and a
 4xx status; the page keeps what the admin entered.
 
-Search and filters on Active users are applied here, over `directory.list_users`' pages
-(keyset by UPN), so a page of results needs no new query in the services.
+Search and filters on Active users go to the database (`directory.list_users` with a
+`UserSearch`), a page at a time by UPN, as the API's `GET /users?q=&sku=&location=`.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from commcredits.entrypoints.web.common import Page, PageDep
 from commcredits.services import directory
 from commcredits.services.auth import Action
 from commcredits.services.directory import SeatCount
+from commcredits.services.ports import UserSearch
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-SCAN_BATCH = 500
 MAX_BULK_BYTES = 20 * 1024 * 1024  # as the API (LIC-4)
 T = TypeVar("T")
 
@@ -143,21 +143,6 @@ class UserQuery:
     def filtered(self) -> bool:
         return bool(self.q or self.sku or self.location)
 
-    def matches(self, user: User) -> bool:
-        if self.q:
-            needle = self.q.lower()
-            if needle not in user.upn and needle not in user.display_name.lower() and \
-                    needle not in (user.phone_number or ""):
-                return False
-        if self.sku == "none":
-            if user.licenses:
-                return False
-        elif self.sku and self.sku not in user.licenses:
-            return False
-        if self.location == "none":
-            return user.usage_location is None
-        return not self.location or user.usage_location == self.location
-
     def params(self, **extra: str) -> str:
         values = {"q": self.q, "sku": self.sku, "location": self.location, **extra}
         return urlencode({k: v for k, v in values.items() if v})
@@ -178,19 +163,15 @@ def _user_query(request: Request) -> UserQuery:
 
 def _find_users(page: Page, query: UserQuery, after: str | None) -> tuple[list[User], bool]:
     """One page of matching users after the UPN `after`, and whether more follow."""
-    found: list[User] = []
-    cursor = after
-    while True:
-        batch = directory.list_users(page.svc, page.principal, page.tenant_id or "",
-                                     limit=SCAN_BATCH, after=cursor)
-        for user in batch:
-            if query.matches(user):
-                found.append(user)
-                if len(found) > PAGE_SIZE:
-                    return found[:PAGE_SIZE], True
-        if len(batch) < SCAN_BATCH:
-            return found, False
-        cursor = batch[-1].upn
+    search = UserSearch(
+        text=query.q,
+        sku=None if not query.sku else ("" if query.sku == "none" else query.sku),
+        location=None if not query.location else (
+            "" if query.location == "none" else query.location),
+    )
+    found = directory.list_users(page.svc, page.principal, page.tenant_id or "",
+                                 limit=PAGE_SIZE + 1, after=after, search=search)
+    return found[:PAGE_SIZE], len(found) > PAGE_SIZE
 
 
 def _users_context(page: Page, query: UserQuery, after: str | None) -> dict[str, Any]:
