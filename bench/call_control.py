@@ -6,7 +6,8 @@ What it does, on PostgreSQL only (``COMMCREDITS_BENCH_POSTGRES_URL``, default
 re-created first):
 
 - starts ``commcredits serve --db URL --host 127.0.0.1 --port <free port> --no-demo`` as a
-  subprocess (one uvicorn worker, as ``make run`` does), with an operator key in
+  subprocess (by default one uvicorn worker with its access log, as ``make run`` does;
+  ``--workers N`` and ``--no-access-log`` pass on to ``serve``), with an operator key in
   ``COMMCREDITS_OPERATOR_KEY`` and the outbox in a temporary folder, and waits for /healthz;
 - sets up through the REST API as the operator: a US MOSA tenant, a card, a purchase of
   100,000.00 USD, the sample USD rate table (PUT /api/v1/rate-tables/USD), MCOEV and
@@ -82,6 +83,7 @@ class Stats:
     latencies: dict[str, list[float]] = field(default_factory=dict)  # per request kind, s
     units: int = 0  # pairs, or health checks
     seconds: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds the server's processes used meanwhile
 
     def add(self, kind: str, seconds: float) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -123,6 +125,55 @@ def reset_postgres(url: str) -> tuple[str, str]:
     return str(version), str(sync)
 
 
+def server_stack() -> str:
+    """Which HTTP parser and event loop uvicorn will pick ("auto": httptools and uvloop
+    when they import, else h11 and asyncio); the server inherits this environment."""
+    import importlib
+
+    def loads(name: str) -> bool:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return False
+        return True
+
+    http = "httptools" if loads("httptools") else "h11"
+    loop = "uvloop" if loads("uvloop") else "asyncio"
+    return f"uvicorn {http}+{loop}"
+
+
+SERVER_PIDS: list[int] = []  # the server's process, set once it runs
+
+
+def server_cpu_seconds() -> float:
+    """User + system CPU time of the server process and its children (uvicorn workers), from
+    /proc (0 where /proc is missing). Robust to a noisy machine, unlike rates."""
+    if not SERVER_PIDS:
+        return 0.0
+    pids = set(SERVER_PIDS)
+    try:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) in SERVER_PIDS:  # ppid
+                    pids.add(int(entry))
+        total = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except OSError:
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
@@ -142,7 +193,8 @@ def commcredits_command() -> list[str]:
 class Server:
     """``commcredits serve`` in a subprocess; always stopped by ``stop``."""
 
-    def __init__(self, url: str, workdir: Path, operator_key: str) -> None:
+    def __init__(self, url: str, workdir: Path, operator_key: str,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.log_path = workdir / "serve.log"
@@ -152,7 +204,7 @@ class Server:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [*commcredits_command(), "serve", "--db", url, "--host", HOST,
-             "--port", str(self.port), "--no-demo"],
+             "--port", str(self.port), "--no-demo", *extra],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=workdir,
             start_new_session=True,
         )
@@ -259,9 +311,10 @@ async def drive(
             await one(i, stats)
             stats.units += 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), server_cpu_seconds()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     stats.seconds += time.perf_counter() - started
+    stats.server_cpu += server_cpu_seconds() - cpu
 
 
 def call_pair(client: httpx.AsyncClient, tid: str, tag: str) -> Callable[[int, Stats],
@@ -345,6 +398,14 @@ def report(calls_stats: Stats, health_stats: Stats) -> None:
                   f"{percentile(base_lat, 50) * 1e3:.1f}",
                   f"{percentile(base_lat, 99) * 1e3:.1f}", "1.00")
     console.print(table)
+    if calls_stats.server_cpu and health_stats.server_cpu:
+        per_call = calls_stats.server_cpu / calls_stats.requests * 1e3
+        per_health = health_stats.server_cpu / health_stats.requests * 1e3
+        console.print(
+            f"server CPU per request (the server's processes, from /proc): call control "
+            f"{per_call:.2f} ms, /healthz {per_health:.2f} ms = [bold]{per_call / per_health:.2f}"
+            f"[/bold]× the baseline"
+        )
     if base_rate:
         console.print(
             f"pairs/s {calls_stats.unit_rate:,.0f}; call-control requests/s over /healthz "
@@ -361,7 +422,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="time limit of the timed part, pairs and baseline (default 30)")
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"interleaved rounds of baseline and pairs ({ROUNDS})")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes of the server (default 1)")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="start the server with --no-access-log")
     args = parser.parse_args(argv)
+    extra: tuple[str, ...] = ("--workers", str(args.workers)) if args.workers > 1 else ()
+    if args.no_access_log:
+        extra = (*extra, "--no-access-log")
     pairs = max(args.pairs, 1)
     rounds = max(min(args.rounds, pairs), 1)
     url = os.environ.get("COMMCREDITS_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
@@ -369,13 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"Python {platform.python_version()}, httpx {httpx.__version__}, {os.cpu_count()} CPUs, "
         f"{platform.platform()}; PostgreSQL {version} (synchronous_commit={sync}); "
-        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"server: {server_stack()} {' '.join(extra)}"
     )
     operator_key = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="commcredits-bench-calls-") as tmp:
-        server = Server(url, Path(tmp), operator_key)
+        server = Server(url, Path(tmp), operator_key, extra)
         try:
             ready = server.wait_healthy()
+            SERVER_PIDS.append(server.proc.pid)
             console.print(f"[dim]server on {server.base} (pid {server.proc.pid}) healthy after "
                           f"{ready:.1f} s[/]")
             tid, key = set_up(server.base, operator_key)

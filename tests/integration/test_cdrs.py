@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import Engine, select
 
-from commcredits.domain.errors import DomainError
-from commcredits.services import calls, cdrs, queries
+from commcredits.adapters.clock import FixedClock
+from commcredits.adapters.db import tables as t
+from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.services import calls, cdr_batch, cdrs, queries
 from commcredits.services.context import Services
 from tests.integration.test_calls import GB_MOBILE, US_FIXED, setup
-from tests.support import OPERATOR
+from tests.support import OPERATOR, utc
 
 HEADER = "UsageId,Call ID,UPN,Call Type,Caller ID,Destination Number,Start Time," \
          "Duration Seconds,Charge\n"
@@ -87,3 +90,46 @@ def test_a_malformed_file_is_refused_whole(svc: Services, body: bytes | str) -> 
         cdrs.import_cdrs(svc, OPERATOR, tid, body)
     assert refused.value.code == "INVALID_CDR_FILE"
     assert balance(svc, tid) == "100.00"
+
+
+@pytest.mark.rule("CDR-1")
+def test_a_chunk_the_batch_path_cannot_finish_is_applied_one_by_one(
+    svc: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tid = setup(svc)
+
+    def refuse(*args: object, **kwargs: object) -> cdr_batch.ChunkResult:
+        raise InvalidInput("UNEXPECTED", "The batch path gave up on this chunk.")
+
+    monkeypatch.setattr(cdr_batch, "apply_chunk", refuse)
+    body = HEADER + (
+        f",c2,alice0@contoso.com,user_out,+12065550100,{GB_MOBILE},2026-01-15T10:10:00Z,61,\n"
+        f",c1,alice0@contoso.com,user_out,+12065550100,{US_FIXED},2026-01-15T10:00:00Z,61,\n"
+        f",c3,nobody@contoso.com,user_out,+12065550100,{GB_MOBILE},2026-01-15T10:20:00Z,30,\n"
+    )
+    report = cdrs.import_cdrs(svc, OPERATOR, tid, body)
+    assert (report.accepted, report.batched, report.one_by_one) == (2, 0, 3)
+    assert [(r["line"], r["reason"]) for r in report.rejected] == [(4, "USER_NOT_FOUND")]
+    assert balance(svc, tid) == "99.76"
+
+
+@pytest.mark.rule("POOL-1")
+@pytest.mark.rule("CDR-1")
+@pytest.mark.parametrize("vectorized", [True, False], ids=["batch", "one_by_one"])
+def test_a_late_cdr_uses_the_pool_of_the_month_the_call_started_in(
+    svc: Services, clock: FixedClock, engine: Engine, vectorized: bool,
+) -> None:
+    tid = setup(svc)  # alice0 and bob0 hold MCOPSTN1 in the US since 2026-01-15
+    clock.set(utc(2026, 2, 3, 9, 0))
+    body = HEADER + (
+        f",jan1,alice0@contoso.com,user_out,+12065550100,{US_FIXED},2026-01-20T08:00:00Z,61,\n"
+        f",feb1,bob0@contoso.com,user_out,+12065550101,{US_FIXED},2026-02-02T08:00:00Z,"
+        "130,\n"
+    )
+    report = cdrs.import_cdrs(svc, OPERATOR, tid, body, vectorized=vectorized)
+    assert (report.accepted, report.rejected) == (2, [])
+    with engine.connect() as conn:
+        used = {r.month: r.used_minutes for r in conn.execute(
+            select(t.pool_usage).where(t.pool_usage.c.tenant_id == tid))}
+    assert used == {"2026-01": 2, "2026-02": 3}  # 61 s → 2 min in January, 130 s → 3 in Feb
+    assert balance(svc, tid) == "100.00"  # both covered by the pool: nothing charged

@@ -272,3 +272,46 @@ def test_the_xlsx_starts_a_new_sheet_when_one_is_full(svc: Services, clock: Fixe
             for ws in book.worksheets] == [["old1", "in1"], ["us1", "gb1"], ["live1"]]
     assert all(next(ws.iter_rows(values_only=True)) == tuple(REP1_COLUMNS)
                for ws in book.worksheets)
+
+
+def set_locations(engine: Engine, tid: str, upn: str, location: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(t.calls).where(t.calls.c.tenant_id == tid, t.calls.c.upn == upn)
+                     .values(user_location=location))
+
+
+@pytest.mark.rule("REP-1")
+def test_calls_past_their_retention_by_user_location_are_not_reported(
+    svc: Services, clock: FixedClock, engine: Engine,
+) -> None:
+    tid = seed(svc, clock)  # US tenant; alice0: gb1 (Feb 19), in1 (Feb 15), old1 (Feb 1),
+    # live1 (Feb 20); bob0: us1 (Feb 18). All within 365 days of the clock below.
+    clock.set(utc(2026, 8, 20, 9, 0))  # 181 days after Feb 20
+    since = dict(start="2026-01-31T00:00:00Z", end="2026-08-20T00:00:00Z")
+
+    def shown() -> list[str]:
+        report = reports.pstn_usage(svc, OPERATOR, tid, **since)
+        assert report.count() == len(list(by_call(report)))
+        return list(by_call(report))
+
+    assert shown() == ["old1", "in1", "us1", "gb1", "live1"]  # US: 365 days
+    set_locations(engine, tid, "alice0@contoso.com", "NL")  # NL: 180 days
+    assert shown() == ["us1"]
+    set_locations(engine, tid, "alice0@contoso.com", "IT")  # IT: 730 days
+    assert shown() == ["old1", "in1", "us1", "gb1", "live1"]
+    clock.set(utc(2026, 7, 16, 9, 0))  # CA: 150 days; cutoff 2026-02-16 09:00
+    set_locations(engine, tid, "alice0@contoso.com", "CA")
+    since["end"] = "2026-07-16T00:00:00Z"
+    assert shown() == ["us1", "gb1", "live1"]
+    set_locations(engine, tid, "alice0@contoso.com", None)  # no location: the tenant's
+    set_country(engine, tid, "NO")  # NO: 150 days, for bob0 too
+    set_locations(engine, tid, "bob0@contoso.com", None)
+    assert shown() == ["us1", "gb1", "live1"]
+    clock.set(utc(2026, 7, 18, 9, 0))  # cutoff 2026-02-18 09:00: us1 (08:00) goes
+    since["end"] = "2026-07-18T00:00:00Z"
+    assert shown() == ["gb1", "live1"]
+    # The Graph call log keeps the same records (REP-3).
+    from commcredits.services import insight
+
+    page = insight.pstn_calls(svc, OPERATOR, tid, utc(2026, 2, 1), utc(2026, 4, 30))
+    assert page.count == 2 and {r.call_id for r in page.rows} == {"gb1", "live1"}

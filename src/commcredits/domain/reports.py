@@ -23,6 +23,40 @@ COLUMNS: tuple[str, ...] = (
 )
 OPERATOR = "commcredits"
 PERIODS: dict[str, timedelta] = {"7d": timedelta(days=7), "28d": timedelta(days=28)}
+
+# How long call records stay in the usage report, in days, by the user's location (or the
+# tenant's country when the user has none); every other country keeps them 365 days.
+RETENTION_DAYS: dict[str, int] = {
+    "IT": 730, "MX": 720, "GB": 450, "NL": 180, "SE": 180, "CA": 150, "NO": 150,
+}
+DEFAULT_RETENTION_DAYS = 365
+
+
+def retention_days(country: str | None) -> int:
+    return RETENTION_DAYS.get((country or "").upper(), DEFAULT_RETENTION_DAYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Which calls are still kept at ``now``: a call is shown while its start is within the
+    retention of its user's location, or of ``tenant_country`` when the user has none."""
+
+    now: datetime
+    tenant_country: str
+
+    def cutoffs(self) -> list[tuple[frozenset[str], datetime]]:
+        """(countries, earliest start kept) per retention length; the default length has
+        the empty set, meaning every country not listed elsewhere."""
+        groups: dict[int, set[str]] = {}
+        for country, days in RETENTION_DAYS.items():
+            groups.setdefault(days, set()).add(country)
+        out = [(frozenset(cs), self.now - timedelta(days=d)) for d, cs in sorted(groups.items())]
+        out.append((frozenset(), self.now - timedelta(days=DEFAULT_RETENTION_DAYS)))
+        return out
+
+    def keeps(self, location: str | None, start: datetime) -> bool:
+        days = retention_days(location or self.tenant_country)
+        return start >= self.now - timedelta(days=days)
 DEFAULT_PERIOD = "7d"
 
 # REP-4: how many trailing digits are masked, by the tenant's country.

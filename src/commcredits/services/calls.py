@@ -2,19 +2,33 @@
 that CDR batches share (CDR-2).
 
 - `authorize`: gather the facts (user licenses at the call's start, the pool, the rate, the
-  available balance, the billing account), let `domain.authorization.decide` answer, and
-  store the call with its reservation, all in one transaction under the tenant lock.
+  billing account), take the tenant lock, read the available balance, let
+  `domain.authorization.decide` answer, and store the call with its reservation, all in one
+  transaction. Only the balance and the reservations need the lock (CALL-8), so everything
+  else is read before it is taken: the lock is held for three short statements and the
+  commit.
 - `update`: the next grant, or a final one (CALL-7).
 - `end`: commit the real charge (RATE-2, split with the pool as in POOL-5) through the same
   ledger charge as everything else, so debt, auto-recharge and emails follow.
 - `expire_stale`: settle calls with no update for two grant periods at their last usage.
+
+Authorize, update and end authenticate the API key in their own transaction: one statement
+reads the key, the tenant, its directory version, its auto-recharge settings and the stored
+call (`CallRepository.control_facts`), so a pair of requests costs two transactions, not
+four.
+Immutable facts are cached per process: rate indexes (`RateBook`), license indexes and users'
+display names, keyed by the tenant's directory version, which every directory write changes.
 
 Every step is idempotent by call id (CALL-9): a repeat returns the first answer.
 """
 
 from __future__ import annotations
 
+import hmac
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,10 +45,16 @@ from commcredits.domain.authorization import (
     decide,
 )
 from commcredits.domain.directory import NumberType as InventoryType
-from commcredits.domain.errors import Conflict, InvalidInput, NotFound
+from commcredits.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unauthenticated
 from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
 from commcredits.domain.money import Money
-from commcredits.domain.pools import calling_plan_skus
+from commcredits.domain.pools import (
+    DirectoryUser,
+    LicenseIndex,
+    calling_plan_skus,
+    locate,
+    month_of,
+)
 from commcredits.domain.rating import (
     Direction,
     NumberType,
@@ -42,14 +62,15 @@ from commcredits.domain.rating import (
     charge,
     max_seconds,
 )
-from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.domain.reference import country
+from commcredits.domain.tenants import BillingAccountType, Role, Tenant
 from commcredits.services import pools, postpaid
-from commcredits.services.auth import Action, Principal
+from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
 from commcredits.services.context import Services
 from commcredits.services.funds import charge_in
-from commcredits.services.ports import UnitOfWork
-from commcredits.services.recharge import process_request
+from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, UnitOfWork
+from commcredits.services.recharge import ReadSettings, process_request
 
 EMERGENCY_TYPES = {"emergency_out", "dr_emergency_out"}
 INBOUND_TYPES = {"user_in", "emergency_in", "unassigned_in", "fmc_in", "ucap_in", "dr_in",
@@ -90,6 +111,54 @@ class Rated:
     pool_key: str | None = None
     rate_id: int | None = None
     rate: Rate | None = None
+    facts: CallFacts | None = None  # what `decision` was decided from, when it needs a balance
+
+    def with_available(self, available: Money) -> Rated:
+        """The same call decided again with the available balance read under the lock."""
+        if self.facts is None:
+            return self
+        facts = replace(self.facts, available=available)
+        return replace(self, decision=decide(facts), facts=facts)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key not yet checked: call control authenticates it in its own transaction
+    (`CallRepository.control_facts`), saving a transaction per request."""
+
+    key: str | None
+
+
+Caller = Principal | ApiKey
+
+
+class _DisplayNames:
+    """Users' display names, cached per (tenant, directory version): every directory write
+    changes the version, so a stale name is never served."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
+
+    def get(self, uow: UnitOfWork, tenant_id: str, version: str | None, user_id: str,
+            ) -> str | None:
+        if version is None:
+            return uow.calls.display_name(tenant_id, user_id)
+        key = (tenant_id, version, user_id)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        name = uow.calls.display_name(tenant_id, user_id)
+        with self._lock:
+            self._items[key] = name
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return name
+
+
+DISPLAY_NAMES = _DisplayNames()
 
 
 def _UNLIMITED(currency: str) -> Money:  # noqa: N802
@@ -143,26 +212,33 @@ def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
 
 
 def rate_call(
-    svc: Services, uow: UnitOfWork, tenant: Tenant, req: CallRequest, available: Money,
-    *, live: bool,
+    svc: Services, uow: UnitOfWork, tenant: Tenant, req: CallRequest, available: Money | None,
+    *, live: bool, directory_version: str | None = None,
 ) -> Rated:
-    """The one path from a call to its decision, for live calls and CDRs (CDR-2)."""
+    """The one path from a call to its decision, for live calls and CDRs (CDR-2).
+
+    ``available`` None (live calls) decides without a balance; `Rated.with_available` then
+    decides again with the balance read under the tenant lock. ``directory_version``, when
+    the caller has just read it in this transaction, saves reading it again.
+    """
     phone = _classifier(svc)
     tenant_country = tenant.country
-    index = pools.license_index(uow, tenant.id)
+    index = pools.license_index(uow, tenant.id, directory_version,
+                                known=directory_version is not None)
     found = index.user(req.user) if req.user else None
     held = index.held_at(found.id, req.start) if found else {}
     location = (found.usage_location if found else None) or tenant_country
     plans = sorted(held.keys() & calling_plan_skus())
     plan = plans[0] if plans else None
-    detail = uow.directory.user(tenant.id, found.id) if found else None
     base: dict[str, Any] = {
         "user_id": found.id if found else None, "upn": found.upn if found else None,
-        "display_name": detail.display_name if detail else None,
+        "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
+        if found else None,
         "user_location": found.usage_location if found else None,
     }
     on_mca = tenant.billing_account_type is BillingAccountType.MCA
-    overage = postpaid.overage_enabled_in(uow, tenant.id, req.start)
+    # POST-2's overage switch only matters to MCA tenants (`decide` reads it when postpaid).
+    overage = postpaid.overage_enabled_in(uow, tenant.id, req.start) if on_mca else True
     callee = phone.classify(req.callee, location)
 
     inbound = req.call_type in INBOUND_TYPES or req.call_type == "conf_in"
@@ -179,6 +255,7 @@ def rate_call(
                               available=available if live else _UNLIMITED(tenant.currency),
                               postpaid=on_mca, overage_enabled=overage)
             return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
+                         facts=facts,
                          domestic=caller.country == tenant_country,
                          destination_name=rated.rate.destination if rated else None,
                          external_country=caller.country or None,
@@ -199,8 +276,7 @@ def rate_call(
         return Rated(decide(CallFacts(kind, callee_valid=False)), kind, **base)
     rated = svc.rate_book.lookup(uow, tenant.currency, callee.digits, req.start,
                                  Direction.OUTBOUND)
-    quote = _quote(uow, tenant.id, found.id if found else None, callee.country, req.start,
-                   dial_out)
+    quote = _quote(uow, tenant.id, index, found, callee.country, req.start, dial_out)
     facts = CallFacts(
         kind, callee_valid=True, callee_type=callee.number_type,
         user_blocked=bool(found and found.blocked),
@@ -214,7 +290,7 @@ def rate_call(
         postpaid=on_mca, overage_enabled=overage,
     )
     return Rated(
-        decide(facts), kind, number_type=callee.number_type.value,
+        decide(facts), kind, number_type=callee.number_type.value, facts=facts,
         domestic=quote.domestic if quote else callee.country == location,
         destination_name=rated.rate.destination if rated else callee.country,
         external_country=callee.country or None,
@@ -223,13 +299,25 @@ def rate_call(
     )
 
 
-def _quote(uow: UnitOfWork, tenant_id: str, user_id: str | None, country: str,
-           at: datetime, dial_out: bool) -> pools.PoolQuote | None:
-    """The pool quote, or None for a destination outside the country tables (no pool)."""
-    if user_id is None:
+def _quote(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, found: DirectoryUser | None,
+           destination: str, at: datetime, dial_out: bool) -> pools.PoolQuote | None:
+    """The pool quote, or None for a destination outside the country tables (no pool).
+
+    ``index`` is the license index at this transaction's directory version, so when it says
+    that no pool covers the call (international on a domestic plan, PAYG, outside Zone A),
+    the quote needs no read: `pools.minutes_left` would only read the version again."""
+    if found is None:
         return None
     try:
-        return pools.minutes_left(uow, tenant_id, user_id, country, at, dial_out=dial_out)
+        target = locate(index, found, country(destination).code, at, dial_out=dial_out)
+        if target.ref is None:
+            return pools.PoolQuote(
+                pool_key=None, capability=None, minutes_left=None, capacity=target.capacity,
+                used=0, month=month_of(at), domestic=target.domestic, reason=target.reason,
+                calling_plan=target.calling_plan, user_id=found.id,
+            )
+        return pools.minutes_left(uow, tenant_id, found.id, destination, at,
+                                  dial_out=dial_out)
     except InvalidInput as exc:
         if exc.code == "INVALID_COUNTRY":
             return None
@@ -270,20 +358,72 @@ def rate_of(call: Any) -> Rate | None:
     )
 
 
-def authorize(svc: Services, principal: Principal, tenant_id: str,
+def _control(
+    svc: Services, uow: UnitOfWork, who: Caller, tenant_id: str, call_id: str, usage_id: str,
+) -> tuple[Principal, CallControlFacts]:
+    """Read the call-control facts in one statement and authenticate the caller with them
+    (AUTH-1), as `auth.authenticate` does."""
+    key = who.key if isinstance(who, ApiKey) else None
+    operator = bool(key and svc.operator_key
+                    and hmac.compare_digest(key.encode(), svc.operator_key.encode()))
+    key_hash = hash_key(key) if key and not operator else None
+    facts = uow.calls.control_facts(tenant_id, key_hash, call_id, usage_id)
+    if isinstance(who, Principal):
+        return who, facts
+    if not key:
+        raise Unauthenticated(
+            "UNAUTHENTICATED", "Send an API key as 'Authorization: Bearer <key>'.",
+        )
+    if operator:
+        return Principal(Role.OPERATOR, name="operator-key"), facts
+    record = facts.key
+    if record is None:
+        raise Unauthenticated(
+            "UNAUTHENTICATED", "The API key is not valid. Ask an admin for a new key.",
+        )
+    return Principal(record.role, record.tenant_id, record.partner_id, record.name), facts
+
+
+def _access(uow: UnitOfWork, principal: Principal, tenant_id: str,
+            facts: CallControlFacts) -> Tenant:
+    """`auth.authorize` for CALL_CONTROL with the tenant already read; anything but the
+    plain allowed case (a missing tenant, a partner, a refusal) goes through it."""
+    tenant = facts.tenant
+    if tenant is not None and principal.role is not Role.PARTNER \
+            and Action.CALL_CONTROL in ROLE_ACTIONS[principal.role]:
+        if principal.role is Role.OPERATOR or principal.tenant_id == tenant_id:
+            return tenant
+        raise tenant_not_found(tenant_id)
+    return authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+
+
+def authorize(svc: Services, who: Caller, tenant_id: str,
               body: dict[str, Any]) -> dict[str, Any]:
     """CALL-1: may this call go ahead, who pays, and for how long."""
     now = svc.clock.now()
-    req = parse_request(body, now)
+    invalid: DomainError | None = None
+    try:
+        req = parse_request(body, now)
+    except DomainError as exc:  # refused after authentication, as before
+        invalid, req = exc, CallRequest("", "", None, "", "", now)
+    usage_id = req.usage_id or req.call_id
     with svc.uow() as uow:
-        tenant = authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+        principal, facts = _control(svc, uow, who, tenant_id, req.call_id, usage_id)
+        if invalid is not None:
+            raise invalid
+        tenant = _access(uow, principal, tenant_id, facts)
+        if facts.call is not None:
+            return answer(facts.call)
+        # Everything but the balance is read before the lock (LIC-5 counts licenses at the
+        # call's start; pools are settled at the end, under the lock, as POOL-5 says).
+        rated = rate_call(svc, uow, tenant, req, None, live=True,
+                          directory_version=facts.directory_version)
         account = uow.credits.account(tenant_id, lock=True)
-        usage_id = req.usage_id or req.call_id
-        existing = uow.calls.get(tenant_id, req.call_id, usage_id)
-        if existing is not None:
-            return answer(existing)
-        available = available_in(uow, tenant_id, account.balance)
-        rated = rate_call(svc, uow, tenant, req, available, live=True)
+        held, stored = uow.calls.reservations(tenant_id, tenant.currency, req.call_id,
+                                              usage_id)
+        if stored:  # the same call id, authorized while this request waited for the lock
+            return answer(uow.calls.get(tenant_id, req.call_id, usage_id))
+        rated = rated.with_available(account.balance - held)  # CALL-8
         decision = rated.decision
         call_row_id = uuid.uuid4().hex
         reply: dict[str, Any]
@@ -335,14 +475,19 @@ def _no_fee(rate: Rate) -> Rate:
     return replace(rate, connection_fee=Money.zero(rate.connection_fee.currency))
 
 
-def update(svc: Services, principal: Principal, tenant_id: str, call_id: str,
+def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
            used_seconds: Any) -> dict[str, Any]:
     """CALL-7: report usage so far; the answer is the next grant or a final one."""
-    if isinstance(used_seconds, bool) or not isinstance(used_seconds, int) or used_seconds < 0:
-        raise InvalidInput("INVALID_USAGE", "used_seconds must be a whole number, 0 or more.")
     now = svc.clock.now()
     with svc.uow() as uow:
-        tenant = authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
+        principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id)
+        if isinstance(used_seconds, bool) or not isinstance(used_seconds, int) \
+                or used_seconds < 0:
+            raise InvalidInput("INVALID_USAGE",
+                               "used_seconds must be a whole number, 0 or more.")
+        tenant = _access(uow, principal, tenant_id, facts)
+        if _checked(facts.call, call_id).status not in OPEN:
+            return {"grant_seconds": 0, "final": True, "status": facts.call.status}
         account = uow.credits.account(tenant_id, lock=True)
         call = _open_call(uow, tenant_id, call_id)
         if call.status not in OPEN:
@@ -370,7 +515,10 @@ def update(svc: Services, principal: Principal, tenant_id: str, call_id: str,
 
 
 def _open_call(uow: UnitOfWork, tenant_id: str, call_id: str) -> Any:
-    call = uow.calls.get(tenant_id, call_id, call_id)
+    return _checked(uow.calls.get(tenant_id, call_id, call_id), call_id)
+
+
+def _checked(call: Any, call_id: str) -> Any:
     if call is None:
         raise NotFound("CALL_NOT_FOUND", f"No call {call_id!r} was authorized in this tenant.")
     if call.status == "denied":
@@ -378,26 +526,66 @@ def _open_call(uow: UnitOfWork, tenant_id: str, call_id: str) -> Any:
     return call
 
 
-def end(svc: Services, principal: Principal, tenant_id: str, call_id: str,
+def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
         duration_seconds: Any) -> dict[str, Any]:
     """CALL-7: commit the real charge and release the rest of the reservation."""
-    if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, int) \
-            or not 0 <= duration_seconds <= 86_400:
-        raise InvalidInput("INVALID_DURATION",
-                           "duration_seconds must be a whole number from 0 to 86400.")
     now = svc.clock.now()
     with svc.uow() as uow:
-        authorize_principal(uow, principal, tenant_id, Action.CALL_CONTROL)
-        uow.credits.account(tenant_id, lock=True)
-        call = _open_call(uow, tenant_id, call_id)
+        principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id)
+        if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, int) \
+                or not 0 <= duration_seconds <= 86_400:
+            raise InvalidInput("INVALID_DURATION",
+                               "duration_seconds must be a whole number from 0 to 86400.")
+        tenant = _access(uow, principal, tenant_id, facts)
+        call = _checked(facts.call, call_id)
         if call.status not in OPEN:
             return ended_answer(call)
-        request_id = settle_in(svc, uow, tenant_id, call, duration_seconds, now)
+
+        def still_open() -> None:  # under the tenant lock: a twin may have ended it
+            if uow.calls.status(tenant_id, call.id) not in OPEN:
+                raise _AlreadyEnded
+
+        try:
+            if _plain_credits(call, tenant, duration_seconds):
+                # The charge takes the lock; `still_open` runs as soon as it holds it.
+                request_id, values = _settle(svc, uow, tenant_id, call, duration_seconds,
+                                             now, tenant=tenant, open_under_lock=still_open,
+                                             recharge=facts.auto_recharge)
+            else:
+                uow.credits.account(tenant_id, lock=True)
+                still_open()
+                request_id, values = _settle(svc, uow, tenant_id, call, duration_seconds,
+                                             now, tenant=tenant)
+        except _AlreadyEnded:
+            return ended_answer(_open_call(uow, tenant_id, call_id))  # rolled back
         uow.commit()
-        call = uow.calls.get(tenant_id, call_id, call_id)
     if request_id:
         process_request(svc, request_id)
-    return ended_answer(call)
+    return ended_answer(_Ended(call, values))
+
+
+class _AlreadyEnded(Exception):
+    """Another request ended the call while this one waited for the tenant lock."""
+
+
+def _plain_credits(call: Any, tenant: Tenant, duration: int) -> bool:
+    """A prepaid credits call with a charge: its settlement is one ledger charge, which
+    takes the tenant lock first thing."""
+    return call.funding == Funding.CREDITS.value and duration > 0 \
+        and tenant.billing_account_type is not BillingAccountType.MCA \
+        and bool(call.decision.get("rate"))
+
+
+class _Ended:
+    """A call row with the values its settlement wrote, read by attribute."""
+
+    def __init__(self, call: Any, values: dict[str, Any]) -> None:
+        self._call = call
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__["_values"]
+        return values[name] if name in values else getattr(self.__dict__["_call"], name)
 
 
 def ended_answer(call: Any) -> dict[str, Any]:
@@ -417,6 +605,23 @@ def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duratio
 
     Returns the auto-recharge request the charge queued, if any.
     """
+    return _settle(svc, uow, tenant_id, call, duration, at)[0]
+
+
+def _settle(
+    svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duration: int, at: datetime,
+    *, tenant: Tenant | None = None, open_under_lock: Callable[[], None] | None = None,
+    recharge: AutoRechargeRecord | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """`settle_in`, and the values written to the call row.
+
+    ``tenant`` saves reading it again. ``open_under_lock`` (for a `_plain_credits` call,
+    whose charge takes the tenant lock) checks that the call is still open once the lock is
+    held, and raises otherwise. A call open under the lock has no charge yet (the charge is
+    written in the same transaction as the end), so the charge skips its idempotency
+    lookup; ``recharge`` is then the tenant's auto-recharge settings (None: none), read at
+    the start of the request.
+    """
     rate = rate_of(call)
     currency = call.currency
     amount = Money.zero(currency)
@@ -425,7 +630,7 @@ def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duratio
     capability = call.capability
     if call.funding == Funding.POOL.value and call.pool_key:
         used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
-                                reference=f"call:{call.id}")
+                                reference=f"call:{call.id}", call_start=call.start_at)
         pool_minutes = used.minutes_covered
         if used.uncovered_seconds and rate is not None:
             amount = charge(_no_fee(rate), used.uncovered_seconds)
@@ -436,8 +641,12 @@ def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duratio
         fee = rate.connection_fee
     request_id: str | None = None
     entry_id: int | None = None
+    if open_under_lock is not None and not amount.is_positive():  # no charge to take it
+        uow.credits.account(tenant_id, lock=True)
+        open_under_lock()
     if amount.is_positive():
-        tenant = uow.tenants.get(tenant_id)
+        if tenant is None:
+            tenant = uow.tenants.get(tenant_id)
         assert tenant is not None
         reference = f"call:{call.call_id}:{call.usage_id}"
         if tenant.billing_account_type is BillingAccountType.MCA:
@@ -450,15 +659,20 @@ def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duratio
         else:
             result = charge_in(uow, tenant_id, amount, at, reference=reference,
                                idempotency_key=reference,
-                               description=f"Call {call.call_id} to {call.callee}")
+                               description=f"Call {call.call_id} to {call.callee}",
+                               key_is_new=open_under_lock is not None,
+                               recharge=ReadSettings(recharge) if open_under_lock else None,
+                               locked=open_under_lock)
             entry_id, request_id = result.entry_id, result.recharge_request_id
-    uow.calls.update(
-        tenant_id, call.id, status="ended", duration=duration,
-        end_at=call.start_at + timedelta(seconds=duration), used_seconds=duration,
-        charge=amount.amount, connection_fee=fee.amount, pool_minutes=pool_minutes,
-        capability=capability, reserved=Decimal(0), entry_id=entry_id, last_update_at=at,
-    )
-    return request_id
+    values: dict[str, Any] = {
+        "status": "ended", "duration": duration,
+        "end_at": call.start_at + timedelta(seconds=duration), "used_seconds": duration,
+        "charge": amount.amount, "connection_fee": fee.amount, "pool_minutes": pool_minutes,
+        "capability": capability, "reserved": Decimal(0), "entry_id": entry_id,
+        "last_update_at": at,
+    }
+    uow.calls.update(tenant_id, call.id, **values)
+    return request_id, values
 
 
 def expire_stale(svc: Services) -> int:

@@ -1,10 +1,20 @@
 """Call records in batch (CDR-1, CDR-2): CSV or JSON lines with the PSTN usage export's
-column names, rated and charged exactly once each, in start-time order, through the same
-path as live calls (`calls.rate_call` and `calls.settle_in`).
+column names, rated and charged exactly once each, in start-time order, by the same rules as
+live calls.
 
-A malformed file (encoding, header, JSON) is refused whole. Otherwise each row is applied in
-its own transaction or reported with its line number and reason, and none of a rejected row
-is applied.
+A malformed file (encoding, header, JSON) is refused whole. Otherwise each row is applied or
+reported with its line number and reason, and none of a rejected row is applied.
+
+Two paths, one result:
+
+- the batch path (default): runs of outbound user calls are rated and charged set-based,
+  one transaction per chunk of up to `CHUNK` records (`services.cdr_batch`);
+- the single-call path: one transaction per record through `calls.rate_call` and
+  `calls.settle_in`, the live path's own functions. It takes every record the batch path
+  does not handle (other call types, MCA tenants, a chunk whose write finds a ledger key
+  already used or that raises a refusal), in its place
+  in start-time order, and it is the reference the batch path is tested against
+  (``vectorized=False`` runs a whole file through it).
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ from typing import Any
 
 from commcredits.domain.authorization import Denied
 from commcredits.domain.errors import DomainError, InvalidInput
-from commcredits.services import calls
+from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.services import calls, cdr_batch
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.recharge import process_request
@@ -28,6 +39,7 @@ from commcredits.services.recharge import process_request
 REQUIRED = ("Call ID", "Call Type", "Caller ID", "Destination Number", "Start Time",
             "Duration Seconds")
 MAX_ROWS = 1_000_000
+CHUNK = 10_000  # records per transaction on the batch path
 
 
 @dataclass
@@ -35,6 +47,8 @@ class CdrReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    batched: int = 0  # records handled by the batch path (accepted, duplicate or rejected)
+    one_by_one: int = 0  # records the batch path left to the single-call path
 
 
 def _refuse(message: str) -> InvalidInput:
@@ -107,38 +121,189 @@ def _request(row: dict[str, Any]) -> tuple[calls.CallRequest, int]:
 
 def import_cdrs(
     svc: Services, principal: Principal, tenant_id: str, data: bytes | str,
-    *, progress: Callable[[int, int], None] | None = None,
+    *, progress: Callable[[int, int], None] | None = None, vectorized: bool = True,
 ) -> CdrReport:
     with svc.uow(readonly=True) as uow:
-        authorize(uow, principal, tenant_id, Action.CALL_CONTROL)
-    rows = parse(data)
+        tenant = authorize(uow, principal, tenant_id, Action.CALL_CONTROL)
     report = CdrReport()
-    parsed: list[tuple[int, calls.CallRequest, int]] = []
-    for line, row in rows:
+    records = _records(data, report)
+    records.sort(key=lambda r: (r.req.start, r.line))
+    if vectorized:
+        _apply_batched(svc, tenant, records, report, progress)
+    else:
+        for done, record in enumerate(records, start=1):
+            _apply_one(svc, tenant_id, record, report)
+            if progress:
+                progress(done, len(records))
+    report.rejected.sort(key=lambda r: int(r["line"]))
+    return report
+
+
+def _records(data: bytes | str, report: CdrReport) -> list[cdr_batch.Record]:
+    """Parse and validate every row; the invalid ones go to the report (CDR-1)."""
+    records: list[cdr_batch.Record] = []
+    for line, row in _rows(data):
+        if isinstance(row, cdr_batch.Record):
+            records.append(row)
+            continue
         try:
             req, duration = _request(row)
         except DomainError as exc:
             report.rejected.append({"line": line, "reason": exc.code, "message": exc.message})
             continue
-        parsed.append((line, req, duration))
-    parsed.sort(key=lambda item: (item[1].start, item[0]))
-    for done, (line, req, duration) in enumerate(parsed, start=1):
-        try:
-            outcome = _apply(svc, tenant_id, req, duration)
-        except DomainError as exc:
-            report.rejected.append({"line": line, "reason": exc.code, "message": exc.message})
+        records.append(cdr_batch.Record(line, req, duration))
+    return records
+
+
+def _rows(data: bytes | str) -> list[tuple[int, dict[str, Any] | cdr_batch.Record]]:
+    """`parse`, except that a CSV row that passes `_quick` comes back as a Record already."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise _refuse("The file must be UTF-8 text.") from None
+    if text.lstrip().startswith("{") or not text.strip():
+        return list(parse(text))
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        return list(parse(text))  # refuses with the message that names the columns
+    where = {name: header.index(name) for name in reversed(header)}  # first wins
+    index = tuple(where.get(c, -1) for c in _QUICK_COLUMNS)
+    rows: list[tuple[int, dict[str, Any] | cdr_batch.Record]] = []
+    width = len(header)
+    for values in reader:
+        if not values:
+            continue  # DictReader skips blank lines
+        line = reader.line_num
+        if len(rows) >= MAX_ROWS:
+            raise _refuse(f"At most {MAX_ROWS} records per file.")
+        found = _quick(line, values, index) if len(values) == width else None
+        if found is not None:
+            rows.append((line, found))
+            continue
+        row: dict[Any, Any] = dict(zip(header, values, strict=False))
+        if len(values) > width:
+            row[None] = values[width:]
+        for name in header[len(values):]:
+            row[name] = None
+        rows.append((line, row))
+    return rows
+
+
+_QUICK_COLUMNS = ("Call ID", "Call Type", "UPN", "Caller ID", "Destination Number",
+                  "Start Time", "Duration Seconds", "UsageId", "Conference ID")
+
+
+def _quick(line: int, v: list[str], index: tuple[int, ...]) -> cdr_batch.Record | None:
+    """A well-formed CSV row as a Record, checked as `_request` checks it; None for any row
+    that is not plainly valid (`_request` then reports exactly why, or accepts it)."""
+    i_id, i_type, i_upn, i_caller, i_callee, i_start, i_dur, i_usage, i_conf = index
+    call_id = v[i_id].strip()
+    call_type = v[i_type].strip()
+    caller = v[i_caller].strip()
+    callee = v[i_callee].strip()
+    if not (call_id and caller and callee) or call_type not in calls.CALL_TYPES \
+            or len(v[i_id]) > 64 or len(v[i_type]) > 32 or len(v[i_caller]) > 64 \
+            or len(v[i_callee]) > 64:
+        return None
+    ok_user, user = _optional(v[i_upn], 128) if i_upn >= 0 else (True, None)
+    ok_usage, usage_id = _optional(v[i_usage], 64) if i_usage >= 0 else (True, None)
+    ok_conf, conference_id = _optional(v[i_conf], 64) if i_conf >= 0 else (True, None)
+    if not (ok_user and ok_usage and ok_conf):
+        return None
+    raw = v[i_dur].strip()
+    if not raw.isdigit() or int(raw) > 86_400:
+        return None
+    try:
+        start = datetime.fromisoformat(v[i_start].strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if start.tzinfo is None:
+        return None
+    return cdr_batch.Record(line, calls.CallRequest(
+        call_id=call_id, call_type=call_type, user=user, caller=caller, callee=callee,
+        start=start, usage_id=usage_id, conference_id=conference_id,
+    ), int(raw))
+
+
+def _optional(value: str, limit: int) -> tuple[bool, str | None]:
+    """An optional text column as `calls.parse_request` takes it: (True, None) when empty,
+    (True, the stripped text), or (False, None) when it would be refused."""
+    if not value:
+        return True, None
+    stripped = value.strip()
+    if not stripped or len(value) > limit:
+        return False, None
+    return True, stripped
+
+
+def _apply_batched(
+    svc: Services, tenant: Tenant, records: list[cdr_batch.Record], report: CdrReport,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Runs of records the batch path handles go in chunks; the rest one by one, in order."""
+    state = cdr_batch.ImportState(svc, tenant, svc.clock.now())
+    batch_ok = tenant.billing_account_type is not BillingAccountType.MCA
+    total, i = len(records), 0
+    while i < total:
+        if not batch_ok or records[i].req.call_type not in cdr_batch.FAST_TYPES:
+            _apply_one(svc, tenant.id, records[i], report)
+            report.one_by_one += 1
+            i += 1
         else:
-            if outcome == "duplicate":
-                report.duplicates += 1
-            elif isinstance(outcome, Denied):
-                report.rejected.append(
-                    {"line": line, "reason": outcome.code, "message": outcome.message})
-            else:
-                report.accepted += 1
+            j = i + 1
+            while j < total and j - i < CHUNK \
+                    and records[j].req.call_type in cdr_batch.FAST_TYPES:
+                j += 1
+            state.at(svc.clock.now())
+            try:
+                with svc.uow() as uow:
+                    result = cdr_batch.apply_chunk(uow, state, records[i:j])
+                    uow.commit()
+            except DomainError:
+                # Nothing of the chunk was written: let the single-call path apply or reject
+                # each of its records, with its line and reason (CDR-1).
+                for record in records[i:j]:
+                    _apply_one(svc, tenant.id, record, report)
+                report.one_by_one += j - i
+                i = j
+                if progress:
+                    progress(i, total)
+                continue
+            report.accepted += result.accepted
+            report.duplicates += result.duplicates
+            report.rejected.extend(result.rejected)
+            report.batched += result.consumed
+            i += result.consumed
+            if result.recharge_request:
+                process_request(svc, result.recharge_request)
+            if result.general is not None:
+                if result.general == "mca_tenant":
+                    batch_ok = False
+                if i < total:
+                    _apply_one(svc, tenant.id, records[i], report)
+                    report.one_by_one += 1
+                    i += 1
         if progress:
-            progress(done, len(parsed))
-    report.rejected.sort(key=lambda r: int(r["line"]))
-    return report
+            progress(i, total)
+
+
+def _apply_one(svc: Services, tenant_id: str, record: cdr_batch.Record, report: CdrReport) -> None:
+    """The single-call path for one record, its outcome added to the report."""
+    line = record.line
+    try:
+        outcome = _apply(svc, tenant_id, record.req, record.duration)
+    except DomainError as exc:
+        report.rejected.append({"line": line, "reason": exc.code, "message": exc.message})
+    else:
+        if outcome == "duplicate":
+            report.duplicates += 1
+        elif isinstance(outcome, Denied):
+            report.rejected.append(
+                {"line": line, "reason": outcome.code, "message": outcome.message})
+        else:
+            report.accepted += 1
 
 
 def _apply(svc: Services, tenant_id: str, req: calls.CallRequest, duration: int) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,7 @@ from commcredits.services.context import Services
 from commcredits.services.funding import CREDITS_FREE_SEATS, CREDITS_SKU, fund_in
 from commcredits.services.notifications import notify
 from commcredits.services.ports import InvoiceRecord, LotRecord, UnitOfWork
-from commcredits.services.recharge import process_request, queue_if_due
+from commcredits.services.recharge import ReadSettings, process_request, queue_if_due
 
 __all__ = ["CREDITS_FREE_SEATS", "CREDITS_SKU", "fund_in"]
 
@@ -186,16 +187,26 @@ def charge(
 def charge_in(
     uow: UnitOfWork, tenant_id: str, amount: Money, now: datetime, *,
     reference: str | None = None, idempotency_key: str | None = None, description: str = "",
-    kind: EntryKind = EntryKind.CHARGE,
+    kind: EntryKind = EntryKind.CHARGE, key_is_new: bool = False,
+    recharge: ReadSettings | None = None, locked: Callable[[], None] | None = None,
 ) -> ChargeResult:
-    """`charge` inside a unit of work the caller commits."""
+    """`charge` inside a unit of work the caller commits.
+
+    The call-control hot path passes ``locked``, called once the tenant lock is held and
+    before anything is read or written (it may raise to refuse, and the caller rolls back);
+    ``key_is_new`` when it knows, under the lock, that no entry has the idempotency key
+    (the key is still stored, and unique); and ``recharge`` when it already read the
+    auto-recharge settings.
+    """
     writer = AccountWriter(uow, tenant_id, now)
+    if locked is not None:
+        locked()
     if amount.currency != writer.currency:
         raise InvalidInput(
             "CURRENCY_MISMATCH",
             f"The tenant's credits are in {writer.currency}, not {amount.currency}.",
         )
-    if idempotency_key:
+    if idempotency_key and not key_is_new:
         previous = uow.credits.entry_by_key(tenant_id, idempotency_key, writer.currency)
         if previous is not None:
             if previous.amount != -amount:
@@ -219,7 +230,8 @@ def charge_in(
     if before.is_positive() and not writer.balance.is_positive():
         notify(uow, tenant_id, NotificationKind.BALANCE_DEPLETED,
                f"balance-depleted:{entry_id}", {"balance": writer.balance.format()}, now)
-    request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id)
+    request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id,
+                              known=recharge)
     return ChargeResult(
         entry_id, amount, draft.allocations, draft.debt_delta, writer.balance, writer.debt,
         recharge_request_id=request_id,

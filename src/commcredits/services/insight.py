@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 from commcredits.domain import insight as calc
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.reference import minimum_purchase
+from commcredits.domain.reports import Retention
 from commcredits.domain.tenants import Tenant
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
@@ -136,8 +137,9 @@ def pstn_calls(
                            {"top": top})
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_DIRECTORY)
-        rows = uow.insight.calls_page(tenant_id, start, end, after, top + 1)
-        count = uow.insight.count_calls(tenant_id, start, end)
+        kept = Retention(svc.clock.now(), tenant.country)
+        rows = uow.insight.calls_page(tenant_id, start, end, after, top + 1, kept)
+        count = uow.insight.count_calls(tenant_id, start, end, kept)
     more = len(rows) > top
     rows = rows[:top]
     cursor = (rows[-1].start_at, rows[-1].id) if more else None

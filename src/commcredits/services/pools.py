@@ -210,9 +210,13 @@ def user_not_found(key: str) -> NotFound:
 
 def consume_in(
     uow: UnitOfWork, tenant_id: str, pool_key: str, seconds: int, at: datetime,
-    *, reference: str | None = None,
+    *, reference: str | None = None, call_start: datetime | None = None,
 ) -> PoolConsumption:
     """Use one call's minutes from a pool (POOL-5), inside the caller's transaction.
+
+    The minutes come from the pool of the month the call started in, with the capacity of
+    that moment (POOL-1; ``call_start``, default ``at``), whenever the call is settled: a
+    January CDR imported in February uses January's pool.
 
     Takes the tenant lock, so concurrent calls of one tenant never use the same minute
     twice. The call uses ``ceil(seconds / 60)`` minutes; when the pool has fewer left, it
@@ -229,9 +233,10 @@ def consume_in(
         previous = uow.pools.consumption(tenant_id, reference)
         if previous is not None:
             return _replay(uow, tenant_id, previous)
-    month = month_of(at)
+    when = call_start or at
+    month = month_of(when)
     index = license_index(uow, tenant_id)
-    capacity = index.capacity(ref, at)
+    capacity = index.capacity(ref, when)
     used = uow.pools.used(tenant_id, month, ref.key)
     covered, uncovered = split(seconds, capacity - used)
     if covered:

@@ -28,7 +28,7 @@ from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentFailure, PaymentMethod
 from commcredits.domain.pools import DirectoryUser, Holding
 from commcredits.domain.rating import Classified, Rate
-from commcredits.domain.reports import UsageRecord
+from commcredits.domain.reports import Retention, UsageRecord
 from commcredits.domain.tenants import BillingAccountType, Contact, Role, Tenant
 
 
@@ -297,6 +297,8 @@ class UnitOfWork(Protocol):
     def reports(self) -> ReportRepository: ...
     @property
     def insight(self) -> InsightRepository: ...
+    @property
+    def cdr_batch(self) -> CdrBatchRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
@@ -608,14 +610,81 @@ class PostpaidRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CallControlFacts:
+    """What one call-control request reads before the tenant lock, in one round trip: the
+    API key (by hash), the tenant, its directory version, its auto-recharge settings, and
+    the stored call (read by attribute) if there is one."""
+
+    key: ApiKeyRecord | None
+    tenant: Tenant | None
+    directory_version: str | None
+    auto_recharge: AutoRechargeRecord | None
+    call: Any
+
+
 class CallRepository(Protocol):
     """Calls with their reservations and rated usage; rows are read by attribute."""
 
+    def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
+                      usage_id: str) -> CallControlFacts: ...
+    def reservations(self, tenant_id: str, currency: str, call_id: str,
+                     usage_id: str) -> tuple[Money, bool]:
+        """What open reservations hold, and whether the call is stored (under the lock)."""
+        ...
+    def status(self, tenant_id: str, row_id: str) -> str | None: ...
+    def display_name(self, tenant_id: str, user_id: str) -> str | None: ...
     def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any: ...
     def add(self, tenant_id: str, values: dict[str, Any]) -> None: ...
     def update(self, tenant_id: str, row_id: str, **values: Any) -> None: ...
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money: ...
     def stale(self, cutoff: datetime) -> list[tuple[str, str]]: ...
+
+
+# --- CDR batches (CDR-1, CDR-2): set-based writes of rated calls ---------------------------
+
+# The columns of a rated call row, in the order `CdrBatch.calls` rows carry them: amounts in
+# integer micro-units, times timezone-aware UTC, ``decision`` as JSON text.
+CALL_ROW_COLUMNS = (
+    "id", "tenant_id", "call_id", "usage_id", "source", "status", "call_type",
+    "user_object_id", "upn", "display_name", "user_location", "caller", "callee",
+    "conference_id", "number_type", "domestic", "destination_name", "external_country",
+    "start_at", "end_at", "duration", "funding", "capability", "pool_key", "pool_minutes",
+    "rate_id", "currency", "reserved", "max_seconds", "granted_seconds", "used_seconds",
+    "last_update_at", "connection_fee", "charge", "entry_id", "decision",
+)
+
+
+@dataclass(slots=True)
+class CdrBatch:
+    """What one chunk of rated CDRs writes, in one transaction (rows as tuples).
+
+    - ``calls``: rows in `CALL_ROW_COLUMNS` order;
+    - ``entries``: (id, kind, amount µ, debt_delta µ, at, reference, description,
+      idempotency_key), ids from `CdrBatchRepository.reserve_entry_ids`;
+    - ``allocations``: (entry id, lot id, amount µ);
+    - ``lots_taken``: lot id → micros taken from it;
+    - ``pool_consumptions``: (month, pool key, reference, seconds, minutes covered,
+      uncovered seconds, at).
+    """
+
+    calls: list[tuple[Any, ...]]
+    entries: list[tuple[Any, ...]]
+    allocations: list[tuple[int, int, int]]
+    lots_taken: dict[int, int]
+    pool_consumptions: list[tuple[Any, ...]]
+
+
+class CdrBatchRepository(Protocol):
+    def existing(self, tenant_id: str, call_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """(call id, usage id) of the tenant's calls among ``call_ids``."""
+        ...
+    def reserve_entry_ids(self, count: int) -> list[int]:
+        """``count`` new ledger entry ids, increasing (the caller holds the tenant lock)."""
+        ...
+    def write(self, tenant_id: str, batch: CdrBatch) -> None:
+        """Store the chunk; a unique key already taken raises `Conflict` (nothing kept)."""
+        ...
 
 
 # --- Insight and Graph call logs (REP-3, REP-5) --------------------------------------------
@@ -670,10 +739,11 @@ class InsightRepository(Protocol):
         """Finished calls started in [start, end] grouped by day, user, country or
         capability."""
         ...
-    def count_calls(self, tenant_id: str, start: datetime, end: datetime) -> int: ...
+    def count_calls(self, tenant_id: str, start: datetime, end: datetime,
+                    retention: Retention | None = None) -> int: ...
     def calls_page(
         self, tenant_id: str, start: datetime, end: datetime,
-        after: tuple[datetime, str] | None, limit: int,
+        after: tuple[datetime, str] | None, limit: int, retention: Retention | None = None,
     ) -> list[RatedCallRecord]:
         """Finished calls started in [start, end], ordered by (start, id), after a cursor."""
         ...
@@ -685,12 +755,12 @@ class ReportRepository(Protocol):
     def usage(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
         call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
-        limit: int,
+        limit: int, retention: Retention | None = None,
     ) -> list[UsageRecord]:
         """Ended or expired calls with start in [start, end), ordered by (start, id), after
-        the keyset ``after``; at most ``limit``."""
+        the keyset ``after``; at most ``limit``; only those ``retention`` still keeps."""
         ...
     def count(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
-        call_type: str | None, capability: str | None,
+        call_type: str | None, capability: str | None, retention: Retention | None = None,
     ) -> int: ...

@@ -57,6 +57,16 @@ LEASE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
+class ReadSettings:
+    """Auto-recharge settings the caller already read in this request (None: none), so a
+    charge on the call-control hot path does not read them again. They may be older than
+    the tenant lock by the wait for it; that is harmless: `process_request` reads them again
+    before any payment (AR-7), and `add_request` keeps one request in flight (AR-3)."""
+
+    settings: AutoRechargeRecord | None
+
+
+@dataclass(frozen=True, slots=True)
 class RechargeStatus:
     settings: AutoRechargeRecord | None
     active: RechargeRequestRecord | None
@@ -65,10 +75,11 @@ class RechargeStatus:
 
 def queue_if_due(
     uow: UnitOfWork, tenant_id: str, balance: Money, at: datetime, *,
-    cause_entry_id: int | None, chain: int = 1,
+    cause_entry_id: int | None, chain: int = 1, known: ReadSettings | None = None,
 ) -> str | None:
     """Queue a recharge when the balance is below the trigger and none is active (AR-2, 3)."""
-    settings = uow.recharge.settings(tenant_id, balance.currency)
+    settings = known.settings if known is not None \
+        else uow.recharge.settings(tenant_id, balance.currency)
     if settings is None or settings.waiting_for_payment_method:
         return None
     rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,

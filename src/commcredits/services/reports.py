@@ -3,6 +3,8 @@
 `pstn_usage` checks the request and the principal at once and returns a `PstnUsage`, whose
 rows are read lazily a page at a time (keyset on start time, then id), each page in its own
 short read-only unit of work; exports iterate it, the API reads one page per request.
+Calls past their retention (by the user's location, else the tenant's country) at the time
+the report was asked for are left out (`domain.reports.Retention`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from commcredits.domain.reports import (
     COLUMNS,
     DEFAULT_PERIOD,
     ReportRow,
+    Retention,
     report_range,
     report_row,
 )
@@ -87,17 +90,20 @@ class PstnUsage:
     user: str | None
     call_type: str | None
     capability: str | None
+    now: datetime
 
     columns = COLUMNS
 
     def _filters(self) -> dict[str, Any]:
-        return {"user": self.user, "call_type": self.call_type, "capability": self.capability}
+        return {"user": self.user, "call_type": self.call_type, "capability": self.capability,
+                "retention": Retention(self.now, self.tenant.country)}
 
     def parameters(self) -> dict[str, Any]:
         """The time range and filters, for `parameters.json` and the API."""
         return {
             "report": "pstn-usage", "tenant_id": self.tenant.id, "period": self.period,
-            "from": _iso(self.start), "to": _iso(self.end), **self._filters(),
+            "from": _iso(self.start), "to": _iso(self.end), "user": self.user,
+            "call_type": self.call_type, "capability": self.capability,
             "masking_country": self.tenant.country,
         }
 
@@ -155,4 +161,4 @@ def pstn_usage(
                _text(capability, "capability", 32))
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
-    return PstnUsage(svc, tenant, lo, hi, chosen, *filters)
+    return PstnUsage(svc, tenant, lo, hi, chosen, *filters, svc.clock.now())

@@ -1,36 +1,252 @@
-"""SQL repository for calls: live reservations and rated usage (CALL-7, CALL-8, CDR-1)."""
+"""SQL repository for calls: live reservations and rated usage (CALL-7, CALL-8, CDR-1).
+
+The call-control hot path (authorize and end) runs statements compiled once per dialect on
+the unit of work's own DBAPI cursor (`uow._Compiled`), in its transaction:
+
+- `control_facts`: one round trip before the tenant lock for everything a request needs
+  to know that the lock does not protect: the API key, the tenant, its directory version,
+  its auto-recharge settings, and the call itself (if stored);
+- `reservations`: after the lock, what open reservations hold and whether the call is
+  there already (a concurrent twin), in one statement;
+- `add`, `update`, `get`: the call row, with statements compiled per set of columns.
+
+See `docs/benchmarks.md` (call control) for what this buys.
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from commcredits.adapters.db import tables as t
 from commcredits.domain.money import Money
+from commcredits.domain.tenants import BillingAccountType, Cloud, Role, Tenant
+from commcredits.services.ports import (
+    ApiKeyRecord,
+    AutoRechargeRecord,
+    CallControlFacts,
+)
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.uow import _Compiled
 
 C = t.calls
 OPEN = ("authorized", "active")
+CALL_COLUMNS = tuple(c.key for c in C.columns)
+CallRow = namedtuple("CallRow", CALL_COLUMNS)  # type: ignore[misc]
+
+_K, _T, _V, _AR = t.api_keys, t.tenants, t.directory_versions, t.auto_recharge
+_KEY_COLS = (_K.c.id, _K.c.tenant_id, _K.c.partner_id, _K.c.role, _K.c.name)
+_TENANT_COLS = (_T.c.id, _T.c.name, _T.c.country, _T.c.currency, _T.c.billing_account_type,
+                _T.c.billing_country, _T.c.cloud, _T.c.ea_region_exception)
+_AR_COLS = (_AR.c.tenant_id, _AR.c.enabled, _AR.c.amount, _AR.c.trigger,
+            _AR.c.payment_method_id, _AR.c.last_recharge_at, _AR.c.last_failure_at,
+            _AR.c.last_failure_reason, _AR.c.waiting_for_payment_method)
+
+
+def _facts_statement() -> Any:
+    """One row whatever exists: a one-row driver, LEFT JOINed to each fact (no fact
+    depends on another, so a missing tenant or key still leaves the others readable)."""
+    one = select(literal(1).label("one")).subquery("one")
+    tid: Any = bindparam("tenant_id")
+    joined = (
+        one.outerjoin(_K, _K.c.key_hash == bindparam("key_hash"))
+        .outerjoin(_T, _T.c.id == tid)
+        .outerjoin(_V, _V.c.tenant_id == tid)
+        .outerjoin(_AR, _AR.c.tenant_id == tid)
+        .outerjoin(C, and_(C.c.tenant_id == tid, C.c.call_id == bindparam("call_id"),
+                           C.c.usage_id == bindparam("usage_id")))
+    )
+    return select(*_KEY_COLS, *_TENANT_COLS, _V.c.version, *_AR_COLS,
+                  *C.columns).select_from(joined)
+
+
+_RESERVATIONS = select(
+    select(func.coalesce(func.sum(C.c.reserved), 0, type_=C.c.reserved.type))
+    .where(C.c.tenant_id == bindparam("tenant_id"),
+           or_(*(C.c.status == status for status in OPEN)))  # no expanding IN: compiled once
+    .scalar_subquery().label("reserved"),
+    select(C.c.id).where(C.c.tenant_id == bindparam("tenant_id"),
+                         C.c.call_id == bindparam("call_id"),
+                         C.c.usage_id == bindparam("usage_id"))
+    .scalar_subquery().label("existing"),
+)
+_STATUS = select(C.c.status).where(C.c.tenant_id == bindparam("tenant_id"),
+                                   C.c.id == bindparam("row_id"))
+_GET = select(C).where(C.c.tenant_id == bindparam("tenant_id"),
+                       C.c.call_id == bindparam("call_id"),
+                       C.c.usage_id == bindparam("usage_id"))
+_DISPLAY_NAME = select(t.users.c.display_name).where(
+    t.users.c.tenant_id == bindparam("tenant_id"), t.users.c.id == bindparam("user_id"))
+
+
+class _Statements:
+    """The call-control statements compiled for one dialect; writes per column set."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        from commcredits.adapters.db.uow import _Compiled  # uow imports this module
+
+        self._compiled = _Compiled
+        self.dialect = dialect
+        self.facts = _Compiled(_facts_statement(), dialect)
+        self.reservations = _Compiled(_RESERVATIONS, dialect)
+        self.status = _Compiled(_STATUS, dialect)
+        self.get = _Compiled(_GET, dialect)
+        self.display_name = _Compiled(_DISPLAY_NAME, dialect)
+        self._writes: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def insert(self, keys: Sequence[str]) -> _Compiled:
+        return self._write("insert", tuple(keys))
+
+    def update(self, keys: Sequence[str]) -> _Compiled:
+        return self._write("update", tuple(keys))
+
+    def _write(self, kind: str, keys: tuple[str, ...]) -> _Compiled:
+        found = self._writes.get((kind, keys))
+        if found is not None:
+            return found
+        if kind == "insert":
+            stmt: Any = insert(C)
+            compiled = self._compiled(stmt, self.dialect, keys)
+        else:
+            stmt = update(C).where(C.c.tenant_id == bindparam("w_tenant_id"),
+                                   C.c.id == bindparam("w_row_id")) \
+                .values({k: bindparam(f"v_{k}", type_=C.c[k].type) for k in keys})
+            compiled = self._compiled(stmt, self.dialect)
+        with self._lock:
+            self._writes[(kind, keys)] = compiled
+        return compiled
+
+
+_STATEMENTS: weakref.WeakKeyDictionary[Dialect, _Statements] = weakref.WeakKeyDictionary()
+_STATEMENTS_LOCK = threading.Lock()
+
+
+def _statements(dialect: Dialect) -> _Statements:
+    found = _STATEMENTS.get(dialect)
+    if found is None:
+        with _STATEMENTS_LOCK:
+            found = _STATEMENTS.get(dialect)
+            if found is None:
+                found = _STATEMENTS[dialect] = _Statements(dialect)
+    return found
 
 
 class SqlCalls:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._sql = _statements(conn.dialect)
+        self._cursor: Any = None
+
+    def _run(self, statement: _Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        if self._cursor is None:
+            self._cursor = self.conn.connection.cursor()
+        return statement.execute(self._cursor, values)
+
+    def close(self) -> None:
+        """Close the DBAPI cursor (the unit of work calls this on exit)."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
+                      usage_id: str) -> CallControlFacts:
+        ((*row,),) = self._run(self._sql.facts, {
+            "tenant_id": tenant_id, "key_hash": key_hash or "", "call_id": call_id,
+            "usage_id": usage_id,
+        })
+        i = 0
+
+        def take(n: int) -> list[Any]:
+            nonlocal i
+            part = row[i:i + n]
+            i += n
+            return part
+
+        k_id, k_tenant, k_partner, k_role, k_name = take(len(_KEY_COLS))
+        tenant_row = take(len(_TENANT_COLS))
+        (version,) = take(1)
+        ar = take(len(_AR_COLS))
+        call_row = take(len(CALL_COLUMNS))
+        key = ApiKeyRecord(k_id, k_tenant, k_partner, Role(k_role), k_name) \
+            if k_id is not None else None
+        tenant = None
+        if tenant_row[0] is not None:
+            tid, name, country, currency, kind, billing_country, cloud, ea = tenant_row
+            tenant = Tenant(id=tid, name=name, country=country, currency=currency,
+                            billing_account_type=BillingAccountType(kind),
+                            billing_country=billing_country, cloud=Cloud(cloud),
+                            ea_region_exception=bool(ea))
+        settings = None
+        if ar[0] is not None and tenant is not None:
+            (_, enabled, amount, trigger, method, last_ok, last_fail, reason, waiting) = ar
+            cur = tenant.currency
+            settings = AutoRechargeRecord(
+                enabled=bool(enabled),
+                amount=Money(amount, cur) if amount is not None else None,
+                trigger=Money(trigger, cur) if trigger is not None else None,
+                payment_method_id=method, last_recharge_at=last_ok, last_failure_at=last_fail,
+                last_failure_reason=reason, waiting_for_payment_method=bool(waiting),
+            )
+        call = CallRow(*call_row) if call_row[0] is not None else None
+        return CallControlFacts(key, tenant, version, settings, call)
+
+    def reservations(self, tenant_id: str, currency: str, call_id: str,
+                     usage_id: str) -> tuple[Money, bool]:
+        """What open reservations hold, and whether the call is stored (read after the
+        tenant lock, so both are current)."""
+        ((reserved, existing),) = self._run(self._sql.reservations, {
+            "tenant_id": tenant_id, "call_id": call_id, "usage_id": usage_id,
+        })
+        value = reserved if isinstance(reserved, Decimal) else Decimal(reserved or 0)
+        return Money(value, currency), existing is not None
+
+    def status(self, tenant_id: str, row_id: str) -> str | None:
+        rows = self._run(self._sql.status, {"tenant_id": tenant_id, "row_id": row_id})
+        return str(rows[0][0]) if rows else None
+
+    def display_name(self, tenant_id: str, user_id: str) -> str | None:
+        rows = self._run(self._sql.display_name, {"tenant_id": tenant_id, "user_id": user_id})
+        return str(rows[0][0]) if rows else None
+
+    # --- rows -----------------------------------------------------------------------------
 
     def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any:
-        return self.conn.execute(select(C).where(
-            C.c.tenant_id == tenant_id, C.c.call_id == call_id, C.c.usage_id == usage_id,
-        )).first()
+        rows = self._run(self._sql.get, {"tenant_id": tenant_id, "call_id": call_id,
+                                         "usage_id": usage_id})
+        return CallRow(*rows[0]) if rows else None
 
     def add(self, tenant_id: str, values: dict[str, Any]) -> None:
-        self.conn.execute(insert(C).values(tenant_id=tenant_id, **values))
+        row = {"tenant_id": tenant_id, **values}
+        self._run(self._sql.insert(sorted(row)), row)
 
     def update(self, tenant_id: str, row_id: str, **values: Any) -> None:
-        self.conn.execute(
-            update(C).where(C.c.tenant_id == tenant_id, C.c.id == row_id).values(**values)
-        )
+        keys = sorted(values)
+        self._run(self._sql.update(keys), {
+            "w_tenant_id": tenant_id, "w_row_id": row_id,
+            **{f"v_{k}": v for k, v in values.items()},
+        })
 
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money:
         query = select(func.coalesce(func.sum(C.c.reserved), 0, type_=C.c.reserved.type)) \

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, case, func, or_, select
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.report_repos import retained
 from commcredits.adapters.db.types import MicroAmount
+from commcredits.domain.reports import Retention
 from commcredits.services.ports import RatedCallRecord, SpendRecord
 
 C = t.calls
@@ -47,9 +49,11 @@ class SqlInsight:
         )
         return [(_day(r.day), r.net, r.spend) for r in rows]
 
-    def _finished(self, tenant_id: str, start: datetime, end: datetime) -> Any:
+    def _finished(self, tenant_id: str, start: datetime, end: datetime,
+                  retention: Retention | None = None) -> Any:
+        kept = (retained(retention),) if retention is not None else ()
         return (C.c.tenant_id == tenant_id, C.c.status.in_(FINISHED),
-                C.c.start_at >= start, C.c.start_at <= end)
+                C.c.start_at >= start, C.c.start_at <= end, *kept)
 
     def spend(
         self, tenant_id: str, start: datetime, end: datetime, group_by: str,
@@ -64,16 +68,18 @@ class SqlInsight:
         return [SpendRecord(_day(r.key) if group_by == "day" else str(r.key), int(r.calls),
                             int(r.seconds), r.amount) for r in rows]
 
-    def count_calls(self, tenant_id: str, start: datetime, end: datetime) -> int:
+    def count_calls(self, tenant_id: str, start: datetime, end: datetime,
+                    retention: Retention | None = None) -> int:
         return int(self.conn.execute(
-            select(func.count()).select_from(C).where(*self._finished(tenant_id, start, end))
+            select(func.count()).select_from(C)
+            .where(*self._finished(tenant_id, start, end, retention))
         ).scalar_one())
 
     def calls_page(
         self, tenant_id: str, start: datetime, end: datetime,
-        after: tuple[datetime, str] | None, limit: int,
+        after: tuple[datetime, str] | None, limit: int, retention: Retention | None = None,
     ) -> list[RatedCallRecord]:
-        query = select(C).where(*self._finished(tenant_id, start, end))
+        query = select(C).where(*self._finished(tenant_id, start, end, retention))
         if after is not None:
             at, row_id = after
             query = query.where(or_(C.c.start_at > at, (C.c.start_at == at) & (C.c.id > row_id)))

@@ -1,7 +1,8 @@
 """SQL read repository for the PSTN usage report (REP-1): finished calls a page at a time.
 
 Pages follow a keyset on (start_at, id), so a report of any size is read in constant memory
-and each page uses the (tenant_id, start_at) index.
+and each page uses the (tenant_id, start_at) index. Calls past their retention (by user
+location, REFERENCE) are left out when a `Retention` is given.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from commcredits.adapters.db import tables as t
-from commcredits.domain.reports import UsageRecord
+from commcredits.domain.reports import Retention, UsageRecord
 
 C = t.calls
 FINISHED = ("ended", "expired")
@@ -25,6 +26,18 @@ _COLUMNS = (
 )
 
 
+def retained(retention: Retention) -> Any:
+    """SQL for "the call is still kept": per retention length, the user's location (or the
+    tenant's country) is in that group and the call started after its cutoff."""
+    location = func.coalesce(C.c.user_location, retention.tenant_country)
+    listed = [c for countries, _ in retention.cutoffs() for c in countries]
+    return or_(*[
+        and_(location.in_(sorted(countries)) if countries else location.not_in(listed),
+             C.c.start_at >= cutoff)
+        for countries, cutoff in retention.cutoffs()
+    ])
+
+
 class SqlReports:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -32,10 +45,12 @@ class SqlReports:
     @staticmethod
     def _where(
         tenant_id: str, start: datetime, end: datetime, user: str | None,
-        call_type: str | None, capability: str | None,
+        call_type: str | None, capability: str | None, retention: Retention | None,
     ) -> list[Any]:
         where: list[Any] = [C.c.tenant_id == tenant_id, C.c.status.in_(FINISHED),
                             C.c.start_at >= start, C.c.start_at < end]
+        if retention is not None:
+            where.append(retained(retention))
         if user is not None:
             where.append(func.lower(C.c.upn) == user.lower())
         if call_type is not None:
@@ -47,9 +62,9 @@ class SqlReports:
     def usage(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
         call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
-        limit: int,
+        limit: int, retention: Retention | None = None,
     ) -> list[UsageRecord]:
-        where = self._where(tenant_id, start, end, user, call_type, capability)
+        where = self._where(tenant_id, start, end, user, call_type, capability, retention)
         if after is not None:
             at, row_id = after
             # `start_at >= at` bounds the index scan; the OR alone is not used for it.
@@ -62,9 +77,9 @@ class SqlReports:
 
     def count(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
-        call_type: str | None, capability: str | None,
+        call_type: str | None, capability: str | None, retention: Retention | None = None,
     ) -> int:
-        where = self._where(tenant_id, start, end, user, call_type, capability)
+        where = self._where(tenant_id, start, end, user, call_type, capability, retention)
         return int(self.conn.execute(
             select(func.count()).select_from(C).where(*where)
         ).scalar_one())

@@ -38,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import SqlCalls
+from commcredits.adapters.db.cdr_repos import SqlCdrBatch
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
@@ -624,6 +625,7 @@ class SqlUnitOfWork:
     rates: SqlRates
     reports: SqlReports
     insight: SqlInsight
+    cdr_batch: SqlCdrBatch
     web: SqlWebAccess
 
     def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
@@ -658,6 +660,7 @@ class SqlUnitOfWork:
         self.rates = SqlRates(conn)
         self.reports = SqlReports(conn)
         self.insight = SqlInsight(conn)
+        self.cdr_batch = SqlCdrBatch(conn)
         self.web = SqlWebAccess(conn)
         return self
 
@@ -673,6 +676,7 @@ class SqlUnitOfWork:
         assert self._conn is not None
         try:
             self.credits.close()
+            self.calls.close()
             if not self._committed:
                 self._conn.rollback()
         finally:

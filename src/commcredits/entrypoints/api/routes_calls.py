@@ -1,11 +1,28 @@
-"""Call control for the calling platform (CALL-1, CALL-7, CALL-9): authorize, update, end."""
+"""Call control for the calling platform (CALL-1, CALL-7, CALL-9): authorize, update, end.
+
+The three call-control routes are the hot path of real-time call control:
+
+- they hand the bearer key to the service, which authenticates it in the request's own
+  transaction (one statement with the call's other facts) instead of a separate one through
+  `deps.get_principal`: the same answers, one transaction fewer;
+- they run the blocking service on a thread pool of their own (`_pool`) straight from the
+  event loop, and return their JSON as a ready `JSONResponse`, skipping the response
+  model's validation (the services build plain dicts of str, int, bool and None).
+
+Errors raised by the services reach the app's error handlers as from any route."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.schemas import Body
@@ -13,6 +30,37 @@ from commcredits.services import calls, cdrs
 
 router = APIRouter(prefix="/api/v1", tags=["call control"])
 Json = dict[str, Any]
+
+
+def get_api_key(authorization: Annotated[str | None, Header()] = None) -> calls.ApiKey:
+    """The bearer key, as `deps.get_principal` reads it, not yet checked."""
+    key = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        key = authorization[7:].strip()
+    return calls.ApiKey(key)
+
+
+KeyDep = Annotated[calls.ApiKey, Depends(get_api_key)]
+
+# Enough threads for every call in flight to wait on its tenant's lock at once (as anyio's
+# default pool of 40 for sync routes); made on first use, never at import time.
+POOL_THREADS = 40
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="calls")
+    return _executor
+
+
+async def _run(fn: Callable[..., Json], *args: Any) -> JSONResponse:
+    loop = asyncio.get_running_loop()
+    return JSONResponse(await loop.run_in_executor(_pool(), functools.partial(fn, *args)))
 
 
 class Authorize(Body):
@@ -34,19 +82,21 @@ class End(Body):
     duration_seconds: Any
 
 
-@router.post("/tenants/{tid}/calls/authorize")
-def authorize(tid: str, body: Authorize, svc: ServicesDep, who: PrincipalDep) -> Json:
-    return calls.authorize(svc, who, tid, body.model_dump())
+@router.post("/tenants/{tid}/calls/authorize", response_model=None)
+async def authorize(tid: str, body: Authorize, svc: ServicesDep, who: KeyDep) -> JSONResponse:
+    return await _run(calls.authorize, svc, who, tid, body.model_dump())
 
 
-@router.post("/tenants/{tid}/calls/{call_id}/update")
-def update(tid: str, call_id: str, body: Update, svc: ServicesDep, who: PrincipalDep) -> Json:
-    return calls.update(svc, who, tid, call_id, body.used_seconds)
+@router.post("/tenants/{tid}/calls/{call_id}/update", response_model=None)
+async def update(tid: str, call_id: str, body: Update, svc: ServicesDep,
+                 who: KeyDep) -> JSONResponse:
+    return await _run(calls.update, svc, who, tid, call_id, body.used_seconds)
 
 
-@router.post("/tenants/{tid}/calls/{call_id}/end")
-def end(tid: str, call_id: str, body: End, svc: ServicesDep, who: PrincipalDep) -> Json:
-    return calls.end(svc, who, tid, call_id, body.duration_seconds)
+@router.post("/tenants/{tid}/calls/{call_id}/end", response_model=None)
+async def end(tid: str, call_id: str, body: End, svc: ServicesDep,
+              who: KeyDep) -> JSONResponse:
+    return await _run(calls.end, svc, who, tid, call_id, body.duration_seconds)
 
 
 @router.post("/tenants/{tid}/cdrs", tags=["cdrs"])

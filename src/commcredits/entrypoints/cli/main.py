@@ -125,8 +125,16 @@ def serve(
     )] = False,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
     = False,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes (uvicorn workers); each builds its own engine and caches.",
+    )] = 1,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log", help="Log every request (uvicorn's access log).",
+    )] = True,
 ) -> None:
     """Migrate the database, seed the demo tenant, and serve the API."""
+    import os
+
     import uvicorn
 
     from commcredits.entrypoints.api.app import create_app
@@ -152,7 +160,17 @@ def serve(
     if settings.simulated_clock:
         out.print("[yellow]Simulated clock is on[/]: move it with POST /api/v1/clock "
                   "or `commcredits clock`.")
-    uvicorn.run(create_app(rt, background_jobs=True), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(rt, background_jobs=True), host=host, port=port,
+                    log_level="info", access_log=access_log)
+        return
+    # Several processes: each worker builds its runtime from the environment
+    # (`entrypoints.api.serving`); this one has migrated, seeded and settled the clock.
+    os.environ["COMMCREDITS_DATABASE_URL"] = settings.database_url
+    os.environ["COMMCREDITS_SIMULATED_CLOCK"] = "true" if settings.simulated_clock else "false"
+    rt.close()
+    uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
+                workers=workers, host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command()

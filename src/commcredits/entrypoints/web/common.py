@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,12 +19,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from commcredits.domain.errors import DomainError, Forbidden
+from commcredits.domain.errors import Forbidden
 from commcredits.domain.tenants import Role, Tenant
-from commcredits.services import web_access
+from commcredits.services import queries, web_access
 from commcredits.services.auth import ROLE_ACTIONS, Action
 from commcredits.services.context import Services
 from commcredits.services.web_access import WebSession
@@ -138,8 +138,6 @@ class Page:
 
     def tenant(self) -> Tenant | None:
         if self._tenant is None and self.tenant_id is not None:
-            from commcredits.services import queries
-
             self._tenant = queries.tenant(self.svc, self.principal, self.tenant_id)[0]
         return self._tenant
 
@@ -189,7 +187,8 @@ def get_services(request: Request) -> Services:
 
 async def current_page(request: Request) -> Page:
     svc = get_services(request)
-    session = web_access.resume(svc, request.cookies.get(SESSION_COOKIE))
+    # Database work goes to the thread pool, as in sync routes, so the event loop never waits.
+    session = await run_in_threadpool(web_access.resume, svc, request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise SignInRequired()
     if request.method in UNSAFE:
@@ -206,7 +205,7 @@ async def current_page(request: Request) -> Page:
     tid = request.path_params.get("tid")
     page = Page(request, svc, session, tenant_id=str(tid) if tid is not None else None)
     if page.tenant_id is not None:
-        page.tenant()  # 404 for another tenant's pages (AUTH-2), before anything else
+        await run_in_threadpool(page.tenant)  # 404 for another tenant's pages (AUTH-2)
     return page
 
 
@@ -244,8 +243,3 @@ def sign_in_redirect(request: Request) -> Response:
     if request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": location})
     return RedirectResponse(location, status_code=303)
-
-
-def fields_of(error: DomainError) -> Iterable[str]:
-    """Form fields an error is about, from its details (used to mark inputs invalid)."""
-    return [k for k in error.details if isinstance(k, str)]

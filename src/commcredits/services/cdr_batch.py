@@ -1,0 +1,543 @@
+"""Set-based rating and charging of CDR batches (CDR-1, CDR-2, RATE-1..3, POOL-5, FUND-3..6).
+
+`apply_chunk` rates and charges a run of records of one tenant, already in start-time
+order, in ONE transaction under the tenant lock, and writes them with a few bulk
+statements (`CdrBatchRepository`). It computes, record by record, exactly what
+`calls.rate_call` + `calls.settle_in` + `funds.charge_in` would compute one transaction at a
+time, but:
+
+- reference data is read once per chunk: the license index, the pool usage it touches, the
+  open lots, the auto-recharge settings, and the duplicates (one query for the chunk);
+- numbers are classified once per distinct (number, usage location), rates looked up once
+  per distinct number and table version (`PrefixIndex`), decisions taken once per distinct
+  set of facts, and charges computed once per distinct (rate, seconds) in integer
+  micro-units (`charge_micros`, half-up to cents as `rating.charge`);
+- pools, lots, balance and debt are tracked in memory in start-time order, so POOL-5's
+  split, FIFO over lots (FUND-3), debt (FUND-5) and the balance-depleted email follow each
+  charge as they would one by one; every charge is still its own ledger entry with its
+  allocations and the same idempotency key (FUND-6).
+
+What it does not handle is left to the single-call path, one record at a time, in order:
+a record of another call type than the outbound user calls (`calls.OUTBOUND_TYPES`), an MCA
+tenant (post-usage billing), and a chunk whose write hits an existing ledger key. When a
+charge queues an auto-recharge (AR-2), the chunk ends right after that record and is
+committed, and the recharge is processed before the next record, as it is one by one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from commcredits.domain.authorization import (
+    Allowed,
+    CallFacts,
+    CallKind,
+    Decision,
+    Denied,
+    Funding,
+    decide,
+)
+from commcredits.domain.errors import InvalidInput
+from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
+from commcredits.domain.money import Money
+from commcredits.domain.notifications import NotificationKind
+from commcredits.domain.pools import (
+    DirectoryUser,
+    LicenseIndex,
+    PoolRef,
+    PoolTarget,
+    calling_plan_skus,
+    locate,
+    month_of,
+    parse_pool_key,
+    split,
+)
+from commcredits.domain.rating import Classified, Direction, Rate
+from commcredits.domain.rating_batch import (
+    ChargeMemo,
+    LotBalance,
+    PrefixIndex,
+    RateTerms,
+    fifo_micros,
+    micros,
+)
+from commcredits.domain.recharge import AutoRecharge
+from commcredits.domain.reference import country
+from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.services import calls, pools
+from commcredits.services.account import AccountWriter
+from commcredits.services.context import Services
+from commcredits.services.notifications import notify
+from commcredits.services.ports import CdrBatch, RateTableRecord, UnitOfWork
+from commcredits.services.rates import version_for
+from commcredits.services.recharge import queue_if_due
+
+CREDITS_CAPABILITY = "MCOPSTNPP"
+FAST_TYPES = frozenset(calls.OUTBOUND_TYPES)
+_UNLIMITED = Decimal("1000000000")  # a finished call is rated whatever the balance
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One parsed CDR: its line in the file, the request, and the duration in seconds."""
+
+    line: int
+    req: calls.CallRequest
+    duration: int
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did. ``consumed`` records were handled (accepted, duplicate or
+    rejected); ``general`` says the next record must go through the single-call path."""
+
+    consumed: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    general: str | None = None
+    recharge_request: str | None = None
+
+
+# --- Reference data for a whole import ----------------------------------------------------
+
+
+class _RateTables:
+    """`PrefixIndex` per rate table version (row ids included), shared by the process."""
+
+    _lock = threading.Lock()
+    _indexes: ClassVar[dict[int, PrefixIndex]] = {}
+
+    @classmethod
+    def index(cls, uow: UnitOfWork, table: RateTableRecord) -> PrefixIndex:
+        with cls._lock:
+            found = cls._indexes.get(table.id)
+        if found is None:
+            found = PrefixIndex(uow.rates.rows(table.id, table.currency))
+            with cls._lock:
+                if len(cls._indexes) >= 16:
+                    cls._indexes.clear()
+                cls._indexes[table.id] = found
+        return found
+
+
+class ImportState:
+    """Caches that hold for one import (one tenant, one currency, one `now`)."""
+
+    def __init__(self, svc: Services, tenant: Tenant, now: datetime) -> None:
+        self.svc = svc
+        self.tenant = tenant
+        self.currency = tenant.currency
+        self.now = now
+        self.classified: dict[tuple[str, str], Classified] = {}
+        self.display_names: dict[str, str | None] = {}
+        self.countries: dict[str, str | None] = {}
+        self.decisions: dict[tuple[Any, ...], Decision] = {}
+        self.charges = ChargeMemo()
+        self.terms: dict[int, RateTerms] = {}
+        self.snapshots: dict[int | None, str] = {}
+        self.tables: list[RateTableRecord] | None = None
+        self.starts: list[datetime] = []
+        self.chosen: list[RateTableRecord] = []
+        self.indexes: dict[int, PrefixIndex] = {}
+        self.plans = calling_plan_skus()
+        self.index: LicenseIndex | None = None
+        self.epochs: list[datetime] = []
+        self.held: dict[tuple[str, int], tuple[dict[str, str | None], str | None]] = {}
+        self.targets: dict[tuple[str, str, int], PoolTarget] = {}
+        self.statics: dict[tuple[str | None, str, int], _Static | Denied] = {}
+
+    def licenses(self, uow: UnitOfWork) -> LicenseIndex:
+        """The tenant's license index for this chunk, and the moments where any license
+        started or ended: between two of them, who holds what (and so every pool's
+        capacity) stays the same, so `held_at` and `locate` are asked once per user, epoch
+        (and destination)."""
+        index = pools.license_index(uow, self.tenant.id)
+        if index is not self.index:
+            _, holdings = uow.directory.snapshot(self.tenant.id)
+            moments = {h.start for h in holdings} | {h.end for h in holdings if h.end}
+            self.index, self.epochs = index, sorted(moments)
+            self.held.clear()
+            self.targets.clear()
+            self.statics.clear()
+            self.display_names.clear()
+        return index
+
+    def held_at(self, user_id: str, epoch: int, at: datetime) \
+            -> tuple[dict[str, str | None], str | None]:
+        """`LicenseIndex.held_at` and the calling plan rate_call picks, per epoch."""
+        key = (user_id, epoch)
+        found = self.held.get(key)
+        if found is None:
+            assert self.index is not None
+            held = self.index.held_at(user_id, at)
+            plans = sorted(held.keys() & self.plans)
+            found = self.held[key] = (held, plans[0] if plans else None)
+        return found
+
+    def locate(self, user: DirectoryUser, dest: str, epoch: int, at: datetime) -> PoolTarget:
+        key = (user.id, dest, epoch)
+        found = self.targets.get(key)
+        if found is None:
+            assert self.index is not None
+            found = self.targets[key] = locate(self.index, user, dest, at)
+        return found
+
+    def at(self, now: datetime) -> None:
+        """The moment the next chunk is charged at (each chunk reads the clock once)."""
+        self.now = now
+
+    def classify(self, number: str, location: str) -> Classified:
+        key = (number, location)
+        found = self.classified.get(key)
+        if found is None:
+            phone = self.svc.phone
+            assert phone is not None
+            found = self.classified[key] = phone.classify(number, location)
+        return found
+
+    def display_name(self, uow: UnitOfWork, user_id: str) -> str | None:
+        if user_id not in self.display_names:
+            detail = uow.directory.user(self.tenant.id, user_id)
+            self.display_names[user_id] = detail.display_name if detail else None
+        return self.display_names[user_id]
+
+    def pool_country(self, code: str) -> str | None:
+        """The destination's country code as pools take it, or None (INVALID_COUNTRY)."""
+        if code not in self.countries:
+            try:
+                self.countries[code] = country(code).code
+            except InvalidInput as exc:
+                if exc.code != "INVALID_COUNTRY":
+                    raise
+                self.countries[code] = None
+        return self.countries[code]
+
+    def rate(self, uow: UnitOfWork, digits: str, at: datetime) -> tuple[int, Rate] | None:
+        """`RateBook.lookup` for the outbound direction: the version in force at ``at``
+        (RATE-3), then the longest prefix in force (RATE-1)."""
+        if self.tables is None:
+            self.tables = uow.rates.tables(self.currency)
+            # version_for answers by imported_at; precompute its answer per interval.
+            self.starts = sorted({r.imported_at for r in self.tables})
+            self.chosen = [version_for(self.tables, s) for s in self.starts]  # type: ignore[misc]
+        if not self.tables:
+            return None
+        i = bisect_right(self.starts, at)
+        table = version_for(self.tables, at) if i == 0 else self.chosen[i - 1]
+        assert table is not None
+        index = self.indexes.get(table.id)
+        if index is None:
+            index = self.indexes[table.id] = _RateTables.index(uow, table)
+        return index.lookup(digits, at, Direction.OUTBOUND)
+
+    def rate_terms(self, rate_id: int, rate: Rate) -> RateTerms:
+        found = self.terms.get(rate_id)
+        if found is None:
+            found = self.terms[rate_id] = RateTerms.of(rate)
+        return found
+
+    def decision_json(self, rate_id: int | None, rate: Rate | None) -> str:
+        found = self.snapshots.get(rate_id)
+        if found is None:
+            found = self.snapshots[rate_id] = json.dumps(
+                {"reply": {}, "rate": calls.rate_snapshot(rate)})
+        return found
+
+
+# --- One chunk ----------------------------------------------------------------------------
+
+
+class _Ledger:
+    """The tenant's lots, balance and debt during a chunk, in micro-units (FUND-3..6)."""
+
+    def __init__(self, uow: UnitOfWork, tenant_id: str, now: datetime, remaining: int) -> None:
+        self.uow = uow
+        self.tenant_id = tenant_id
+        self.now = now
+        self.writer = AccountWriter(uow, tenant_id, now)
+        self.writer.apply_due_expiry()  # FUND-4, before the chunk's first charge
+        self.currency = self.writer.currency
+        self.balance = micros(self.writer.balance.amount)
+        self.debt = micros(self.writer.debt.amount)
+        self.lots = [LotBalance(lot.id, lot.purchased_at, lot.expires_at,
+                                micros(lot.remaining.amount))
+                     for lot in sorted(self.writer.lots, key=lambda v: (v.purchased_at, v.id))]
+        self.before = {lot.id: lot.remaining for lot in self.lots}
+        self.ids = uow.cdr_batch.reserve_entry_ids(remaining)
+        self.next = 0
+        settings = uow.recharge.settings(tenant_id, self.currency)
+        self.rule = None
+        if settings is not None and not settings.waiting_for_payment_method \
+                and settings.enabled:
+            self.rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,
+                                     settings.payment_method_id)
+        self.recharge_blocked = False
+
+    def money(self, value: int) -> Money:
+        return Money(Decimal(value).scaleb(-6), self.currency)
+
+    def charge(self, amount: int, batch: CdrBatch, reference: str, description: str) \
+            -> tuple[int, str | None]:
+        """One charge entry (FIFO, debt); returns its id and a queued recharge, if any."""
+        entry_id = self.ids[self.next]
+        self.next += 1
+        allocations, shortfall = fifo_micros(self.lots, amount, self.now)
+        before = self.balance
+        self.balance -= amount
+        self.debt += shortfall
+        batch.entries.append((entry_id, "charge", -amount, shortfall, self.now, reference,
+                              description, reference))
+        for lot_id, taken in allocations:
+            batch.allocations.append((entry_id, lot_id, taken))
+        if before > 0 and self.balance <= 0:
+            notify(self.uow, self.tenant_id, NotificationKind.BALANCE_DEPLETED,
+                   f"balance-depleted:{entry_id}",
+                   {"balance": self.money(self.balance).format()}, self.now)
+        request = None
+        if self.rule is not None and not self.recharge_blocked \
+                and self.rule.due(self.money(self.balance)):
+            request = queue_if_due(self.uow, self.tenant_id, self.money(self.balance),
+                                   self.now, cause_entry_id=entry_id)
+            self.recharge_blocked = request is None
+        return entry_id, request
+
+    def finish(self, batch: CdrBatch) -> None:
+        for lot in self.lots:
+            taken = self.before[lot.id] - lot.remaining
+            if taken:
+                batch.lots_taken[lot.id] = taken
+        holding = [lot.expires_at for lot in self.lots if lot.remaining > 0]
+        w = self.writer
+        self.uow.credits.save_account(
+            w.state, balance=self.money(self.balance), debt=self.money(self.debt),
+            next_expiry_at=min(holding) if holding else None, invoice_seq=w.invoice_seq,
+            first_funded_at=w.first_funded_at,
+        )
+
+
+def _reject(result: ChunkResult, line: int, code: str, message: str) -> None:
+    result.rejected.append({"line": line, "reason": code, "message": message})
+
+
+def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) -> ChunkResult:
+    """Rate and charge ``records`` (start-time order, all of FAST_TYPES) in ``uow``, which
+    the caller commits. Stops early when a record needs the single-call path
+    (``general``) or a charge queued an auto-recharge (``recharge_request``)."""
+    result = ChunkResult()
+    tenant = state.tenant
+    tid = tenant.id
+    account = uow.credits.account(tid, lock=True)  # the tenant lock, first
+    current = uow.tenants.get(tid)
+    if current is None or current.billing_account_type is BillingAccountType.MCA \
+            or account.currency != state.currency:
+        result.general = "mca_tenant"
+        return result
+    call_ids = [r.req.call_id for r in records]
+    existing = uow.cdr_batch.existing(tid, call_ids)
+    index = state.licenses(uow)
+    now = state.now
+    # Row ids: 32 hex digits like uuid4().hex, but in insertion order (the chunk's clock
+    # reading, the record's position, 10 random digits), so the primary key index is
+    # appended to rather than written all over.
+    prefix = f"{time.time_ns() & (1 << 64) - 1:016x}"
+    noise = os.urandom(5 * len(records)).hex()
+    batch = CdrBatch([], [], [], {}, [])
+    ledger: _Ledger | None = None
+    used: dict[tuple[str, str], int] = {}
+    added: dict[tuple[str, str], int] = {}
+    pool_refs: dict[str, PoolRef] = {}
+
+    def pool_used(month: str, key: str) -> int:
+        found = used.get((month, key))
+        if found is None:
+            found = used[(month, key)] = uow.pools.used(tid, month, key)
+        return found
+
+    for position, record in enumerate(records):
+        req, duration = record.req, record.duration
+        usage_id = req.usage_id or req.call_id
+        if (req.call_id, usage_id) in existing:
+            result.duplicates += 1
+            result.consumed = position + 1
+            continue
+        rated = _rate(uow, state, index, req, pool_used)
+        if isinstance(rated, Denied):
+            _reject(result, record.line, rated.code, rated.message)
+            result.consumed = position + 1
+            continue
+        fields, decision, rate_id, rate = rated
+        assert isinstance(decision, Allowed)
+        # settle_in (RATE-2, POOL-5), in integers.
+        amount = fee = pool_minutes = 0
+        capability = decision.capability
+        pool_key = fields[11]
+        row = f"{prefix}{position:06x}{noise[10 * position:10 * position + 10]}"
+        if decision.funding is Funding.POOL and pool_key:
+            # The pool of the month the call started in, as it was then (POOL-1).
+            month = month_of(req.start)
+            ref = pool_refs.get(pool_key)
+            if ref is None:
+                ref = pool_refs[pool_key] = parse_pool_key(pool_key)
+            capacity = index.capacity(ref, req.start)
+            covered, uncovered = split(duration, capacity - pool_used(month, pool_key))
+            if covered:
+                used[(month, pool_key)] += covered
+                added[(month, pool_key)] = added.get((month, pool_key), 0) + covered
+            batch.pool_consumptions.append((month, pool_key, f"call:{row}", duration, covered,
+                                            uncovered, now))
+            pool_minutes = covered
+            if uncovered and rate is not None:
+                assert rate_id is not None
+                amount = state.charges(state.rate_terms(rate_id, rate).without_fee(),
+                                       uncovered)
+                capability = CREDITS_CAPABILITY
+        elif decision.funding is Funding.CREDITS and rate is not None and duration > 0:
+            assert rate_id is not None
+            terms = state.rate_terms(rate_id, rate)
+            amount = state.charges(terms, duration)
+            fee = terms.fee_micros
+        entry_id: int | None = None
+        if amount > 0:
+            if ledger is None:
+                ledger = _Ledger(uow, tid, now, len(records) - position)
+            reference = f"call:{req.call_id}:{usage_id}"
+            entry_id, request = ledger.charge(amount, batch, reference,
+                                              f"Call {req.call_id} to {req.callee}")
+            if request is not None:
+                result.recharge_request = request
+        batch.calls.append((
+            row, tid, req.call_id, usage_id, "cdr", "ended", req.call_type, *fields[:11],
+            req.start, req.start + timedelta(seconds=duration), duration,
+            decision.funding.value, capability, pool_key, pool_minutes, rate_id,
+            state.currency, 0, None, None, duration, now, fee, amount, entry_id,
+            state.decision_json(rate_id, rate),
+        ))
+        existing.add((req.call_id, usage_id))
+        result.accepted += 1
+        result.consumed = position + 1
+        if result.recharge_request:
+            break
+    if ledger is not None:
+        ledger.finish(batch)
+    uow.cdr_batch.write(tid, batch)
+    for (month, key), minutes in added.items():
+        uow.pools.add_usage(tid, month, key, minutes, now)
+    return result
+
+
+# The report fields of a rated call, in CALL_ROW_COLUMNS order from user_object_id to
+# external_country, then pool_key: (user_object_id, upn, display_name, user_location, caller,
+# callee, conference_id, number_type, domestic, destination_name, external_country,
+# pool_key) minus caller/callee/conference_id, which the row takes from the request.
+Fields = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Static:
+    """What rating a call depends on apart from its start's rate row and the pool's usage:
+    the same for every call of one user to one number within one license epoch."""
+
+    user_fields: tuple[Any, ...]
+    callee: Classified
+    free: Decision | None  # an emergency call: free, whatever else (CALL-2)
+    key: tuple[Any, ...]  # the decision's facts but the pool's minutes left and the rate
+    plan: str | None = None
+    blocked: bool = False
+    has_phone: bool = False
+    has_credits: bool = False
+    pool_key: str | None = None
+    pool_capability: str | None = None
+    capacity: int = 0
+    domestic: bool | None = None
+    number_type: str | None = None
+    external_country: str | None = None
+
+
+def _static(uow: UnitOfWork, state: ImportState, index: LicenseIndex, req: calls.CallRequest,
+            epoch: int) -> _Static | Denied:
+    """The first half of `calls.rate_call` for an outbound call (memoized by the caller)."""
+    found = index.user(req.user) if req.user else None
+    held, plan = state.held_at(found.id, epoch, req.start) if found else ({}, None)
+    location = (found.usage_location if found else None) or state.tenant.country
+    callee = state.classify(req.callee, location)
+    if found is not None:
+        user_fields: tuple[Any, ...] = (found.id, found.upn, state.display_name(uow, found.id),
+                                        found.usage_location)
+    else:
+        user_fields = (None, None, None, None)
+    if callee.emergency:
+        return _Static(user_fields, callee, decide(CallFacts(CallKind.EMERGENCY,
+                                                             calling_plan=plan)), ())
+    if found is None:
+        return Denied("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
+    if not callee.valid:
+        return Denied("INVALID_NUMBER", "The dialled number is not a valid phone number.")
+    dest = state.pool_country(callee.country)
+    pool_key = pool_capability = None
+    capacity = 0
+    if dest is not None:
+        target = state.locate(found, dest, epoch, req.start)
+        domestic = target.domestic
+        if target.ref is not None:
+            pool_key, pool_capability = target.ref.key, target.ref.capability
+            capacity = target.capacity
+    else:
+        domestic = callee.country == location
+    blocked, has_phone, has_credits = bool(found.blocked), PHONE_SKU in held, \
+        CREDITS_SKU in held
+    return _Static(
+        user_fields, callee, None,
+        (callee.number_type, blocked, has_phone, plan, has_credits, pool_capability),
+        plan, blocked, has_phone, has_credits, pool_key, pool_capability, capacity, domestic,
+        callee.number_type.value, (callee.country or "")[:2] or None,
+    )
+
+
+def _rate(
+    uow: UnitOfWork, state: ImportState, index: LicenseIndex, req: calls.CallRequest,
+    pool_used: Callable[[str, str], int],
+) -> tuple[Fields, Decision, int | None, Rate | None] | Denied:
+    """`calls.rate_call` for an outbound user call of a finished CDR (``live=False``)."""
+    epoch = bisect_right(state.epochs, req.start)
+    memo_key = (req.user, req.callee, epoch)
+    static = state.statics.get(memo_key)
+    if static is None:
+        static = state.statics[memo_key] = _static(uow, state, index, req, epoch)
+    if isinstance(static, Denied):
+        return static
+    if static.free is not None:
+        return ((*static.user_fields, req.caller, req.callee, req.conference_id, "emergency",
+                 None, None, None, None), static.free, None, None)
+    callee = static.callee
+    rated = state.rate(uow, callee.digits, req.start)
+    rate_id, rate = rated if rated is not None else (None, None)
+    left: int | None = None
+    if static.pool_key is not None:
+        left = max(0, static.capacity - pool_used(month_of(req.start), static.pool_key))
+    key = (*static.key, None if left is None else min(left, 1), rate_id)
+    decision: Decision | None = state.decisions.get(key)
+    if decision is None:
+        facts = CallFacts(
+            CallKind.USER_OUTBOUND, callee_valid=True, callee_type=callee.number_type,
+            user_blocked=static.blocked, has_phone_license=static.has_phone,
+            calling_plan=static.plan, has_credits_license=static.has_credits,
+            pool_capability=static.pool_capability, pool_minutes_left=left, rate=rate,
+            available=Money(_UNLIMITED, state.currency), postpaid=False, overage_enabled=True,
+        )
+        decision = state.decisions[key] = decide(facts)
+    if isinstance(decision, Denied):
+        return decision
+    return ((*static.user_fields, req.caller, req.callee, req.conference_id,
+             static.number_type, static.domestic,
+             rate.destination if rate is not None else callee.country,
+             static.external_country, static.pool_key), decision, rate_id, rate)
