@@ -49,6 +49,9 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
     return create_engine(url, **kwargs)
 
 
+SQLITE_CACHE_KIB = 32 * 1024
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -59,6 +62,9 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 32 MiB of page cache per connection (the default is 2 MB): bulk CDR imports insert
+        # into several large B-tree indexes, which thrash a small cache (docs/benchmarks.md).
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
