@@ -1,7 +1,7 @@
 """SQL repository for calls: live reservations and rated usage (CALL-7, CALL-8, CDR-1).
 
 The call-control hot path (authorize and end) runs statements compiled once per dialect on
-the unit of work's own DBAPI cursor (`uow._Compiled`), in its transaction:
+the unit of work's own DBAPI cursor (`compiled.Compiled`), in its transaction:
 
 - `control_facts`: one round trip before the tenant lock for everything a request needs
   to know that the lock does not protect: the API key, the tenant, its directory version,
@@ -18,10 +18,10 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.compiled import Compiled, CursorRunner
 from commcredits.domain.money import Money
 from commcredits.domain.tenants import BillingAccountType, Cloud, Role, Tenant
 from commcredits.services.ports import (
@@ -44,9 +45,6 @@ from commcredits.services.ports import (
     AutoRechargeRecord,
     CallControlFacts,
 )
-
-if TYPE_CHECKING:
-    from commcredits.adapters.db.uow import _Compiled
 
 C = t.calls
 OPEN = ("authorized", "active")
@@ -102,25 +100,23 @@ class _Statements:
     """The call-control statements compiled for one dialect; writes per column set."""
 
     def __init__(self, dialect: Dialect) -> None:
-        from commcredits.adapters.db.uow import _Compiled  # uow imports this module
-
-        self._compiled = _Compiled
+        self._compiled = Compiled
         self.dialect = dialect
-        self.facts = _Compiled(_facts_statement(), dialect)
-        self.reservations = _Compiled(_RESERVATIONS, dialect)
-        self.status = _Compiled(_STATUS, dialect)
-        self.get = _Compiled(_GET, dialect)
-        self.display_name = _Compiled(_DISPLAY_NAME, dialect)
-        self._writes: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+        self.facts = Compiled(_facts_statement(), dialect)
+        self.reservations = Compiled(_RESERVATIONS, dialect)
+        self.status = Compiled(_STATUS, dialect)
+        self.get = Compiled(_GET, dialect)
+        self.display_name = Compiled(_DISPLAY_NAME, dialect)
+        self._writes: dict[tuple[str, tuple[str, ...]], Compiled] = {}
         self._lock = threading.Lock()
 
-    def insert(self, keys: Sequence[str]) -> _Compiled:
+    def insert(self, keys: Sequence[str]) -> Compiled:
         return self._write("insert", tuple(keys))
 
-    def update(self, keys: Sequence[str]) -> _Compiled:
+    def update(self, keys: Sequence[str]) -> Compiled:
         return self._write("update", tuple(keys))
 
-    def _write(self, kind: str, keys: tuple[str, ...]) -> _Compiled:
+    def _write(self, kind: str, keys: tuple[str, ...]) -> Compiled:
         found = self._writes.get((kind, keys))
         if found is not None:
             return found
@@ -151,22 +147,11 @@ def _statements(dialect: Dialect) -> _Statements:
     return found
 
 
-class SqlCalls:
+class SqlCalls(CursorRunner):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._sql = _statements(conn.dialect)
-        self._cursor: Any = None
-
-    def _run(self, statement: _Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        if self._cursor is None:
-            self._cursor = self.conn.connection.cursor()
-        return statement.execute(self._cursor, values)
-
-    def close(self) -> None:
-        """Close the DBAPI cursor (the unit of work calls this on exit)."""
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
+        self._cursor = None
 
     # --- the hot path ---------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ UPDATE on PostgreSQL, and the BEGIN IMMEDIATE that every writing unit of work ta
 
 The charge hot path (lock the account, read its open lots, append the entry with its
 allocations and take them from the lots, save the account) runs Core statements compiled
-once per dialect on the connection's DBAPI cursor, in the same transaction (`_Compiled`); on
+once per dialect on the connection's DBAPI cursor, in the same transaction (`Compiled`); on
 PostgreSQL one statement appends an entry, its allocations and the lot updates. See
 `docs/benchmarks.md` for what this buys.
 """
@@ -14,11 +14,11 @@ PostgreSQL one statement appends an entry, its allocations and the lot updates. 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -34,11 +34,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import SqlCalls
 from commcredits.adapters.db.cdr_repos import SqlCdrBatch
+from commcredits.adapters.db.compiled import Compiled, CursorRunner
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
@@ -192,71 +192,22 @@ SELECT id FROM entry
 """).bindparams(bindparam("at", type_=UTCDateTime())).columns(id=BigInteger())
 
 
-class _Compiled:
-    """A Core statement compiled once for one dialect and run on the DBAPI cursor.
-
-    For these short statements SQLAlchemy's execution layer costs several times what the
-    driver does (one account SELECT: 165 µs of CPU through `Connection.execute`, 35 µs on
-    the psycopg cursor), so the hot path runs them on the unit of work's own DBAPI
-    connection, inside its transaction. Values pass through the columns' bind and result
-    processors (MicroAmount, UTCDateTime and the dialect's own), so what is stored and read
-    is exactly what `Connection.execute` stores and reads; driver errors are not wrapped in
-    SQLAlchemy's.
-    """
-
-    __slots__ = ("binds", "defaults", "names", "results", "sql")
-
-    def __init__(
-        self, stmt: Any, dialect: Dialect, column_keys: Sequence[str] | None = None,
-    ) -> None:
-        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=column_keys))
-        self.sql: str = compiled.string
-        # qmark (SQLite) takes a tuple in this order; pyformat (psycopg) takes the dict.
-        self.names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        self.defaults = {
-            name: bind.value for bind, name in compiled.bind_names.items() if not bind.required
-        }
-        self.binds: list[tuple[str, Callable[[Any], Any]]] = []
-        for bind, name in compiled.bind_names.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                self.binds.append((name, process))
-        self.results: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in getattr(stmt, "exported_columns", ())
-        ]
-
-    def execute(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        params = {**self.defaults, **values}
-        for name, process in self.binds:
-            params[name] = process(params[name])
-        cursor.execute(self.sql, params if self.names is None else
-                       tuple(params[name] for name in self.names))
-        if not self.results:
-            return []
-        processors = self.results
-        return [
-            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-            for row in cursor.fetchall()
-        ]
-
-
 class _HotPath:
     """The hot path's statements, compiled for one dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self.account = _Compiled(_ACCOUNT, dialect)
-        self.account_for_update = _Compiled(_ACCOUNT_FOR_UPDATE, dialect)
-        self.save_account = _Compiled(_SAVE_ACCOUNT, dialect)
-        self.open_lots = _Compiled(_OPEN_LOTS, dialect)
-        self.entry_id_by_key = _Compiled(_ENTRY_ID_BY_KEY, dialect)
-        self.insert_entry = _Compiled(_INSERT_ENTRY, dialect, _ENTRY_COLUMNS)
-        self.insert_allocation = _Compiled(
+        self.account = Compiled(_ACCOUNT, dialect)
+        self.account_for_update = Compiled(_ACCOUNT_FOR_UPDATE, dialect)
+        self.save_account = Compiled(_SAVE_ACCOUNT, dialect)
+        self.open_lots = Compiled(_OPEN_LOTS, dialect)
+        self.entry_id_by_key = Compiled(_ENTRY_ID_BY_KEY, dialect)
+        self.insert_entry = Compiled(_INSERT_ENTRY, dialect, _ENTRY_COLUMNS)
+        self.insert_allocation = Compiled(
             _INSERT_ALLOCATION, dialect, ("tenant_id", "entry_id", "lot_id", "amount"),
         )
-        self.take_from_lot = _Compiled(_TAKE_FROM_LOT, dialect)
+        self.take_from_lot = Compiled(_TAKE_FROM_LOT, dialect)
         self.write_entry = (
-            _Compiled(_PG_WRITE_ENTRY, dialect) if dialect.name == "postgresql" else None
+            Compiled(_PG_WRITE_ENTRY, dialect) if dialect.name == "postgresql" else None
         )
 
 
@@ -270,23 +221,12 @@ def _hot_path(dialect: Dialect) -> _HotPath:
     return hot
 
 
-class SqlCredits(_Repo):
+class SqlCredits(_Repo, CursorRunner):
     def __init__(self, conn: Connection, postgres: bool) -> None:
         super().__init__(conn)
         self.postgres = postgres
         self._hot = _hot_path(conn.dialect)
-        self._cursor: Any = None
-
-    def _run(self, statement: _Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        if self._cursor is None:
-            self._cursor = self.conn.connection.cursor()
-        return statement.execute(self._cursor, values)
-
-    def close(self) -> None:
-        """Close the DBAPI cursor of the hot path (the unit of work calls this on exit)."""
-        if self._cursor is not None:
-            self._cursor.close()
-            self._cursor = None
+        self._cursor = None
 
     def create_account(self, tenant_id: str, currency: str) -> None:
         self.conn.execute(insert(t.credit_accounts).values(

@@ -1,0 +1,83 @@
+"""Core statements compiled once per dialect and run on the unit of work's DBAPI cursor.
+
+The hot paths (ledger charges in `uow.SqlCredits`, call control in `calls_repos.SqlCalls`)
+use `Compiled` for their short statements and `CursorRunner` for the one DBAPI cursor they
+keep per unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+class Compiled:
+    """A Core statement compiled once for one dialect and run on the DBAPI cursor.
+
+    For these short statements SQLAlchemy's execution layer costs several times what the
+    driver does (one account SELECT: 165 µs of CPU through `Connection.execute`, 35 µs on
+    the psycopg cursor), so the hot path runs them on the unit of work's own DBAPI
+    connection, inside its transaction. Values pass through the columns' bind and result
+    processors (MicroAmount, UTCDateTime and the dialect's own), so what is stored and read
+    is exactly what `Connection.execute` stores and reads; driver errors are not wrapped in
+    SQLAlchemy's.
+    """
+
+    __slots__ = ("binds", "defaults", "names", "results", "sql")
+
+    def __init__(
+        self, stmt: Any, dialect: Dialect, column_keys: Sequence[str] | None = None,
+    ) -> None:
+        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, column_keys=column_keys))
+        self.sql: str = compiled.string
+        # qmark (SQLite) takes a tuple in this order; pyformat (psycopg) takes the dict.
+        self.names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        self.defaults = {
+            name: bind.value for bind, name in compiled.bind_names.items() if not bind.required
+        }
+        self.binds: list[tuple[str, Callable[[Any], Any]]] = []
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.binds.append((name, process))
+        self.results: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(stmt, "exported_columns", ())
+        ]
+
+    def execute(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        params = {**self.defaults, **values}
+        for name, process in self.binds:
+            params[name] = process(params[name])
+        cursor.execute(self.sql, params if self.names is None else
+                       tuple(params[name] for name in self.names))
+        if not self.results:
+            return []
+        processors = self.results
+        return [
+            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+            for row in cursor.fetchall()
+        ]
+
+
+class CursorRunner:
+    """A repository that runs `Compiled` statements on one DBAPI cursor of its connection,
+    opened on first use and closed by the unit of work on exit."""
+
+    conn: Connection
+    _cursor: Any = None
+
+    def _run(self, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        if self._cursor is None:
+            self._cursor = self.conn.connection.cursor()
+        return statement.execute(self._cursor, values)
+
+    def close(self) -> None:
+        """Close the DBAPI cursor (the unit of work calls this on exit)."""
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
