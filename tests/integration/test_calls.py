@@ -19,6 +19,7 @@ from commcredits.services.jobs import run_due_work
 from tests.support import OPERATOR, add_card, buy, make_tenant, usd
 from tests.support_directory import add_users
 from tests.support_directory import buy as buy_seats
+from tests.support_directory import call as pool_call
 
 GB_MOBILE = "+447400123456"
 US_FIXED = "+12025550123"
@@ -90,6 +91,25 @@ def test_a_domestic_call_uses_the_pool_and_costs_no_credits(svc: Services) -> No
     ended = calls.end(svc, OPERATOR, tid, "dom", 61)
     assert (ended["pool_minutes"], ended["charge"]) == (2, "0.00")
     assert balance(svc, tid) == "100.00"
+
+
+@pytest.mark.rule("POOL-5")
+@pytest.mark.rule("CALL-6")
+@pytest.mark.rule("RATE-2")
+def test_one_call_is_split_between_the_pool_and_credits(svc: Services, clock: FixedClock,
+                                                       ) -> None:
+    tid = setup(svc)
+    buy_seats(svc, tid, MCOPSTN5=1)  # 120 minutes a month for this user alone
+    [upn] = add_users(svc, tid, 1, "US", ["MCOEV", "MCOPSTN5", "MCOPSTNC"], prefix="carol")
+    pool_call(svc, tid, upn, "US", 116 * 60, clock.now())  # 4 minutes left
+    reply = auth(svc, tid, "split", US_FIXED, user="carol0")
+    assert (reply["funding"], reply["capability"]) == ("pool", "MCOPSTN5")
+    # 4 pool minutes, then 100.00 at 0.01/min: capped at 4 hours.
+    assert reply["max_seconds"] == 14400
+    ended = calls.end(svc, OPERATOR, tid, "split", 600)  # needs 10 minutes, 4 covered
+    assert (ended["pool_minutes"], ended["charge"], ended["capability"]) == (
+        4, "0.06", "MCOPSTNPP")  # the other 360 s at 0.01/min
+    assert balance(svc, tid) == "99.94"
 
 
 @pytest.mark.rule("CALL-5")
