@@ -39,7 +39,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,9 +52,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
 
-from commcredits.adapters.db.engine import make_engine
+from benchdb import free_port, reset_postgres
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_g"
 SAMPLE_RATES = (Path(__file__).resolve().parent.parent
@@ -111,20 +109,6 @@ def percentile(values: list[float], p: float) -> float:
 # --- the server --------------------------------------------------------------------------
 
 
-def reset_postgres(url: str) -> tuple[str, str]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        with engine.connect() as conn:
-            version = conn.execute(text("SHOW server_version")).scalar_one()
-            sync = conn.execute(text("SHOW synchronous_commit")).scalar_one()
-    finally:
-        engine.dispose()
-    return str(version), str(sync)
-
-
 def server_stack() -> str:
     """Which HTTP parser and event loop uvicorn will pick ("auto": httptools and uvloop
     when they import, else h11 and asyncio); the server inherits this environment."""
@@ -172,12 +156,6 @@ def server_cpu_seconds() -> float:
     except OSError:
         return 0.0
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def commcredits_command() -> list[str]:
@@ -433,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = max(args.pairs, 1)
     rounds = max(min(args.rounds, pairs), 1)
     url = os.environ.get("COMMCREDITS_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
-    version, sync = reset_postgres(url)
+    version, sync = reset_postgres(url, migrate=False)
     console.print(
         f"Python {platform.python_version()}, httpx {httpx.__version__}, {os.cpu_count()} CPUs, "
         f"{platform.platform()}; PostgreSQL {version} (synchronous_commit={sync}); "

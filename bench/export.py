@@ -79,20 +79,14 @@ def _t(at: datetime) -> str:
 
 def prepare(path: Path) -> tuple[str, str]:
     """Migrate a SQLite file and create a tenant; return its URL and the tenant id."""
+    from benchdb import prepare_sqlite
     from commcredits.adapters.clock import FixedClock
-    from commcredits.adapters.db.engine import make_engine
-    from commcredits.adapters.db.migrate import upgrade
     from commcredits.bootstrap import build
     from commcredits.config import Settings
     from commcredits.services import tenants
     from commcredits.services.auth import OPERATOR_CLI
 
-    url = f"sqlite:///{path}"
-    engine = make_engine(url, pool=False)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
+    url = prepare_sqlite(path)
     rt = build(Settings(database_url=url), clock=FixedClock(NOW))
     try:
         tenant = tenants.create_tenant(rt.services, OPERATOR_CLI, name="Bench export",

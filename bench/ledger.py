@@ -49,10 +49,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select, text
 
+from benchdb import prepare_sqlite, reset_postgres
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.engine import make_engine
-from commcredits.adapters.db.migrate import upgrade
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.domain.money import Money
@@ -93,25 +93,7 @@ class Row:
 # --- setup -------------------------------------------------------------------------------
 
 
-def reset_postgres(url: str) -> None:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(engine)
-    finally:
-        engine.dispose()
 
-
-def prepare_sqlite(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url, pool=False)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    return url
 
 
 def runtime(url: str) -> Runtime:

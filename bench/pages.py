@@ -23,7 +23,6 @@ import argparse
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,13 +34,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchdb import free_port
+
 OPERATOR_KEY = "bench-" + secrets.token_hex(8)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pages(tenant: str, user: str | None) -> list[tuple[str, str]]:
@@ -80,7 +75,7 @@ def main() -> None:
     exe = Path(sys.executable).with_name("commcredits")
     with tempfile.TemporaryDirectory() as work:
         db = f"sqlite:///{work}/bench.db"
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "COMMCREDITS_OPERATOR_KEY": OPERATOR_KEY,
                "COMMCREDITS_OUTBOX_DIR": f"{work}/outbox", "COLUMNS": "300"}
         log = Path(work) / "serve.log"

@@ -56,12 +56,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import BigInteger, func, select, text, type_coerce
+from sqlalchemy import BigInteger, func, select, type_coerce
 
+from benchdb import prepare_sqlite, reset_postgres
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import tables as t
-from commcredits.adapters.db.engine import make_engine
-from commcredits.adapters.db.migrate import upgrade
 from commcredits.adapters.db.types import to_micros
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
@@ -105,29 +104,7 @@ class Row:
 # --- setup -------------------------------------------------------------------------------
 
 
-def reset_postgres(url: str) -> tuple[str, str]:
-    engine = make_engine(url, pool=False)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        upgrade(engine)
-        with engine.connect() as conn:
-            version = conn.execute(text("SHOW server_version")).scalar_one()
-            sync = conn.execute(text("SHOW synchronous_commit")).scalar_one()
-    finally:
-        engine.dispose()
-    return str(version), str(sync)
 
-
-def prepare_sqlite(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url, pool=False)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    return url
 
 
 def set_up(rt: Runtime, name: str = "batch") -> tuple[str, list[str]]:

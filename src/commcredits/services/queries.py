@@ -78,6 +78,12 @@ def invoice(
     return found
 
 
+def visible_tenant(svc: Services, principal: Principal, tenant_id: str) -> Tenant:
+    """The tenant, if the principal may see it (AUTH-2), without its contacts."""
+    with svc.uow(readonly=True) as uow:
+        return authorize(uow, principal, tenant_id, Action.READ_TENANT)
+
+
 def tenant(svc: Services, principal: Principal, tenant_id: str) -> tuple[Tenant, list[Contact]]:
     with svc.uow(readonly=True) as uow:
         found = authorize(uow, principal, tenant_id, Action.READ_TENANT)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -47,8 +46,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _require_admin_manager(principal: Principal, tenant_id: str | None) -> None:
+    """The operator manages every admin account; a global admin those of its own tenant."""
+    if principal.role is not Role.OPERATOR and (
+            principal.role is not Role.GLOBAL_ADMIN or tenant_id is None
+            or principal.tenant_id != tenant_id):
+        require_operator(principal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +100,7 @@ def create_admin(
             "INVALID_ROLE", "Operator accounts have no tenant; every other role needs one.",
             {"role": role_v.value},
         )
-    if principal.role is not Role.OPERATOR and (
-            principal.role is not Role.GLOBAL_ADMIN or principal.tenant_id != tenant_id
-            or role_v is Role.OPERATOR):
-        require_operator(principal)
+    _require_admin_manager(principal, tenant_id)
     with svc.uow() as uow:
         if tenant_id is not None and uow.tenants.get(tenant_id) is None:
             raise tenant_not_found(tenant_id)
@@ -131,7 +131,7 @@ def _open_session(svc: Services, principal: Principal, *, account_id: str | None
     )
     with svc.uow() as uow:
         uow.web.purge_sessions(now)
-        uow.web.add_session(_digest(token), record, now)
+        uow.web.add_session(hash_key(token), record, now)
         uow.commit()
     return WebSession(token, principal, csrf, account_id, None)
 
@@ -174,14 +174,14 @@ def create_sign_in_link(svc: Services, account_id: str) -> str:
     token = secrets.token_urlsafe(32)
     now = _now()
     with svc.uow() as uow:
-        uow.web.add_link(_digest(token), account_id, now, now + LINK_TTL)
+        uow.web.add_link(hash_key(token), account_id, now, now + LINK_TTL)
         uow.commit()
     return token
 
 
 def sign_in_link(svc: Services, token: object) -> WebSession:
     with svc.uow() as uow:
-        account_id = uow.web.use_link(_digest(str(token or "")), _now())
+        account_id = uow.web.use_link(hash_key(str(token or "")), _now())
         account = uow.web.account(account_id) if account_id else None
         uow.commit()
     if account is None:
@@ -198,7 +198,7 @@ def resume(svc: Services, token: str | None) -> WebSession | None:
     if not token:
         return None
     with svc.uow(readonly=True) as uow:
-        record = uow.web.session(_digest(token))
+        record = uow.web.session(hash_key(token))
         if record is None or record.expires_at <= _now():
             return None
         email = None
@@ -223,15 +223,13 @@ def sign_out(svc: Services, token: str | None) -> None:
     if not token:
         return
     with svc.uow() as uow:
-        uow.web.delete_session(_digest(token))
+        uow.web.delete_session(hash_key(token))
         uow.commit()
 
 
 def list_admins(svc: Services, principal: Principal, tenant_id: str | None) -> list[
         AdminAccountRecord]:
-    if principal.role is not Role.OPERATOR and (
-            principal.role is not Role.GLOBAL_ADMIN or principal.tenant_id != tenant_id):
-        require_operator(principal)
+    _require_admin_manager(principal, tenant_id)
     with svc.uow(readonly=True) as uow:
         return uow.web.accounts(tenant_id)
 

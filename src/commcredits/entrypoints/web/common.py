@@ -23,8 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from commcredits.domain.errors import Forbidden
+from commcredits.domain.errors import DomainError, Forbidden
 from commcredits.domain.tenants import Role, Tenant
+from commcredits.entrypoints.api.errors import STATUS
 from commcredits.services import queries, web_access
 from commcredits.services.auth import ROLE_ACTIONS, Action
 from commcredits.services.context import Services
@@ -138,7 +139,7 @@ class Page:
 
     def tenant(self) -> Tenant | None:
         if self._tenant is None and self.tenant_id is not None:
-            self._tenant = queries.tenant(self.svc, self.principal, self.tenant_id)[0]
+            self._tenant = queries.visible_tenant(self.svc, self.principal, self.tenant_id)
         return self._tenant
 
     def url(self, path: str = "") -> str:
@@ -216,6 +217,27 @@ async def form_data(request: Request) -> dict[str, str]:
     """The posted form as plain strings (files are left out)."""
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def form_fields(request: Request) -> dict[str, Any]:
+    """The posted form: strings, lists for repeated fields (checkboxes), files as is."""
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+# The form, parsed on the event loop before a (sync) route runs in the thread pool, so the
+# route's database and payment work never blocks the loop.
+FormDep = Annotated[dict[str, str], Depends(form_data)]
+FieldsDep = Annotated[dict[str, Any], Depends(form_fields)]
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a refusal shown on a page: the API's for the same kind (ERR-1)."""
+    return STATUS[error.kind]
 
 
 def error_page(request: Request, status: int, code: str, message: str,

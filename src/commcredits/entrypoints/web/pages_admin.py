@@ -14,12 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from commcredits.domain.errors import DomainError, InvalidInput
-from commcredits.entrypoints.api.errors import STATUS
-from commcredits.entrypoints.web.common import Page, PageDep, form_data
+from commcredits.entrypoints.web.common import FormDep, Page, PageDep, status_of
 from commcredits.services import clock as clock_service
 from commcredits.services import notifications, queries, tenants
 from commcredits.services.auth import Action
@@ -29,10 +28,6 @@ router = APIRouter(include_in_schema=False)
 LIMITS = (50, 200, 1000)
 BALANCES_UP_TO = 50  # tenants; beyond this the list leaves balances out to stay quick
 ADVANCE_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
-
-
-def _status(error: DomainError) -> int:
-    return STATUS.get(error.kind, 400)
 
 
 def _limit(value: int | None) -> int:
@@ -76,7 +71,7 @@ def _tenants_page(page: Page, *, error: DomainError | None = None) -> HTMLRespon
     return page.render(
         "admin/operator.html", title="Operator: tenants", active="operator", tenants=listed,
         balances=balances, error=error,
-        status_code=_status(error) if error else 200,
+        status_code=status_of(error) if error else 200,
     )
 
 
@@ -87,11 +82,10 @@ def operator_home(page: PageDep) -> HTMLResponse:
 
 
 @router.post("/operator/tenants/{tenant_id}/ea-exception", response_model=None)
-async def ea_exception(tenant_id: str, request: Request, page: PageDep) -> Response:
+def ea_exception(tenant_id: str, page: PageDep, form: FormDep) -> Response:
     """Turn a tenant's EA billing-region exception on or off (ACCT-4), then back to the list.
     The path names no `tid`, so any other role is refused with 403 before a tenant is read."""
     page.require(Action.OPERATE)
-    form = await form_data(request)
     value = form.get("enabled", "")
     try:
         if value not in ("true", "false"):
@@ -120,7 +114,7 @@ def _clock_page(page: Page, *, error: DomainError | None = None,
         "admin/clock.html", title="Operator: clock", active="clock", simulated=simulated,
         now=now, error=error, form=form or {}, units=list(ADVANCE_UNITS),
         local_value=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
-        status_code=_status(error) if error else 200,
+        status_code=status_of(error) if error else 200,
     )
 
 
@@ -154,10 +148,9 @@ def _parse_advance(amount: str, unit: str) -> int:
 
 
 @router.post("/operator/clock", response_model=None)
-async def move_clock(request: Request, page: PageDep) -> Response:
+def move_clock(page: PageDep, form: FormDep) -> Response:
     """Set the simulated clock to a moment, or advance it; due work then runs (SIM-1)."""
     page.require(Action.OPERATE)
-    form = await form_data(request)
     try:
         if form.get("action") == "set":
             now, report = clock_service.move_clock(

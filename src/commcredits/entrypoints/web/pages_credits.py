@@ -27,7 +27,7 @@ from commcredits.domain.errors import DomainError
 from commcredits.domain.payments import PaymentMethod, PaymentMethodType, card_expired
 from commcredits.domain.reference import minimum_purchase
 from commcredits.domain.tenants import BillingAccountType
-from commcredits.entrypoints.web.common import Page, PageDep, form_data
+from commcredits.entrypoints.web.common import FormDep, Page, PageDep, status_of
 from commcredits.services import funds, payments, queries, recharge
 from commcredits.services.auth import Action
 from commcredits.services.ports import EntryRecord, InvoiceRecord
@@ -37,13 +37,7 @@ from commcredits.services.recharge import RechargeStatus
 router = APIRouter(include_in_schema=False)
 
 LEDGER_PAGE = 20
-STATUS = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409,
-          "payment": 402, "unauthenticated": 401}
 ERROR_HEADER = "X-CC-Form-Error"  # HTMX swaps a refused form only when this is present
-
-
-def _status(error: DomainError) -> int:
-    return STATUS.get(error.kind, 422)
 
 
 def _new_key() -> str:
@@ -162,9 +156,8 @@ def credits_page(
 
 
 @router.post("/t/{tid}/credits/funds", response_model=None)
-async def add_funds(tid: str, request: Request, page: PageDep) -> Response:
+def add_funds(tid: str, page: PageDep, form: FormDep) -> Response:
     page.require(Action.FUND)  # a reader's forced post: 403 FORBIDDEN, nothing runs
-    form = await form_data(request)
     values = {k: form.get(k, "").strip()[:200]
               for k in ("amount", "payment_method_id", "channel")}
     try:
@@ -180,10 +173,10 @@ async def add_funds(tid: str, request: Request, page: PageDep) -> Response:
             data = _load(page)
             forms.funds = {**_funds_defaults(data), **values}
             response = page.partial("credits/_funds_swap.html", d=data, f=forms,
-                                    status_code=_status(exc), oob=False, **_kinds(data))
+                                    status_code=status_of(exc), oob=False, **_kinds(data))
             response.headers[ERROR_HEADER] = exc.code
             return response
-        return _render_page(page, forms, status_code=_status(exc))
+        return _render_page(page, forms, status_code=status_of(exc))
     lot = result.lot
     notice = (f"Added {lot.amount.amount:,.2f} {lot.amount.currency}; invoice "
               f"{result.invoice.number}." + (" (Already done: this form was sent twice.)"
@@ -202,9 +195,8 @@ def _blank_is_none(value: str) -> str | None:
 
 
 @router.post("/t/{tid}/credits/auto-recharge", response_model=None)
-async def save_auto_recharge(tid: str, request: Request, page: PageDep) -> Response:
+def save_auto_recharge(tid: str, page: PageDep, form: FormDep) -> Response:
     page.require(Action.MANAGE_AUTO_RECHARGE)
-    form = await form_data(request)
     values = {k: form.get(k, "").strip()[:200] for k in ("amount", "trigger", "payment_method_id")}
     enabled = form.get("enabled") in ("on", "true", "1")
     values["enabled"] = "on" if enabled else ""
@@ -217,7 +209,7 @@ async def save_auto_recharge(tid: str, request: Request, page: PageDep) -> Respo
         )
     except DomainError as exc:
         return _render_page(page, Forms(recharge=values, recharge_error=exc),
-                            status_code=_status(exc))
+                            status_code=status_of(exc))
     s = st.settings
     if s and s.enabled and s.amount and s.trigger:
         notice = (f"Auto-recharge is on: add {s.amount.amount:,.2f} {s.amount.currency} "
@@ -228,9 +220,8 @@ async def save_auto_recharge(tid: str, request: Request, page: PageDep) -> Respo
 
 
 @router.post("/t/{tid}/credits/payment-methods", response_model=None)
-async def add_card(tid: str, request: Request, page: PageDep) -> Response:
+def add_card(tid: str, page: PageDep, form: FormDep) -> Response:
     page.require(Action.MANAGE_PAYMENT_METHODS)
-    form = await form_data(request)
     number = form.get("number", "")[:40]
     kept = {k: form.get(k, "").strip()[:4] for k in ("exp_month", "exp_year")}
     try:
@@ -239,7 +230,7 @@ async def add_card(tid: str, request: Request, page: PageDep) -> Response:
             exp_month=_int_or_text(kept["exp_month"]), exp_year=_int_or_text(kept["exp_year"]),
         )
     except DomainError as exc:
-        return _render_page(page, Forms(card=kept, card_error=exc), status_code=_status(exc))
+        return _render_page(page, Forms(card=kept, card_error=exc), status_code=status_of(exc))
     return page.redirect(_back(page, f"Added {_label(method)}.", "payment-methods"))
 
 

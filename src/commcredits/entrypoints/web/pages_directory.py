@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -33,8 +33,7 @@ from commcredits.domain.licensing import (
     sku_table,
 )
 from commcredits.domain.reference import countries
-from commcredits.entrypoints.api.errors import STATUS
-from commcredits.entrypoints.web.common import Page, PageDep
+from commcredits.entrypoints.web.common import FieldsDep, Page, PageDep, status_of
 from commcredits.services import directory
 from commcredits.services.auth import Action
 from commcredits.services.directory import SeatCount
@@ -44,26 +43,6 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
 MAX_BULK_BYTES = 20 * 1024 * 1024  # as the API (LIC-4)
-T = TypeVar("T")
-
-
-async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a (blocking) service call off the event loop."""
-    return await run_in_threadpool(fn, *args, **kwargs)
-
-
-def _status(error: DomainError) -> int:
-    return STATUS.get(error.kind, 400)
-
-
-async def _form(request: Request) -> dict[str, Any]:
-    """The posted form: strings, lists for repeated fields (checkboxes), files as is."""
-    form = await request.form()
-    out: dict[str, Any] = {}
-    for key in form:
-        values = form.getlist(key)
-        out[key] = values if len(values) > 1 else values[0]
-    return out
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -112,16 +91,15 @@ def _quantity(value: str) -> int | str:
 
 
 @router.post("/t/{tid}/marketplace/seats", response_class=HTMLResponse)
-async def buy_seats(tid: str, request: Request, page: PageDep) -> Response:
+def buy_seats(tid: str, page: PageDep, data: FieldsDep) -> Response:
     page.require(Action.BUY_SEATS)
-    data = await _form(request)
     sku, quantity = _text(data, "sku"), _text(data, "quantity")
     try:
-        seat = await _call(directory.buy_seats, page.svc, page.principal, tid, sku=sku,
+        seat = directory.buy_seats(page.svc, page.principal, tid, sku=sku,
                            quantity=_quantity(quantity))
     except DomainError as exc:
         return _marketplace(page, error=exc, form={"sku": sku, "quantity": quantity},
-                            status_code=_status(exc))
+                            status_code=status_of(exc))
     n = _quantity(quantity)
     return page.redirect(
         page.url("/marketplace"),
@@ -228,16 +206,23 @@ async def bulk_upload(tid: str, request: Request, page: PageDep) -> HTMLResponse
     elif isinstance(pasted, str) and pasted.strip():
         filename = "pasted text"
         data = pasted.encode("utf-8")
+    if not data:
+        error = InvalidInput("MALFORMED_FILE", "Choose a CSV file (or paste its text) with "
+                             "the header upn,sku,action; nothing was changed.")
+    elif len(data) > MAX_BULK_BYTES:
+        error = InvalidInput("MALFORMED_FILE", "The file is larger than 20 MB and was "
+                             "refused whole; split it into smaller files.")
+    else:
+        return await run_in_threadpool(_bulk_apply, page, tid, data, filename)
+    return await run_in_threadpool(_bulk, page, error=error, filename=filename,
+                                   status_code=status_of(error))
+
+
+def _bulk_apply(page: Page, tid: str, data: bytes, filename: str) -> HTMLResponse:
     try:
-        if not data:
-            raise InvalidInput("MALFORMED_FILE", "Choose a CSV file (or paste its text) "
-                               "with the header upn,sku,action; nothing was changed.")
-        if len(data) > MAX_BULK_BYTES:
-            raise InvalidInput("MALFORMED_FILE", "The file is larger than 20 MB and was "
-                               "refused whole; split it into smaller files.")
-        report = await _call(directory.bulk_licenses, page.svc, page.principal, tid, data)
+        report = directory.bulk_licenses(page.svc, page.principal, tid, data)
     except DomainError as exc:
-        return _bulk(page, error=exc, filename=filename, status_code=_status(exc))
+        return _bulk(page, error=exc, filename=filename, status_code=status_of(exc))
     return _bulk(page, report=report, filename=filename)
 
 
@@ -287,25 +272,24 @@ def user_licenses(tid: str, user: str, page: PageDep) -> HTMLResponse:
 
 
 @router.post("/t/{tid}/users/{user}/licenses", response_class=HTMLResponse)
-async def save_licenses(tid: str, user: str, request: Request, page: PageDep) -> Response:
+def save_licenses(tid: str, user: str, page: PageDep, data: FieldsDep) -> Response:
     """Save the Licenses and apps tab: the ticked boxes are what the user should hold."""
     page.require(Action.MANAGE_DIRECTORY)
-    data = await _form(request)
     ticked = data.get("sku", [])
     wanted = {s.strip().upper() for s in (ticked if isinstance(ticked, list) else [ticked])
               if isinstance(s, str) and s.strip()}
-    found = await _call(directory.get_user, page.svc, page.principal, tid, user)
+    found = directory.get_user(page.svc, page.principal, tid, user)
     add = sorted(wanted - found.licenses)
     remove = sorted(found.licenses - wanted)
     href = _user_href(page, found, "/licenses")
     if not add and not remove:
         return page.redirect(href, notice="No changes to save.")
     try:
-        result = await _call(directory.change_licenses, page.svc, page.principal, tid,
+        result = directory.change_licenses(page.svc, page.principal, tid,
                              found.id, add=add, remove=remove)
     except DomainError as exc:
         return _user_page(page, found, "licenses", error=exc, checked=wanted,
-                          status_code=_status(exc))
+                          status_code=status_of(exc))
     table = sku_table()
     parts = []
     if result.added:
@@ -317,11 +301,10 @@ async def save_licenses(tid: str, user: str, request: Request, page: PageDep) ->
 
 
 @router.post("/t/{tid}/users/{user}", response_class=HTMLResponse)
-async def save_account(tid: str, user: str, request: Request, page: PageDep) -> Response:
+def save_account(tid: str, user: str, page: PageDep, data: FieldsDep) -> Response:
     """Save the Account tab: display name, usage location, phone number, blocked."""
     page.require(Action.MANAGE_DIRECTORY)
-    data = await _form(request)
-    found = await _call(directory.get_user, page.svc, page.principal, tid, user)
+    found = directory.get_user(page.svc, page.principal, tid, user)
     changes: dict[str, Any] = {}
     name = _text(data, "display_name")
     if name != found.display_name:
@@ -338,20 +321,18 @@ async def save_account(tid: str, user: str, request: Request, page: PageDep) -> 
     if not changes:
         return page.redirect(_user_href(page, found), notice="No changes to save.")
     try:
-        await _call(directory.update_user, page.svc, page.principal, tid, found.id, changes)
+        directory.update_user(page.svc, page.principal, tid, found.id, changes)
     except DomainError as exc:
         return _user_page(page, found, "account", error=exc, form=data,
-                          status_code=_status(exc))
+                          status_code=status_of(exc))
     return page.redirect(_user_href(page, found), notice="Saved the user's details.")
 
 
 @router.post("/t/{tid}/users", response_class=HTMLResponse)
-async def create_user(tid: str, request: Request, page: PageDep) -> Response:
+def create_user(tid: str, page: PageDep, data: FieldsDep) -> Response:
     page.require(Action.MANAGE_DIRECTORY)
-    data = await _form(request)
     try:
-        user = await _call(
-            directory.create_user, page.svc, page.principal, tid, upn=_text(data, "upn"),
+        user = directory.create_user(page.svc, page.principal, tid, upn=_text(data, "upn"),
             display_name=_text(data, "display_name"),
             usage_location=_text(data, "usage_location").upper() or None,
             phone_number=_text(data, "phone_number") or None,
@@ -359,7 +340,7 @@ async def create_user(tid: str, request: Request, page: PageDep) -> Response:
     except DomainError as exc:
         context = {**_users_context(page, UserQuery(), None), "error": exc, "form": data}
         return page.render("directory/users.html", title="Active users", active="users",
-                           status_code=_status(exc), **context)
+                           status_code=status_of(exc), **context)
     return page.redirect(_user_href(page, user, "/licenses"),
                          notice=f"Added {user.upn}. Now choose the licenses.")
 
@@ -386,33 +367,32 @@ def numbers(tid: str, page: PageDep) -> HTMLResponse:
     return _numbers(page)
 
 
-async def _number_action(page: Page, request: Request, where: str,
-                         act: Callable[[dict[str, Any]], Any],
-                         notice: Callable[[dict[str, Any]], str]) -> Response:
+def _number_action(page: Page, data: dict[str, Any], where: str,
+                   act: Callable[[dict[str, Any]], Any],
+                   notice: Callable[[dict[str, Any]], str]) -> Response:
     """Run one numbers form; a refusal re-renders the page with the error at `where` (the
     form it came from; "row" is the numbers table, naming the number)."""
     page.require(Action.MANAGE_DIRECTORY)
-    data = await _form(request)
     try:
-        await _call(act, data)
+        act(data)
     except DomainError as exc:
-        return _numbers(page, error=exc, where=where, form=data, status_code=_status(exc))
+        return _numbers(page, error=exc, where=where, form=data, status_code=status_of(exc))
     return page.redirect(page.url("/numbers"), notice=notice(data))
 
 
 @router.post("/t/{tid}/numbers", response_class=HTMLResponse)
-async def add_number(tid: str, request: Request, page: PageDep) -> Response:
+def add_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
     def act(d: dict[str, Any]) -> Any:
         return directory.add_number(page.svc, page.principal, tid, number=_text(d, "number"),
                                     type=_text(d, "type"),
                                     assigned_to=_text(d, "assigned_to") or None)
 
-    return await _number_action(page, request, "add", act,
+    return _number_action(page, data, "add", act,
                                 lambda d: f"Added {_text(d, 'number')}.")
 
 
 @router.post("/t/{tid}/numbers/assign", response_class=HTMLResponse)
-async def assign_number(tid: str, request: Request, page: PageDep) -> Response:
+def assign_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
     def act(d: dict[str, Any]) -> Any:
         return directory.assign_number(page.svc, page.principal, tid, _text(d, "number"),
                                        _text(d, "assigned_to") or None)
@@ -422,24 +402,24 @@ async def assign_number(tid: str, request: Request, page: PageDep) -> Response:
         return f"Assigned {_text(d, 'number')} to {to}." if to else \
             f"Unassigned {_text(d, 'number')}."
 
-    return await _number_action(page, request, "row", act, notice)
+    return _number_action(page, data, "row", act, notice)
 
 
 @router.post("/t/{tid}/numbers/release", response_class=HTMLResponse)
-async def release_number(tid: str, request: Request, page: PageDep) -> Response:
+def release_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
     def act(d: dict[str, Any]) -> Any:
         return directory.release_number(page.svc, page.principal, tid, _text(d, "number"))
 
-    return await _number_action(page, request, "row", act,
+    return _number_action(page, data, "row", act,
                                 lambda d: f"Released {_text(d, 'number')}.")
 
 
 @router.post("/t/{tid}/resource-accounts", response_class=HTMLResponse)
-async def create_resource_account(tid: str, request: Request, page: PageDep) -> Response:
+def create_resource_account(tid: str, page: PageDep, data: FieldsDep) -> Response:
     def act(d: dict[str, Any]) -> Any:
         return directory.create_resource_account(
             page.svc, page.principal, tid, upn=_text(d, "upn"),
             display_name=_text(d, "display_name"), kind=_text(d, "kind"))
 
-    return await _number_action(page, request, "account", act,
+    return _number_action(page, data, "account", act,
                                 lambda d: f"Added the resource account {_text(d, 'upn')}.")

@@ -25,9 +25,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from commcredits.domain.errors import DomainError, InvalidInput
-from commcredits.entrypoints.api.errors import STATUS
 from commcredits.entrypoints.api.routes_reports import export_file
-from commcredits.entrypoints.web.common import Page, PageDep
+from commcredits.entrypoints.web.common import Page, PageDep, status_of
 from commcredits.services import insight, pools, reports
 from commcredits.services.auth import Action
 
@@ -57,10 +56,6 @@ GROUP_LABELS = {"day": "Day", "user": "User", "country": "Destination country",
 
 Text = Annotated[str | None, Query(max_length=128)]
 Short = Annotated[str | None, Query(max_length=40)]
-
-
-def _status(error: DomainError) -> int:
-    return STATUS.get(error.kind, 400)
 
 
 def _iso(value: datetime) -> str:
@@ -202,7 +197,7 @@ def usage(
         return page.partial("reports/_usage_more.html", **ctx)
     return page.render(
         "reports/usage.html", title="PSTN usage report", active="reports",
-        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="usage",
+        status_code=status_of(error) if error else 200, sub_nav=_sub_nav(page), sub="usage",
         ranges=RANGES, call_types=CALL_TYPES, capabilities=CAPABILITIES, **ctx,
     )
 
@@ -240,7 +235,7 @@ def pools_page(
     current = page.svc.clock.now().strftime("%Y-%m")
     return page.render(
         "reports/pools.html", title="Minute pools", active="reports",
-        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="pools",
+        status_code=status_of(error) if error else 200, sub_nav=_sub_nav(page), sub="pools",
         report=report, error=error, month=month or (report.month if report else current),
         current_month=current,
     )
@@ -269,7 +264,7 @@ def spend_page(
         for key, label in GROUP_LABELS.items()]
     return page.render(
         "reports/spend.html", title="Spend", active="reports",
-        status_code=_status(error) if error else 200, sub_nav=_sub_nav(page), sub="spend",
+        status_code=status_of(error) if error else 200, sub_nav=_sub_nav(page), sub="spend",
         report=report, error=error, rows=rows, bars=bars, tabs=tabs,
         group_by=group_by if group_by in GROUP_LABELS else "day",
         group_label=GROUP_LABELS.get(group_by, "Group"),
