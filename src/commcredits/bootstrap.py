@@ -66,7 +66,7 @@ def build(
         # Every process on a simulated database reads the shared clock; others need no query.
         clock = DatabaseClock(store) if simulated else SystemClock()
     services = Services(
-        uow=SqlUnitOfWorkFactory(engine),
+        uow=SqlUnitOfWorkFactory(engine, simulated_clock=isinstance(clock, DatabaseClock)),
         clock=clock,
         gateway=SandboxGateway(engine),
         seller=Party(settings.seller_name, settings.seller_country, settings.seller_address,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from contextvars import Token
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -35,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
+from commcredits.adapters.clock import TRANSACTION_TIME, transaction_now
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import SqlCalls
 from commcredits.adapters.db.cdr_repos import SqlCdrBatch
@@ -568,11 +570,15 @@ class SqlUnitOfWork:
     cdr_batch: SqlCdrBatch
     web: SqlWebAccess
 
-    def __init__(self, engine: Engine, *, readonly: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, readonly: bool = False, simulated_clock: bool = False,
+    ) -> None:
         self.engine = engine
         self.readonly = readonly
+        self.simulated_clock = simulated_clock
         self._conn: Connection | None = None
         self._committed = False
+        self._time_token: Token[datetime | None] | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
         conn = self.engine.connect()
@@ -582,6 +588,9 @@ class SqlUnitOfWork:
             )
         conn.begin()
         self._conn = conn
+        if self.simulated_clock:
+            # SIM-2: the simulated time of this transaction comes from this transaction.
+            self._time_token = TRANSACTION_TIME.set(transaction_now(conn))
         postgres = self.engine.dialect.name == "postgresql"
         self.tenants = SqlTenants(conn)
         self.credits = SqlCredits(conn, postgres)
@@ -620,16 +629,23 @@ class SqlUnitOfWork:
             if not self._committed:
                 self._conn.rollback()
         finally:
+            if self._time_token is not None:
+                TRANSACTION_TIME.reset(self._time_token)
+                self._time_token = None
             self._conn.close()
             self._conn = None
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine) -> None:
+    """Units of work on one engine; ``simulated_clock`` scopes the simulated time (SIM-2)."""
+
+    def __init__(self, engine: Engine, *, simulated_clock: bool = False) -> None:
         self.engine = engine
+        self.simulated_clock = simulated_clock
 
     def __call__(self, *, readonly: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, readonly=readonly)
+        return SqlUnitOfWork(self.engine, readonly=readonly,
+                             simulated_clock=self.simulated_clock)
 
 
 def count_rows(engine: Engine, table: Any) -> int:
