@@ -1,6 +1,8 @@
-"""Auto-recharge and notifications through the REST API (AR-1, AR-2, AR-5, AR-7, NOTE-3)."""
+"""Auto-recharge and notifications through the REST API (AR-1, AR-2, AR-5, AR-7, AR-8, NOTE-3)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -127,3 +129,37 @@ def test_notifications_list_delivered_emails_after_jobs_run(
     assert r.json()["emails_sent"] == 1
     [note] = api.ok(f"/tenants/{tid}/notifications")["notifications"]
     assert (note["kind"], note["status"]) == ("balance_depleted", "sent")
+
+
+@pytest.mark.rule("AR-8")
+def test_the_status_shows_a_due_retry_closed_as_not_needed(
+    api: Api, svc: Services, clock: FixedClock,
+) -> None:
+    tid, card = setup_tenant(api)
+    declined = api.card(tid, DECLINED)
+    api.put(f"/tenants/{tid}/credits/auto-recharge",
+            {"enabled": True, "amount": "100.00", "trigger": "50.00",
+             "payment_method_id": declined})
+    funds.charge(svc, tid, usd("15.00"))  # 45.00: declined, retry at 10:00
+    api.bought(tid, "60.00", card)  # 105.00
+    r = api.put(f"/tenants/{tid}/credits/auto-recharge",
+                {"enabled": True, "amount": "100.00", "trigger": "50.00",
+                 "payment_method_id": card})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"]["next_retry_at"] == "2026-01-15T10:00:00Z"
+    clock.set(clock.now() + timedelta(hours=1))
+    r = api.post("/jobs/run")
+    assert r.status_code == 200, r.text
+    body = api.ok(f"/tenants/{tid}/credits/auto-recharge")
+    status = body["status"]
+    assert status["in_flight"] is None and status["next_retry_at"] is None
+    assert status["waiting_for_payment_method"] is False
+    assert status["last_recharge"] is None
+    closed = status["last_closed"]
+    assert (closed["status"], closed["amount"], closed["attempt"], closed["lot_id"]) == (
+        "not_needed", "100.00", 2, None,
+    )
+    assert [x["status"] for x in body["recent"]] == ["not_needed"]
+    assert api.ok(f"/tenants/{tid}/credits")["balance"] == "105.00"
+    notes = api.ok(f"/tenants/{tid}/notifications")["notifications"]
+    assert [n["kind"] for n in notes] == ["recharge_failed"]

@@ -301,3 +301,95 @@ def test_only_global_and_billing_admins_are_emailed(svc: Services) -> None:
     assert [n.recipients for n in emails(svc, tenant.id)] == [  # type: ignore[attr-defined]
         ["boss@fabrikam.com"]
     ]
+
+
+def sandbox_attempts(engine: Engine) -> int:
+    """Every charge the sandbox processor was asked to make, succeeded or not."""
+    return count(engine, t.sandbox_charges)
+
+
+@pytest.mark.rule("AR-8")
+@pytest.mark.rule("AR-5")
+def test_a_due_retry_is_closed_as_not_needed_once_the_balance_is_back_above_the_trigger(
+    svc: Services, clock: FixedClock, engine: Engine,
+) -> None:
+    start = clock.now()
+    tid, _ = funded_tenant(svc, DECLINED)  # 60.00 bought; add 100.00 below 50.00 (declined)
+    funds.charge(svc, tid, usd("15.00"))  # 45.00 < 50.00: the recharge is declined
+    assert len(emails(svc, tid, "recharge_failed")) == 1
+    good = add_card(svc, tid, "4242424242424242", 11, 2031)
+    buy(svc, tid, "60.00", good)  # the admin adds 60.00 by hand: 105.00 >= 50.00
+    recharge.configure(svc, OPERATOR, tid, enabled=True, amount="100.00", trigger="50.00",
+                       payment_method_id=good)
+    active = recharge.status(svc, OPERATOR, tid).active
+    assert active is not None and active.attempt == 2
+    assert active.next_attempt_at == start + timedelta(hours=1)
+    attempts = sandbox_attempts(engine)
+
+    clock.set(start + timedelta(hours=1))
+    assert run_due_work(svc).recharges == 1
+    status = recharge.status(svc, OPERATOR, tid)
+    assert status.active is None
+    assert [(r.status, r.attempt, r.amount) for r in status.recent] == [
+        ("not_needed", 2, usd("100.00")),
+    ]
+    assert status.recent[0].lot_id is None and status.recent[0].payment_id is not None
+    assert status.settings is not None and status.settings.enabled
+    assert not status.settings.waiting_for_payment_method
+    assert sandbox_attempts(engine) == attempts  # no payment was attempted
+    view = queries.credits(svc, OPERATOR, tid)
+    assert view.balance == usd("105.00")
+    assert [(lot.source, lot.remaining) for lot in view.lots] == [
+        (LotSource.MANUAL, usd("45.00")), (LotSource.MANUAL, usd("60.00")),
+    ]
+    assert [n.kind for n in emails(svc, tid)] == ["recharge_failed"]  # type: ignore[attr-defined]
+
+    # Nothing is left to retry: later due work finds nothing, and a later charge that crosses
+    # the trigger recharges afresh with the new card.
+    clock.set(start + timedelta(hours=8))
+    assert run_due_work(svc).recharges == 0
+    funds.charge(svc, tid, usd("60.00"))  # 45.00 < 50.00
+    assert queries.credits(svc, OPERATOR, tid).balance == usd("145.00")
+    assert len(emails(svc, tid, "recharge_succeeded")) == 1
+
+
+@pytest.mark.rule("AR-8")
+def test_a_due_retry_is_closed_as_not_needed_when_auto_recharge_was_turned_off(
+    svc: Services, clock: FixedClock, engine: Engine,
+) -> None:
+    start = clock.now()
+    tid, declined = funded_tenant(svc, DECLINED)
+    real = svc.gateway
+
+    class TurnsOffDuringPayment:
+        """The admin turns auto-recharge off while the declined payment is in flight, so the
+        pending cancel (AR-7) misses it and the failure schedules a retry."""
+
+        def tokenize_card(self, *args: object) -> object:
+            return real.tokenize_card(*args)  # type: ignore[arg-type]
+
+        def charge(self, *args: object) -> object:
+            answer = real.charge(*args)  # type: ignore[arg-type]
+            recharge.configure(svc, OPERATOR, tid, enabled=False, amount="100.00",
+                               trigger="50.00", payment_method_id=declined)
+            return answer
+
+    svc.gateway = TurnsOffDuringPayment()  # type: ignore[assignment]
+    try:
+        funds.charge(svc, tid, usd("15.00"))  # 45.00 < 50.00: declined, retry at +1 h
+    finally:
+        svc.gateway = real
+    active = recharge.status(svc, OPERATOR, tid).active
+    assert active is not None and active.attempt == 2
+    attempts = sandbox_attempts(engine)
+
+    clock.set(start + timedelta(hours=1))
+    assert run_due_work(svc).recharges == 1
+    status = recharge.status(svc, OPERATOR, tid)
+    assert status.active is None
+    assert [r.status for r in status.recent] == ["not_needed"]
+    assert sandbox_attempts(engine) == attempts
+    assert queries.credits(svc, OPERATOR, tid).balance == usd("45.00")  # still below: off
+    assert [n.kind for n in emails(svc, tid)] == ["recharge_failed"]  # type: ignore[attr-defined]
+    clock.set(start + timedelta(hours=7))
+    assert run_due_work(svc).recharges == 0

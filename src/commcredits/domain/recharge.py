@@ -1,5 +1,5 @@
-"""Auto-recharge rules (AR-1, AR-2, AR-5): valid settings, when a recharge is due, and when
-a failed one is retried.
+"""Auto-recharge rules (AR-1, AR-2, AR-5, AR-8): valid settings, when a recharge is due,
+when a failed one is retried, and when a due retry is no longer needed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class RequestStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    NOT_NEEDED = "not_needed"  # AR-8: closed at a due retry, nothing charged
 
 
 ACTIVE = (RequestStatus.PENDING.value, RequestStatus.PROCESSING.value)
@@ -42,6 +43,12 @@ class AutoRecharge:
             self.enabled and self.trigger is not None and self.amount is not None
             and balance < self.trigger
         )
+
+
+def retry_needed(rule: AutoRecharge, balance: Money) -> bool:
+    """AR-8: a due retry still goes ahead only while auto-recharge is on and the balance is
+    still strictly below the trigger; otherwise it is closed as `not_needed`."""
+    return rule.due(balance)
 
 
 def check_settings(

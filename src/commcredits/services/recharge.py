@@ -1,4 +1,4 @@
-"""Auto-recharge (AR-1..AR-7): settings, and the worker that turns recharge requests into
+"""Auto-recharge (AR-1..AR-8): settings, and the worker that turns recharge requests into
 payments, lots, invoices and emails exactly once.
 
 A charge that leaves the balance below the trigger queues a request in its own transaction
@@ -13,6 +13,9 @@ A charge that leaves the balance below the trigger queues a request in its own t
    email, and chains another request while the balance is still below the trigger, at most
    5 for one charge (AR-2, AR-6); on failure records the reason, emails the admins and
    schedules the retry 1 h, 6 h, then 24 h later, then waits for a new payment method (AR-5).
+
+A retry that is due first checks that it is still needed (AR-8): if auto-recharge is off, or
+the balance is at or above the trigger, it is closed as `not_needed`: no payment, no email.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from commcredits.domain.recharge import (
     RequestStatus,
     check_settings,
     retry_at,
+    retry_needed,
 )
 from commcredits.domain.tenants import BillingAccountType
+from commcredits.services.account import AccountWriter
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.funding import fund_in
@@ -176,6 +181,10 @@ def process_request(
             return False
         tenant = uow.tenants.get(request.tenant_id)
         assert tenant is not None
+        # A due retry (not a lapsed claim, whose payment may be in flight) is checked first
+        # (AR-8). The balance is locked before the claim: the order _complete and _fail use.
+        retry = request.attempt > 1 and request.status == RequestStatus.PENDING.value
+        account = AccountWriter(uow, tenant.id, now) if retry else None
         start = wall()
         if not uow.recharge.claim(request_id, start, start + lease_seconds):
             return False
@@ -184,6 +193,11 @@ def process_request(
         if not enabled and request.payment_id is None and request.attempt == 1 \
                 and request.status == RequestStatus.PENDING.value:
             uow.recharge.update_request(request_id, status=RequestStatus.CANCELLED.value,
+                                        lease_until=None, updated_at=now)
+            uow.commit()
+            return True
+        if account is not None and not _still_needed(account, settings):
+            uow.recharge.update_request(request_id, status=RequestStatus.NOT_NEEDED.value,
                                         lease_until=None, updated_at=now)
             uow.commit()
             return True
@@ -208,6 +222,19 @@ def process_request(
     else:
         _fail(svc, tenant.id, request, failure, payment_id)
     return True
+
+
+def _still_needed(account: AccountWriter, settings: AutoRechargeRecord | None) -> bool:
+    """AR-8: is a due retry still needed? Only while auto-recharge is on and the balance,
+    after any due expiry (FUND-4), is still strictly below the trigger."""
+    account.apply_due_expiry()
+    if account.expiry_due():
+        account.save()
+    if settings is None:
+        return False
+    rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,
+                        settings.payment_method_id)
+    return retry_needed(rule, account.balance)
 
 
 def method_label(method: Any) -> str:

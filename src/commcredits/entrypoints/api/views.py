@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from commcredits.domain.payments import PaymentMethod
+from commcredits.domain.recharge import ACTIVE
 from commcredits.domain.tenants import Contact, Tenant
 from commcredits.services.funds import ChargeResult, PurchaseResult
 from commcredits.services.ports import (
@@ -77,6 +78,7 @@ def request(r: RechargeRequestRecord) -> dict[str, Any]:
 def recharge_status(st: RechargeStatus) -> dict[str, Any]:
     s = st.settings
     last_success = next((r for r in st.recent if r.status == "succeeded"), None)
+    last_closed = next((r for r in st.recent if r.status not in ACTIVE), None)
     return {
         **auto_recharge_settings(s),
         "status": {
@@ -87,6 +89,9 @@ def recharge_status(st: RechargeStatus) -> dict[str, Any]:
             "next_retry_at": ts(st.active.next_attempt_at)
             if st.active and st.active.attempt > 1 else None,
             "in_flight": request(st.active) if st.active else None,
+            # The newest request that is over: succeeded, failed, cancelled (AR-7) or
+            # not_needed (AR-8, a due retry that found the balance back at the trigger).
+            "last_closed": request(last_closed) if last_closed else None,
             "waiting_for_payment_method": bool(s and s.waiting_for_payment_method),
         },
         "recent": [request(r) for r in st.recent],

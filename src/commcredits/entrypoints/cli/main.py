@@ -20,6 +20,7 @@ from rich.table import Table
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.domain.errors import DomainError
+from commcredits.domain.recharge import ACTIVE, RequestStatus
 from commcredits.services import clock as clock_service
 from commcredits.services import (
     funds,
@@ -468,6 +469,10 @@ def recharge_show(tenant_id: str, db: Db = None) -> None:
                   f"next try {st.active.next_attempt_at}")
     if s.waiting_for_payment_method:
         out.print("[yellow]Retries ran out: waiting for a new payment method.[/]")
+    closed = next((r for r in st.recent if r.status not in ACTIVE), None)
+    if closed is not None and closed.status == RequestStatus.NOT_NEEDED.value:
+        out.print(f"last retry:    not needed, nothing charged ({closed.amount}, "
+                  f"attempt {closed.attempt})")
 
 
 @recharge_app.command("set")
