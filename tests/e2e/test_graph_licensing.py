@@ -205,8 +205,21 @@ def test_malformed_and_rule_breaking_assign_license_requests_are_refused_and_cha
                     404, "Request_ResourceNotFound", "USER_NOT_FOUND")
         graph_error(graph(api, "GET", f"/users/{user}/licenseDetails", admin),
                     404, "Request_ResourceNotFound", "USER_NOT_FOUND")
-    for query in ("$filter=userPrincipalName eq '%00'", "$filter=" + "a" * 3000,
-                  "$select=%00", "$top=%00", "$skiptoken=AA"):
+    for query, code in (("$filter=userPrincipalName eq '%00'", None),
+                        ("$filter=" + "a" * 3000, "INVALID_FILTER"),
+                        ("$select=%00", "INVALID_SELECT"), ("$top=%00", "INVALID_TOP"),
+                        ("$skiptoken=AA", None), ("$skiptoken=A", "INVALID_SKIPTOKEN"),
+                        ("tenant=%00", "TENANT_NOT_FOUND"),
+                        ("tenant=" + "t" * 100, "TENANT_NOT_FOUND")):
         r = graph(api, "GET", f"/users?{query}", admin)
-        assert r.status_code < 500, (query, r.text)
+        if code is None:
+            assert r.status_code == 200 and r.json()["value"] == [], r.text
+        else:
+            assert r.json().get("error", {}).get("innerError", {}).get("code") == code, (
+                query, r.text)
+            assert r.status_code in (400, 404), r.text
+    for method, path in (("GET", "/me"), ("GET", "/groups"), ("POST", "/users"),
+                         ("DELETE", "/users/bob0@contoso.com"), ("PATCH", "/subscribedSkus")):
+        graph_error(graph(api, method, path, admin), 404, "Request_ResourceNotFound",
+                    "UNSUPPORTED_RESOURCE")
     assert snapshot(api, engine, tid) == before

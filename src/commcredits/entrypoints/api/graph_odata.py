@@ -22,13 +22,14 @@ from fastapi.responses import JSONResponse
 
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.licensing import parse_sku
-from commcredits.services.auth import Principal, authenticate
+from commcredits.services.auth import Principal, authenticate, tenant_not_found
 from commcredits.services.context import Services
 from commcredits.services.ports import UserSearch
 
 GRAPH_PREFIX = "/graph/v1.0"
 DEFAULT_TOP = 100
 MAX_TOP = 999
+MAX_OPTION = 2000
 
 _BY_KIND: dict[str, tuple[int, str]] = {
     "invalid": (400, "Request_BadRequest"),
@@ -88,6 +89,8 @@ def caller(svc: Services, authorization: str | None, tenant: str | None) -> Call
         key = authorization[7:].strip()
     with svc.uow(readonly=True) as uow:
         principal = authenticate(uow, key, svc.operator_key)
+    if tenant is not None and (len(tenant) > 64 or "\x00" in tenant):
+        raise tenant_not_found(tenant[:64])
     tenant_id = principal.tenant_id or tenant
     if tenant_id is None:
         raise InvalidInput("TENANT_REQUIRED", "This key is not bound to one tenant: add "
@@ -207,6 +210,10 @@ def user_query(filter: str | None, select: str | None, top: str | None,
         if value is not None:
             raise InvalidInput("UNSUPPORTED_QUERY", f"The {name} query option is not "
                                "supported here; see docs/graph.md.", {"option": name})
+    for name, value in (("$filter", filter), ("$select", select), ("$skiptoken", skiptoken)):
+        if value is not None and len(value) > MAX_OPTION:
+            raise InvalidInput("INVALID_FILTER" if name == "$filter" else "INVALID_QUERY",
+                               f"{name} is over {MAX_OPTION} characters.", {"option": name})
     return UserQuery(
         search=parse_filter(filter) if filter else None,
         select=parse_select(select) if select else None,

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.directory import User
-from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.domain.errors import DomainError, InvalidInput, NotFound
 from commcredits.domain.licensing import Sku, parse_sku, sku_table
 from commcredits.entrypoints.api.deps import ServicesDep
 from commcredits.entrypoints.api.graph_odata import (
@@ -36,7 +36,7 @@ from commcredits.services.directory import SeatCount
 router = APIRouter(prefix=GRAPH_PREFIX, tags=["graph"])
 Json = dict[str, Any]
 AuthHeader = Annotated[str | None, Header(alias="Authorization")]
-TenantParam = Annotated[str | None, Query(max_length=64)]
+TenantParam = Annotated[str | None, Query()]
 
 
 def _context(request: Request, fragment: str) -> str:
@@ -106,10 +106,10 @@ def subscribed_skus(request: Request, svc: ServicesDep, authorization: AuthHeade
 def list_users(
     request: Request, svc: ServicesDep, authorization: AuthHeader = None,
     tenant: TenantParam = None,
-    filter: Annotated[str | None, Query(alias="$filter", max_length=2000)] = None,
-    select: Annotated[str | None, Query(alias="$select", max_length=2000)] = None,
-    top: Annotated[str | None, Query(alias="$top", max_length=20)] = None,
-    skiptoken: Annotated[str | None, Query(alias="$skiptoken", max_length=2000)] = None,
+    filter: Annotated[str | None, Query(alias="$filter")] = None,
+    select: Annotated[str | None, Query(alias="$select")] = None,
+    top: Annotated[str | None, Query(alias="$top")] = None,
+    skiptoken: Annotated[str | None, Query(alias="$skiptoken")] = None,
     orderby: Annotated[str | None, Query(alias="$orderby")] = None,
     search: Annotated[str | None, Query(alias="$search")] = None,
     expand: Annotated[str | None, Query(alias="$expand")] = None,
@@ -223,3 +223,12 @@ async def assign_license(user: str, request: Request, svc: ServicesDep,
         return graph_refusal(exc)
     return JSONResponse({"@odata.context": _context(request, "users/$entity"),
                          **user_view(updated)})
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                  include_in_schema=False, response_model=None)
+def unsupported(rest: str) -> JSONResponse:
+    """Any other Graph resource or method: Graph's shape, never the REST envelope."""
+    return graph_refusal(NotFound(
+        "UNSUPPORTED_RESOURCE", f"{rest[:200]!r} (with this method) is not part of the Graph "
+        "API served here; see docs/graph.md for what is.", {"path": rest[:200]}))
