@@ -44,9 +44,10 @@ from sqlalchemy import Engine
 from commcredits.adapters.db.engine import make_engine
 from commcredits.domain.licensing import sku_table
 from tests.conftest import PG_URL, _reset_postgres, database_params
-from tests.e2e.conftest import Api, row_counts
+from tests.e2e.conftest import row_counts
 
 OPERATOR_KEY = "op-graph-" + secrets.token_hex(8)
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 MCOPSTNC = sku_table()["MCOPSTNC"].sku_id
 MCOEV = sku_table()["MCOEV"].sku_id
 MCOPSTN1 = sku_table()["MCOPSTN1"].sku_id
@@ -87,45 +88,53 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
 
 @dataclass
 class Server:
+    """The running `commcredits serve`, its REST API (as the operator) and its database."""
+
     url: str
-    api: Api
+    client: httpx.Client
     engine: Engine
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return self.client.post(f"/api/v1{path}", json=body, headers=OPERATOR)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(f"/api/v1{path}", headers=OPERATOR)
 
     def tenant(self, name: str) -> str:
         """A funded tenant (so it holds 10,000,000 MCOPSTNC seats, FUND-7)."""
-        r = self.api.post("/tenants", {
+        r = self.post("/tenants", {
             "name": name, "country": "US", "billing_account_type": "MOSA",
             "contacts": [{"email": "admin@contoso.com", "role": "global_admin"}]})
         assert r.status_code == 201, r.text
         tid = str(r.json()["id"])
-        r = self.api.post(f"/tenants/{tid}/payment-methods", {
+        r = self.post(f"/tenants/{tid}/payment-methods", {
             "type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099})
         assert r.status_code == 201, r.text
-        r = self.api.post(f"/tenants/{tid}/credits/purchases",
+        r = self.post(f"/tenants/{tid}/credits/purchases",
                           {"amount": "100.00", "payment_method_id": r.json()["id"]})
         assert r.status_code == 201, r.text
         return tid
 
     def key(self, tid: str, role: str) -> str:
-        r = self.api.post(f"/tenants/{tid}/api-keys", {"role": role, "name": role})
+        r = self.post(f"/tenants/{tid}/api-keys", {"role": role, "name": role})
         assert r.status_code == 201, r.text
         return str(r.json()["key"])
 
     def user(self, tid: str, upn: str, location: str | None = "US") -> str:
-        r = self.api.post(f"/tenants/{tid}/users", {
+        r = self.post(f"/tenants/{tid}/users", {
             "upn": upn, "display_name": upn.split("@")[0], "usage_location": location})
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
     def seats(self, tid: str) -> dict[str, dict[str, int]]:
-        r = self.api.get(f"/tenants/{tid}/subscriptions")
+        r = self.get(f"/tenants/{tid}/subscriptions")
         assert r.status_code == 200, r.text
         return {s["sku"]: s for s in r.json()["subscriptions"]}
 
     def state(self, tid: str) -> dict[str, Any]:
         """What a refusal must leave alone: users, seats, the audit log, every table's rows."""
-        users = self.api.get(f"/tenants/{tid}/users?limit=1000")
-        audit = self.api.get(f"/tenants/{tid}/audit-log")
+        users = self.get(f"/tenants/{tid}/users?limit=1000")
+        audit = self.get(f"/tenants/{tid}/audit-log")
         return {"users": users.json(), "seats": self.seats(tid), "audit": audit.json(),
                 "rows": row_counts(self.engine)}
 
@@ -167,9 +176,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             if time.monotonic() > deadline:
                 pytest.fail(f"commcredits serve did not answer:\n{log.read_text()}")
             time.sleep(0.3)
-        api = Api(cast(Any, client))
-        api.call = _operator_call(client)  # type: ignore[method-assign]
-        yield Server(url, api, engine)
+        yield Server(url, client, engine)
     finally:
         proc.terminate()
         try:
@@ -178,15 +185,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             proc.kill()
         client.close()
         engine.dispose()
-
-
-def _operator_call(client: httpx.Client) -> Callable[..., httpx.Response]:
-    def call(method: str, path: str, *, key: str | None = OPERATOR_KEY,
-             headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        sent = {"Authorization": f"Bearer {key}"} if key else {}
-        sent.update(headers or {})
-        return client.request(method, f"/api/v1{path}", headers=sent, **kwargs)
-    return call
 
 
 def _free_port() -> int:
@@ -301,9 +299,9 @@ def test_refusals_through_the_msgraph_sdk_carry_graphs_code_and_ours_and_change_
     server: Server,
 ) -> None:
     tid = server.tenant("Fabrikam Graph")
-    r = server.api.post(f"/tenants/{tid}/subscriptions", {"sku": "MCOEV", "quantity": 1})
+    r = server.post(f"/tenants/{tid}/subscriptions", {"sku": "MCOEV", "quantity": 1})
     assert r.status_code == 201, r.text
-    r = server.api.post(f"/tenants/{tid}/subscriptions", {"sku": "MCOPSTN1", "quantity": 5})
+    r = server.post(f"/tenants/{tid}/subscriptions", {"sku": "MCOPSTN1", "quantity": 5})
     assert r.status_code == 201, r.text
     admin, reader = server.key(tid, "global_admin"), server.key(tid, "reader")
     first = server.user(tid, "first@fabrikam.com")
