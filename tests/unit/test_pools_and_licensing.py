@@ -3,6 +3,7 @@ format, whole minutes, domestic sets, Zone A, and the license index (hypothesis)
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from commcredits.domain.licensing import (
     check_assignment,
     effective,
     parse_bulk_csv,
+    parse_sku,
     payg_zones,
     plan_change,
     sku_table,
@@ -39,6 +41,15 @@ from commcredits.domain.pools import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PUBLISHED_SKU_IDS = {
+    "MCOEV": "e43b5b99-8dfb-405f-9987-dc307f34bcbd",
+    "MCOPSTN1": "0dab259f-bf13-4952-b7f8-7db8f131b28d",
+    "MCOPSTN2": "d3b4fe1f-9992-4930-8acb-ca6ec609365e",
+    "MCOMEETADV": "0c266dff-15dd-4b49-8397-2bb16070ed52",
+    "MCOPSTNC": "47794cd0-f0e5-45c5-9033-2eb6b5fc84e0",
+    "SPE_E5": "06ebc4ee-1bb5-47dd-8120-11324bc54e06",
+}
+SKU_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://commcredits/skus")
 
 
 @pytest.mark.rule("LIC-2")
@@ -54,6 +65,22 @@ def test_the_sku_table_holds_the_twelve_skus_and_e5_includes_phone_and_conferenc
     assert table["MCOMEETADV"].capability == "MCOMEETADD"
     assert payg_zones()[1] == {"US", "PR", "GB", "CA"}
     assert len(payg_zones()[2]) == 28
+
+
+@pytest.mark.rule("LIC-2")
+def test_sku_ids_are_microsofts_where_published_and_stable_uuid5_otherwise() -> None:
+    table = sku_table()
+    assert len({s.sku_id for s in table.values()}) == len(table) == 12
+    for sku in table.values():
+        if sku.part_number in PUBLISHED_SKU_IDS:
+            published = PUBLISHED_SKU_IDS[sku.part_number]
+            assert (str(sku.sku_id), sku.sku_id_published) == (published, True)
+        else:
+            assert sku.sku_id == uuid.uuid5(SKU_NAMESPACE, sku.part_number)
+            assert not sku.sku_id_published
+        assert parse_sku(str(sku.sku_id).upper()) is sku is parse_sku(sku.sku_id)
+        assert sku.service_plans
+    assert [p.name for p in table["SPE_E5"].service_plans] == ["MCOEV", "MCOMEETADV"]
 
 
 @pytest.mark.rule("POOL-2")

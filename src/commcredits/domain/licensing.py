@@ -1,6 +1,7 @@
 """Licenses (LIC-2, LIC-3, LIC-4): the SKU table, what a SKU includes, and the assignment rules.
 
-The SKU table is data (`data/skus.csv`, as are the PAYG zones in `data/payg_zones.csv`). The
+The SKU table is data (`data/skus.csv`, as are the PAYG zones in `data/payg_zones.csv`), with
+each SKU's Graph `skuId`: Microsoft's published GUID where known, else a stable uuid5. The
 rules are pure functions of a user's licenses before and after a change, the user's usage
 location and the tenant's free seats; they raise a `DomainError` with a stable code:
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +32,10 @@ PHONE_SKU = "MCOEV"
 CONFERENCING_SKU = "MCOMEETADV"
 
 
+SERVICE_PLANS = uuid.uuid5(uuid.NAMESPACE_URL, "https://commcredits/service-plans")
+"""The namespace of the service plan ids (uuid5 of the plan's name); see docs/graph.md."""
+
+
 class SkuKind(StrEnum):
     PHONE = "phone"
     CALLING_PLAN = "calling_plan"
@@ -40,9 +46,14 @@ class SkuKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Sku:
-    """One product of LIC-2: its part number, name, kind and what it includes."""
+    """One product of LIC-2: its part number, Graph skuId, name, kind and what it includes.
+
+    ``sku_id_published`` says whether ``sku_id`` is Microsoft's published GUID (true) or
+    our stable uuid5 stand-in (false)."""
 
     part_number: str
+    sku_id: uuid.UUID
+    sku_id_published: bool
     name: str
     kind: SkuKind
     includes: tuple[str, ...]
@@ -57,6 +68,23 @@ class Sku:
     def is_payg(self) -> bool:
         return self.payg_zone is not None
 
+    @property
+    def service_plans(self) -> tuple[ServicePlan, ...]:
+        """What the SKU switches on: a suite its included SKUs' plans, any other SKU one
+        plan of its own part number (Graph's servicePlans)."""
+        table = sku_table()
+        names = [table[c].part_number for c in self.includes if c in table] if self.includes \
+            else [self.part_number]
+        return tuple(ServicePlan(uuid.uuid5(SERVICE_PLANS, n), n) for n in names)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePlan:
+    """A service plan of a SKU, as Graph's servicePlanInfo names it."""
+
+    id: uuid.UUID
+    name: str
+
 
 def _rows(name: str) -> list[dict[str, str]]:
     text = resources.files("commcredits.data").joinpath(name).read_text(encoding="utf-8")
@@ -68,7 +96,9 @@ def sku_table() -> dict[str, Sku]:
     table: dict[str, Sku] = {}
     for r in _rows("skus.csv"):
         table[r["sku"]] = Sku(
-            part_number=r["sku"], name=r["name"], kind=SkuKind(r["kind"]),
+            part_number=r["sku"], sku_id=uuid.UUID(r["sku_id"]),
+            sku_id_published=r["sku_id_source"] == "microsoft", name=r["name"],
+            kind=SkuKind(r["kind"]),
             includes=tuple(x for x in r["includes"].split(";") if x),
             capability=r["capability"] or None,
             payg_zone=int(r["payg_zone"]) if r["payg_zone"] else None,
@@ -84,17 +114,33 @@ def payg_zones() -> dict[int, frozenset[str]]:
     return {zone: frozenset(codes) for zone, codes in zones.items()}
 
 
+@cache
+def _by_sku_id() -> dict[uuid.UUID, Sku]:
+    return {sku.sku_id: sku for sku in sku_table().values()}
+
+
 def parse_sku(value: object) -> Sku:
-    """Look up a part number (case-insensitive), or refuse with UNKNOWN_SKU."""
+    """Look up a part number (case-insensitive) or a Graph skuId (a GUID), or refuse with
+    UNKNOWN_SKU."""
     table = sku_table()
-    code = value.strip().upper() if isinstance(value, str) else None
-    if code is None or code not in table:
+    if isinstance(value, uuid.UUID):
+        found = _by_sku_id().get(value)
+    else:
+        code = value.strip().upper() if isinstance(value, str) else None
+        found = table.get(code) if code is not None else None
+        if found is None and code is not None and len(code) == 36:
+            try:
+                found = _by_sku_id().get(uuid.UUID(code))
+            except ValueError:
+                found = None
+    if found is None:
         raise InvalidInput(
             "UNKNOWN_SKU",
-            f"{value!r} is not a license part number; use one of: {', '.join(table)}.",
-            {"value": str(value), "allowed": list(table)},
+            f"{value!r} is not a license part number or skuId; use one of: "
+            f"{', '.join(table)}.",
+            {"value": str(value)[:200], "allowed": list(table)},
         )
-    return table[code]
+    return found
 
 
 def effective(skus: Iterable[str]) -> frozenset[str]:

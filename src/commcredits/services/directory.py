@@ -55,7 +55,9 @@ def _lock(uow: UnitOfWork, tenant_id: str) -> None:
 
 
 def _user(uow: UnitOfWork, tenant_id: str, key: object) -> User:
-    if not isinstance(key, str) or not key:
+    """The user by object id or UPN; a key no user can have (empty, NUL, over 1,000
+    characters) is not found without asking the database (PostgreSQL refuses NUL)."""
+    if not isinstance(key, str) or not key or "\x00" in key or len(key) > 1000:
         raise user_not_found(str(key))
     found = uow.directory.user(tenant_id, key)
     if found is None:
@@ -103,11 +105,20 @@ def list_users(
     after: str | None = None, search: UserSearch | None = None,
 ) -> list[User]:
     """Users ordered by UPN, a page at a time (``after`` is the last UPN of the page before),
-    optionally only those matching ``search``."""
+    optionally only those matching ``search``. No user holds a NUL, so a search or ``after``
+    with one finds nobody (and never reaches PostgreSQL, which refuses NUL)."""
     with svc.uow(readonly=True) as uow:
         authorize(uow, principal, tenant_id, Action.READ_DIRECTORY)
+        if _has_nul(after, search):
+            return []
         return uow.directory.users(tenant_id, limit=max(1, min(limit, 1000)),
                                    after_upn=after.lower() if after else None, search=search)
+
+
+def _has_nul(after: str | None, search: UserSearch | None) -> bool:
+    texts = [after] + ([search.text, search.sku, search.location, search.upn,
+                        search.upn_prefix] if search else [])
+    return any(t is not None and "\x00" in t for t in texts)
 
 
 def get_user(svc: Services, principal: Principal, tenant_id: str, key: str) -> User:

@@ -423,11 +423,14 @@ class Mailer(Protocol):
 @dataclass(frozen=True, slots=True)
 class UserSearch:
     """Which users to list: `text` in the UPN, display name or number (any case); `sku` held
-    (`""`: no license at all; None: any); `location` (`""`: not set; None: any)."""
+    (`""`: no license at all; None: any); `location` (`""`: not set; None: any); `upn` exactly
+    and `upn_prefix` as the UPN's start (lower case; None: any)."""
 
     text: str = ""
     sku: str | None = None
     location: str | None = None
+    upn: str | None = None
+    upn_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

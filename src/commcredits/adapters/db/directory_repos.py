@@ -142,6 +142,10 @@ class SqlDirectory:
         if search.location is not None:
             where.append(U.c.usage_location == search.location if search.location
                          else U.c.usage_location.is_(None))
+        if search.upn is not None:
+            where.append(U.c.upn == search.upn)
+        if search.upn_prefix is not None:
+            where.append(U.c.upn.startswith(search.upn_prefix, autoescape=True))
         return where
 
     def all_users(self, tenant_id: str) -> list[User]:

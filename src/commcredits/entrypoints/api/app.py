@@ -19,6 +19,7 @@ from commcredits.entrypoints.api import (
     routes_calls,
     routes_directory,
     routes_graph,
+    routes_graph_licensing,
     routes_insight,
     routes_postpaid,
     routes_rates,
@@ -63,6 +64,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_reports.router)
     app.include_router(routes_insight.router)
     app.include_router(routes_graph.router)
+    app.include_router(routes_graph_licensing.router)
     web.install(app)
 
     @app.get("/healthz", tags=["operations"])
