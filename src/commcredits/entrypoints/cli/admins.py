@@ -1,6 +1,6 @@
 """CLI group `admin`: local admin-center accounts (create, list) and one-time sign-in links.
 
-`main.py` registers this group at its end (this module uses its `friendly` and `runtime`).
+`main.py` registers this group at its end; `friendly` and `runtime` come from `common.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
+from commcredits.entrypoints.cli.common import Db, friendly, out, runtime
 from commcredits.services import web_access
 from commcredits.services.auth import OPERATOR_CLI
 

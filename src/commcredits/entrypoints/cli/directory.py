@@ -3,7 +3,7 @@ FILE.csv`), `numbers`, `resource-accounts` and `report minute-pools`.
 
 They work on the database as the operator, like the rest of the CLI, and print refusals as
 ``error CODE: message`` with exit status 2. `main.py` registers these groups at its end (this
-module uses its `friendly` and `runtime`), so import the CLI through `main`.
+module uses `friendly` and `runtime` from `common.py`), so import the CLI through `main`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ import typer
 from rich.table import Table
 
 from commcredits.domain.directory import User
-from commcredits.entrypoints.cli.main import Db, err, friendly, out, runtime
+from commcredits.entrypoints.cli.common import (
+    EXIT_ROWS_REJECTED,
+    Db,
+    err,
+    friendly,
+    out,
+    runtime,
+    writable_file,
+)
 from commcredits.services import directory, pools
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -185,15 +193,17 @@ def licenses_bulk(
         help="Write every row's result to this CSV file.")] = None,
     db: Db = None,
 ) -> None:
-    """Apply a CSV of license changes row by row and report each row (LIC-4). A malformed
-    file changes nothing. Exits 1 when some rows failed."""
+    """Apply a CSV of license changes row by row and report each row. A malformed file
+    changes nothing. Exits 1 when some rows failed."""
     if _apply_bulk(tenant_id, file, report, db):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ROWS_REJECTED)
 
 
 @friendly
 def _apply_bulk(tenant_id: str, file: Path, report: Path | None, db: str | None) -> int:
     """Apply the file, print the report; returns how many rows failed."""
+    if report is not None:
+        writable_file(report, "--report")
     data = file.read_bytes()
     with runtime(db) as rt:
         result = directory.bulk_licenses(rt.services, OPERATOR_CLI, tenant_id, data)

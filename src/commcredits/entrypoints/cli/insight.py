@@ -1,7 +1,7 @@
 """CLI commands for insight (REP-5): `report spend` and `credits recommendation`.
 
 They register on the existing groups (`report_app` from `directory.py`, `credits_app` from
-`main.py`); `main.py` imports this module at its end, like the other groups.
+`credits.py`); `main.py` imports this module at its end, like the other groups.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from commcredits.entrypoints.cli.common import Db, friendly, out, runtime
+from commcredits.entrypoints.cli.credits import credits_app
 from commcredits.entrypoints.cli.directory import report_app
-from commcredits.entrypoints.cli.main import Db, credits_app, friendly, out, runtime
 from commcredits.services import insight
 from commcredits.services.auth import OPERATOR_CLI
 

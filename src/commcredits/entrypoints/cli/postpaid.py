@@ -1,7 +1,7 @@
 """CLI group `billing` for post-usage billing (ACCT-6, POST-1, POST-2): `switch` the billing
 account type, turn `overage` on or off, and show a month's overage `statement`.
 
-`main.py` registers this group at its end (this module uses its `friendly` and `runtime`).
+`main.py` registers this group at its end; `friendly` and `runtime` come from `common.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from commcredits.domain.pools import month_of
-from commcredits.entrypoints.cli.main import Db, friendly, money_table, out, runtime
+from commcredits.entrypoints.cli.common import Db, friendly, money_table, out, runtime
 from commcredits.services import postpaid
 from commcredits.services.auth import OPERATOR_CLI
 

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.cli.main import Db, err, friendly, out, runtime
+from commcredits.entrypoints.cli.common import Db, err, friendly, out, runtime
 from commcredits.services import rates
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.rates import RateTableInfo

@@ -1,0 +1,167 @@
+"""CLI groups `credits` (balance, lots, cards, purchases, adjustments, ledger, invoices) and
+`auto-recharge` (settings and status).
+
+Like the rest of the CLI they work on the database as the operator. `main.py` registers these
+groups (and `insight.py` adds `credits recommendation`), so import the CLI through `main`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from commcredits.entrypoints.cli.common import Db, err, friendly, money_table, out, runtime
+from commcredits.services import funds, payments, queries, recharge
+from commcredits.services.auth import OPERATOR_CLI
+
+credits_app: typer.Typer = typer.Typer(
+    help="Balance, lots, purchases, cards, ledger and invoices.", no_args_is_help=True)
+recharge_app: typer.Typer = typer.Typer(
+    help="Auto-recharge settings and status.", no_args_is_help=True)
+
+
+@credits_app.command("show")
+@friendly
+def credits_show(tenant_id: str, db: Db = None) -> None:
+    """Balance, debt and lots with their expiry dates."""
+    with runtime(db) as rt:
+        view = queries.credits(rt.services, OPERATOR_CLI, tenant_id)
+    out.print(f"[bold]{view.tenant.name}[/]  balance [bold]{view.balance}[/]  "
+              f"available {view.available}  debt {view.debt}")
+    rows = [(str(x.id), x.purchased_at.date().isoformat(), x.expires_at.date().isoformat(),
+             x.source.value, x.amount.format(), x.remaining.format()) for x in view.lots]
+    out.print(money_table("Lots (used oldest first)", rows,
+                          ("lot", "purchased", "expires", "source", "amount", "remaining")))
+
+
+@credits_app.command("add-card")
+@friendly
+def credits_add_card(
+    tenant_id: str,
+    number: Annotated[str, typer.Argument(help="Card number (sandbox: 4242424242424242).")],
+    expiry: Annotated[str, typer.Option("--expiry", help="MM/YYYY")] = "12/2030",
+    db: Db = None,
+) -> None:
+    """Add a card; only brand, last 4 digits and expiry are kept."""
+    month, _, year = expiry.partition("/")
+    if not (month.isdigit() and year.isdigit()):
+        err.print("[bold red]error[/] INVALID_EXPIRY: write the expiry as MM/YYYY, e.g. 12/2030.")
+        raise typer.Exit(2)
+    with runtime(db) as rt:
+        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id, number=number,
+                                        exp_month=int(month), exp_year=int(year))
+    out.print(f"Added {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
+              f"[bold]{m.id}[/]")
+
+
+@credits_app.command("purchase")
+@friendly
+def credits_purchase(
+    tenant_id: str,
+    amount: Annotated[str, typer.Argument(help="Amount with at most 2 decimals, e.g. 50.00.")],
+    card: Annotated[str, typer.Option(help="Payment method id (see credits add-card).")],
+    channel: Annotated[str | None, typer.Option(
+        help="web_direct_offer for CSP tenants buying directly.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(
+        help="Retry-safe key: the same key never charges twice.")] = None,
+    db: Db = None,
+) -> None:
+    """Buy credits: a new lot that expires in 12 months, and an invoice."""
+    with runtime(db) as rt:
+        r = funds.purchase(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
+                           payment_method_id=card, channel=channel,
+                           idempotency_key=idempotency_key)
+    out.print(f"{'Replayed' if r.replayed else 'Bought'} {r.lot.amount} · lot {r.lot.id} "
+              f"expires {r.lot.expires_at.date()} · invoice {r.invoice.number}")
+
+
+@credits_app.command("adjust")
+@friendly
+def credits_adjust(
+    tenant_id: str,
+    amount: Annotated[str, typer.Argument(help="Signed amount: 25.00 adds, -25.00 charges.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and audit log).")],
+    db: Db = None,
+) -> None:
+    """Operator correction: add a lot (adjustment) or charge the balance."""
+    with runtime(db) as rt:
+        result = funds.adjust(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
+                              reason=reason)
+    if isinstance(result, funds.PurchaseResult):
+        out.print(f"Added {result.lot.amount} as lot {result.lot.id} "
+                  f"(invoice {result.invoice.number})")
+    else:
+        out.print(f"Charged {result.amount}; balance {result.balance}, debt {result.debt}")
+
+
+@credits_app.command("ledger")
+@friendly
+def credits_ledger(
+    tenant_id: str,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 30,
+    db: Db = None,
+) -> None:
+    """The append-only ledger, newest first."""
+    with runtime(db) as rt:
+        tenant, entries = queries.ledger(rt.services, OPERATOR_CLI, tenant_id, limit=limit)
+    rows = [(str(e.id), e.at.strftime("%Y-%m-%d %H:%M"), e.kind.value, e.amount.format(),
+             ", ".join(f"lot {a.lot_id}: {a.amount.format()}" for a in e.allocations),
+             e.reference or "") for e in entries]
+    out.print(money_table(f"Ledger ({tenant.currency})", rows,
+                          ("id", "at", "kind", "amount", "allocations", "reference")))
+
+
+@credits_app.command("invoices")
+@friendly
+def credits_invoices(tenant_id: str, db: Db = None) -> None:
+    """Invoices, newest first."""
+    with runtime(db) as rt:
+        found = queries.invoices(rt.services, OPERATOR_CLI, tenant_id)
+    rows = [(i.number, i.issued_at.date().isoformat(), i.total.format(),
+             str(i.document.get("status", ""))) for i in found]
+    out.print(money_table("Invoices", rows, ("number", "issued", "total", "status")))
+
+
+@recharge_app.command("show")
+@friendly
+def recharge_show(tenant_id: str, db: Db = None) -> None:
+    """Settings, the last recharge, the last failure and the next retry."""
+    with runtime(db) as rt:
+        st = recharge.status(rt.services, OPERATOR_CLI, tenant_id)
+    s = st.settings
+    if s is None:
+        out.print("Auto-recharge has never been set up for this tenant.")
+        return
+    out.print(f"Auto-recharge is [bold]{'on' if s.enabled else 'off'}[/]: add "
+              f"{s.amount or '-'} when the balance is below {s.trigger or '-'} "
+              f"(payment method {s.payment_method_id or '-'})")
+    out.print(f"last recharge: {s.last_recharge_at or 'never'}")
+    if s.last_failure_at:
+        out.print(f"last failure:  {s.last_failure_at} ({s.last_failure_reason})")
+    if st.active:
+        out.print(f"in flight:     {st.active.amount}, attempt {st.active.attempt}, "
+                  f"next try {st.active.next_attempt_at}")
+    if s.waiting_for_payment_method:
+        out.print("[yellow]Retries ran out: waiting for a new payment method.[/]")
+
+
+@recharge_app.command("set")
+@friendly
+def recharge_set(
+    tenant_id: str,
+    amount: Annotated[str, typer.Option(help='"Add this amount", e.g. 100.00.')],
+    trigger: Annotated[str, typer.Option(help='"When balance is below", e.g. 50.00.')],
+    card: Annotated[str, typer.Option(help="Payment method id.")],
+    enable: Annotated[bool, typer.Option("--enable/--disable", help="Turn it on or off.")]
+    = True,
+    db: Db = None,
+) -> None:
+    """Turn auto-recharge on (or off) with its amounts and payment method."""
+    with runtime(db) as rt:
+        st = recharge.configure(rt.services, OPERATOR_CLI, tenant_id, enabled=enable,
+                                amount=amount, trigger=trigger, payment_method_id=card)
+    s = st.settings
+    assert s is not None
+    out.print(f"Auto-recharge {'on' if s.enabled else 'off'}: add {s.amount} when the "
+              f"balance is below {s.trigger}.")
