@@ -7,13 +7,16 @@ groups (and `insight.py` adds `credits recommendation`), so import the CLI throu
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from commcredits.entrypoints.cli.common import Db, err, friendly, money_table, out, runtime
+from commcredits.domain.errors import InvalidInput
+from commcredits.entrypoints.cli.common import Db, friendly, money_table, out, runtime
 from commcredits.services import funds, payments, queries, recharge
 from commcredits.services.auth import OPERATOR_CLI
+from commcredits.services.context import Services
 
 credits_app: typer.Typer = typer.Typer(
     help="Balance, lots, purchases, cards, ledger and invoices.", no_args_is_help=True)
@@ -35,22 +38,52 @@ def credits_show(tenant_id: str, db: Db = None) -> None:
                           ("lot", "purchased", "expires", "source", "amount", "remaining")))
 
 
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def read_card_number(source: str | None) -> str:
+    """The card number from a hidden prompt, or from stdin (`--number -`, or stdin piped):
+    never from the command line, where it would stay in the shell history."""
+    if source not in (None, "-"):
+        raise InvalidInput(
+            "CARD_NUMBER_ON_COMMAND_LINE",
+            "Do not put a card number on the command line: it stays in the shell history. "
+            "Leave --number out to be asked for it (hidden), or pipe it in with --number -.",
+        )
+    if source == "-" or not _stdin_is_tty():
+        number = sys.stdin.readline().strip()
+        if not number:
+            raise InvalidInput(
+                "CARD_NUMBER_REQUIRED",
+                "No card number on stdin: pipe one line in, e.g. "
+                "`printf '4242424242424242\\n' | commcredits credits add-card TENANT`.",
+            )
+        return number
+    return str(typer.prompt("Card number", hide_input=True)).strip()
+
+
 @credits_app.command("add-card")
 @friendly
 def credits_add_card(
-    tenant_id: str,
-    number: Annotated[str, typer.Argument(help="Card number (sandbox: 4242424242424242).")],
-    expiry: Annotated[str, typer.Option("--expiry", help="MM/YYYY")] = "12/2030",
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id.")],
+    expiry: Annotated[str, typer.Option("--expiry", help="Expiry as MM/YYYY.")] = "12/2030",
+    number: Annotated[str | None, typer.Option(
+        "--number", help="`-` reads the card number from stdin. Without it the number is "
+                         "asked for (hidden), or read from stdin when that is piped.",
+    )] = None,
     db: Db = None,
 ) -> None:
-    """Add a card; only brand, last 4 digits and expiry are kept."""
+    """Add a card; only brand, last 4 digits and expiry are kept. The number is asked for
+    (hidden) or piped in, never taken from the command line."""
     month, _, year = expiry.partition("/")
     if not (month.isdigit() and year.isdigit()):
-        err.print("[bold red]error[/] INVALID_EXPIRY: write the expiry as MM/YYYY, e.g. 12/2030.")
-        raise typer.Exit(2)
+        raise InvalidInput("INVALID_EXPIRY", "Write the expiry as MM/YYYY, e.g. 12/2030.")
+    card_number = read_card_number(number)
     with runtime(db) as rt:
-        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id, number=number,
-                                        exp_month=int(month), exp_year=int(year))
+        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id,
+                                        number=card_number, exp_month=int(month),
+                                        exp_year=int(year))
     out.print(f"Added {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
               f"[bold]{m.id}[/]")
 
@@ -76,7 +109,10 @@ def credits_purchase(
               f"expires {r.lot.expires_at.date()} · invoice {r.invoice.number}")
 
 
-@credits_app.command("adjust")
+# A negative amount (`-25.00`) looks like an option to the parser: unknown "options" are kept
+# as arguments here, so `credits adjust TENANT -25.00 --reason …` works as written. The
+# amount is a string, validated by `funds.adjust` (INVALID_AMOUNT).
+@credits_app.command("adjust", context_settings={"ignore_unknown_options": True})
 @friendly
 def credits_adjust(
     tenant_id: str,
@@ -150,18 +186,51 @@ def recharge_show(tenant_id: str, db: Db = None) -> None:
 @friendly
 def recharge_set(
     tenant_id: str,
-    amount: Annotated[str, typer.Option(help='"Add this amount", e.g. 100.00.')],
-    trigger: Annotated[str, typer.Option(help='"When balance is below", e.g. 50.00.')],
-    card: Annotated[str, typer.Option(help="Payment method id.")],
+    amount: Annotated[str | None, typer.Option(
+        help='"Add this amount", e.g. 100.00 (needed with --enable).')] = None,
+    trigger: Annotated[str | None, typer.Option(
+        help='"When balance is below", e.g. 50.00 (needed with --enable).')] = None,
+    card: Annotated[str | None, typer.Option(
+        help="Payment method id (needed with --enable).")] = None,
     enable: Annotated[bool, typer.Option("--enable/--disable", help="Turn it on or off.")]
     = True,
     db: Db = None,
 ) -> None:
-    """Turn auto-recharge on (or off) with its amounts and payment method."""
+    """Turn auto-recharge on with its amounts and payment method, or off (--disable needs
+    nothing else and keeps the amounts for next time)."""
+    if enable:
+        missing = [flag for flag, value in (("--amount", amount), ("--trigger", trigger),
+                                            ("--card", card)) if value is None]
+        if missing:
+            raise InvalidInput(
+                "AUTO_RECHARGE_INCOMPLETE",
+                f"Turning auto-recharge on needs {', '.join(missing)}, e.g. --amount 100.00 "
+                "--trigger 50.00 --card PM_ID; --disable turns it off.",
+            )
     with runtime(db) as rt:
+        if not enable:
+            amount, trigger, card = _kept(rt.services, tenant_id, amount, trigger, card)
         st = recharge.configure(rt.services, OPERATOR_CLI, tenant_id, enabled=enable,
                                 amount=amount, trigger=trigger, payment_method_id=card)
     s = st.settings
     assert s is not None
-    out.print(f"Auto-recharge {'on' if s.enabled else 'off'}: add {s.amount} when the "
-              f"balance is below {s.trigger}.")
+    if s.enabled:
+        out.print(f"Auto-recharge on: add {s.amount} when the balance is below {s.trigger}.")
+    else:
+        out.print("Auto-recharge off; nothing more is charged automatically.")
+
+
+def _kept(
+    svc: Services, tenant_id: str, amount: str | None, trigger: str | None, card: str | None,
+) -> tuple[str | None, str | None, str | None]:
+    """What --disable leaves in place: the values given, else the current settings."""
+    current = recharge.status(svc, OPERATOR_CLI, tenant_id).settings
+    if current is None:
+        return amount, trigger, card
+    if amount is None and current.amount is not None:
+        amount = current.amount.format()
+    if trigger is None and current.trigger is not None:
+        trigger = current.trigger.format()
+    if amount is None or trigger is None:  # both or neither: the domain checks them together
+        amount = trigger = None
+    return amount, trigger, card if card is not None else current.payment_method_id
