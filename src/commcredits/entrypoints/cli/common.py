@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from typer.core import TyperArgument, TyperOption
 
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import DEFAULT_DATABASE_URL, Settings
@@ -37,11 +38,26 @@ err = Console(stderr=True)
 Db = Annotated[str | None, typer.Option(
     "--db", envvar="COMMCREDITS_DATABASE_URL", show_envvar=True,
     help="Database URL (default: the SQLite file commcredits.db in this folder; "
-         "postgresql+psycopg://… selects PostgreSQL). The SQLite file must exist: "
-         "`commcredits db upgrade` creates it.",
+         "postgresql+psycopg://… selects PostgreSQL). Only db upgrade, serve and demo "
+         "create a SQLite file; other commands refuse one that does not exist.",
 )]
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _no_type(param: TyperArgument, ctx: typer.Context) -> str | None:
+    return None
+
+
+def _metavar_only(param: TyperOption, ctx: typer.Context) -> str:
+    return param.metavar or ""
+
+
+# Help shows no type column (`<str>`, `<bool>`, `<int>`): each help text says what a value
+# looks like. Typer has no setting for this column, so its two parameter classes are told here,
+# once, for this CLI; an option that wants a placeholder sets `metavar`.
+TyperArgument.display_type_rich = _no_type  # type: ignore[method-assign,assignment]
+TyperOption.display_type_rich = _metavar_only  # type: ignore[method-assign,assignment]
 
 
 def fail(code: str, message: str, status: int = EXIT_REFUSED) -> NoReturn:

@@ -34,15 +34,15 @@ users_app: typer.Typer = typer.Typer(
 subscriptions_app: typer.Typer = typer.Typer(
     help="License seats: buy them, and see what is assigned.", no_args_is_help=True)
 licenses_app: typer.Typer = typer.Typer(
-    help="Assign and remove licenses, one user or a CSV file (LIC-3, LIC-4).",
+    help="Assign and remove licenses, one user or a CSV file.",
     no_args_is_help=True)
 numbers_app: typer.Typer = typer.Typer(
-    help="The tenant's phone numbers and who answers on them (NUM-1).", no_args_is_help=True)
+    help="The tenant's phone numbers and who answers on them.", no_args_is_help=True)
 resources_app: typer.Typer = typer.Typer(
     help="Resource accounts: auto attendants, call queues, conference bridges.",
     no_args_is_help=True)
 report_app: typer.Typer = typer.Typer(
-    help="Reports: the minute pools of a month (POOL-6).", no_args_is_help=True)
+    help="Reports: minute pools, the PSTN usage export, spend.", no_args_is_help=True)
 
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
 Upn = Annotated[str, typer.Argument(help="The user's UPN (or object id).")]
@@ -337,7 +337,7 @@ def report_minute_pools(
     month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month).")] = None,
     db: Db = None,
 ) -> None:
-    """The PSTN minute pools of a month: total, used and available minutes (POOL-6)."""
+    """The PSTN minute pools of a month: total, used and available minutes."""
     with runtime(db) as rt:
         r = pools.minute_pools_report(rt.services, OPERATOR_CLI, tenant_id, month)
     table = Table(title=f"Minute pools {r.month} (as of {r.as_of:%Y-%m-%d %H:%M} UTC)")

@@ -32,7 +32,7 @@ def report_spend(
         "--to", help="Last day (YYYY-MM-DD or ISO date-time, UTC); default now.")] = None,
     db: Db = None,
 ) -> None:
-    """Spend of finished calls per day, user, destination country or capability (REP-5)."""
+    """Spend of finished calls per day, user, destination country or capability."""
     with runtime(db) as rt:
         r = insight.spend(rt.services, OPERATOR_CLI, tenant_id, group_by, start, end)
     table = Table(title=f"Spend by {r.group_by}, {r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} "
@@ -48,7 +48,7 @@ def report_spend(
 @credits_app.command("recommendation")
 @friendly
 def credits_recommendation(tenant_id: Tenant, db: Db = None) -> None:
-    """Recommended auto-recharge trigger and amount, and the runway (REP-5)."""
+    """Recommended auto-recharge trigger and amount, and the runway."""
     with runtime(db) as rt:
         r = insight.recommendation(rt.services, OPERATOR_CLI, tenant_id)
     runway = f"{r.runway_days} days" if r.runway_days is not None else "no recent spend"

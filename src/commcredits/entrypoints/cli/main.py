@@ -72,7 +72,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     simulated_clock: Annotated[bool, typer.Option(
-        "--simulated-clock", help="Run on a simulated clock the operator moves (SIM-1).",
+        "--simulated-clock", help="Run on a simulated clock that the operator moves.",
     )] = False,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
     = False,
@@ -227,7 +227,7 @@ def tenant_ea_exception(
                                          help="Grant or revoke the exception.")] = True,
     db: Db = None,
 ) -> None:
-    """Let an EA tenant buy despite its billing-region mismatch (ACCT-4)."""
+    """Let an EA tenant buy despite its billing-region mismatch."""
     with runtime(db) as rt:
         t = tenants.set_ea_exception(rt.services, OPERATOR_CLI, tenant_id, enable)
     out.print(f"EA region exception for {t.name}: {'on' if t.ea_region_exception else 'off'}")
