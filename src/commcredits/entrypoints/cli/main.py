@@ -97,7 +97,7 @@ def serve(
         demo = seed_demo(rt.services)
         out.print(f"[bold]Demo tenant[/] Contoso: {demo.tenant_id}"
                   + (" (created)" if demo.created else ""))
-        out.print(f"[bold]Demo global admin key[/]: {demo.admin_key}")
+        print_demo_key(demo.admin_key)
         account, password = web_access.ensure_demo_admin(rt.services, OPERATOR_CLI,
                                                          demo.tenant_id)
         link = web_access.create_sign_in_link(rt.services, account.id)
@@ -105,8 +105,8 @@ def serve(
             out.print(f"[bold]Demo admin sign-in[/]: {account.email} / {password}")
         out.print(f"[bold]Open the admin center[/] (one-time sign-in link): "
                   f"{url}/signin/link/{link}", soft_wrap=True)
-        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key}' "
-                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits")
+        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key or '$KEY'}' "
+                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits", soft_wrap=True)
     out.print(f"[bold green]commcredits[/] serving on {url}  (API docs: {url}/docs)")
     if settings.simulated_clock:
         out.print("[yellow]Simulated clock is on[/]: move it with POST /api/v1/clock "
@@ -127,12 +127,22 @@ def serve(
 @app.command()
 @friendly
 def demo(db: Db = None) -> None:
-    """Seed the demo tenant (once) and print a fresh demo admin key."""
+    """Seed the demo tenant (once); its global-admin key is printed when it is created."""
     with runtime(db, create=True) as rt:
         result = seed_demo(rt.services)
     out.print(f"Demo tenant Contoso: {result.tenant_id}"
               + (" (created)" if result.created else " (already there)"))
-    out.print(f"Demo global admin key: {result.admin_key}")
+    print_demo_key(result.admin_key)
+
+
+def print_demo_key(key: str | None) -> None:
+    """The demo's key when it was just made; otherwise where a new one comes from."""
+    if key:
+        out.print(f"[bold]Demo global admin key[/] (shown once): {key}", soft_wrap=True)
+    else:
+        out.print("[bold]Demo global admin key[/]: printed when the demo was created (keys "
+                  "are stored hashed); `commcredits admin key --rotate` prints a new one, and "
+                  "the old one stops working.", soft_wrap=True)
 
 
 @db_app.command("upgrade")
