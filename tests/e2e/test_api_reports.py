@@ -135,6 +135,7 @@ def test_the_cli_writes_csv_zip_and_xlsx_files(
         result = runner.invoke(app, [*base, "--format", fmt, "--output", str(target)])
         assert result.exit_code == 0, result.output
         assert f"wrote 5 rows to {target}" in result.output.replace("\n", "")
+        assert "5/5" in result.output  # the progress bar counts data rows, not lines
     text = (tmp_path / "usage.csv").read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert rows[0] == REP1_COLUMNS and len(rows) == 6

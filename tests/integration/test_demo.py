@@ -3,12 +3,20 @@ through the real services, seeded once."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+import pytest
+from typer.testing import CliRunner
+
 from commcredits.adapters.clock import FixedClock
+from commcredits.domain.errors import Unauthenticated
 from commcredits.domain.lots import LotSource
 from commcredits.domain.reports import COLUMNS
+from commcredits.domain.tenants import Role
+from commcredits.entrypoints.cli.main import app
 from commcredits.services import directory, queries, recharge
+from commcredits.services.auth import authenticate
 from commcredits.services.context import Services
 from commcredits.services.demo import seed_demo
 from commcredits.services.reports import pstn_usage
@@ -19,7 +27,7 @@ def test_the_demo_has_a_year_of_credits_users_numbers_and_two_months_of_calls(
     svc: Services, clock: FixedClock,
 ) -> None:
     demo = seed_demo(svc)
-    assert demo.created and demo.admin_key.startswith("cck_")
+    assert demo.created and demo.admin_key and demo.admin_key.startswith("cck_")
     view = queries.credits(svc, OPERATOR, demo.tenant_id)
     assert view.tenant.name == "Contoso" and view.balance.is_positive()
     soon = [lot for lot in view.lots if lot.remaining.is_positive()
@@ -40,3 +48,24 @@ def test_the_demo_has_a_year_of_credits_users_numbers_and_two_months_of_calls(
     again = seed_demo(svc)
     assert not again.created and again.tenant_id == demo.tenant_id
     assert len(list(pstn_usage(svc, OPERATOR, demo.tenant_id, period="28d"))) == len(calls)
+    assert again.admin_key is None  # a restart prints no new key; the first one still works
+    with svc.uow(readonly=True) as uow:
+        assert authenticate(uow, demo.admin_key, None).tenant_id == demo.tenant_id
+        assert uow.access.revoke_keys(demo.tenant_id, Role.GLOBAL_ADMIN, "x") == []
+
+
+@pytest.mark.rule("AUTH-2")
+def test_admin_key_rotate_replaces_the_demo_key_printed_at_the_first_start(
+    svc: Services, db_url: str,
+) -> None:
+    first = seed_demo(svc).admin_key
+    assert first is not None
+    result = CliRunner().invoke(app, ["admin", "key", "--rotate", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "revoked 1 earlier key(s) named 'demo admin'" in result.output
+    found = re.search(r"cck_[A-Za-z0-9_-]+", result.output)
+    assert found is not None
+    with svc.uow(readonly=True) as uow:
+        with pytest.raises(Unauthenticated):
+            authenticate(uow, first, None)
+        assert authenticate(uow, found.group(0), None).role is Role.GLOBAL_ADMIN

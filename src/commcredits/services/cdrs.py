@@ -128,6 +128,9 @@ def import_cdrs(
     report = CdrReport()
     records = _records(data, report)
     records.sort(key=lambda r: (r.req.start, r.line))
+    if progress is not None:
+        progress = _counting_data_rows(progress, len(report.rejected))
+        progress(0, len(records))
     if vectorized:
         _apply_batched(svc, tenant, records, report, progress)
     else:
@@ -137,6 +140,16 @@ def import_cdrs(
                 progress(done, len(records))
     report.rejected.sort(key=lambda r: int(r["line"]))
     return report
+
+
+def _counting_data_rows(
+    progress: Callable[[int, int], None], refused: int,
+) -> Callable[[int, int], None]:
+    """`progress(done, total)` in data rows of the file: the rows refused while parsing count
+    as done from the start, so the total is every data row (no header, no blank lines)."""
+    def tell(done: int, total: int) -> None:
+        progress(refused + done, refused + total)
+    return tell
 
 
 def _records(data: bytes | str, report: CdrReport) -> list[cdr_batch.Record]:

@@ -24,13 +24,13 @@ DEMO_CONTACTS = [
     {"email": "megan.bowen@contoso.com", "role": "global_admin"},
     {"email": "alex.wilber@contoso.com", "role": "billing_admin"},
 ]
-
+DEMO_KEY_NAME = "demo admin"  # the global-admin key seeding prints, and `admin key` rotates
 
 
 @dataclass(frozen=True, slots=True)
 class Demo:
     tenant_id: str
-    admin_key: str
+    admin_key: str | None  # only when the demo was created: keys are stored hashed
     created: bool
 
 
@@ -42,7 +42,8 @@ def find_demo_tenant(svc: Services) -> str | None:
 
 
 def seed_demo(svc: Services) -> Demo:
-    """Create the demo tenant once, and hand out a fresh global-admin key every time."""
+    """Create the demo tenant once, with its global-admin key; later runs fill in what is
+    missing and hand out no key (`tenants.rotate_api_key` replaces a lost one)."""
     tenant_id = find_demo_tenant(svc)
     created = tenant_id is None
     if tenant_id is None:
@@ -50,10 +51,12 @@ def seed_demo(svc: Services) -> Demo:
     seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
     rates.import_samples(svc, OPERATOR_CLI, only_missing=True)  # USD, EUR, GBP (once)
     seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once)
-    key = tenants.create_api_key(
-        svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
-    )
-    return Demo(tenant_id, key.key, created)
+    key = None
+    if created:
+        key = tenants.create_api_key(
+            svc, OPERATOR_CLI, tenant_id, role="global_admin", name=DEMO_KEY_NAME,
+        ).key
+    return Demo(tenant_id, key, created)
 
 
 def _create(svc: Services, now: datetime) -> str:

@@ -132,6 +132,37 @@ def create_api_key(
     return NewKey(key_id, key, parsed, label)
 
 
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    key: NewKey
+    revoked: int
+
+
+def rotate_api_key(
+    svc: Services, principal: Principal, tenant_id: str, *, role: Any, name: Any,
+) -> RotatedKey:
+    """A new key for the role and name, in the transaction that revokes (deletes) the tenant's
+    earlier keys of that role and name: the issuer's previous key stops working at once.
+    Keys are stored hashed (AUTH-2), so a lost key is replaced, never shown again."""
+    parsed = parse_enum(Role, role, "INVALID_ROLE", "role")
+    if parsed not in TENANT_KEY_ROLES:
+        raise InvalidInput("INVALID_ROLE", "Only tenant roles have keys to rotate.")
+    label = validate_name(name)
+    key = new_key()
+    key_id = uuid.uuid4().hex
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        authorize(uow, principal, tenant_id, Action.MANAGE_KEYS)
+        revoked = uow.access.revoke_keys(tenant_id, parsed, label)
+        uow.access.add_key(key_id, hash_key(key), key[:10], tenant_id=tenant_id,
+                           partner_id=None, role=parsed, name=label, at=now)
+        uow.audit.add(tenant_id, now, principal.actor, "api_key.rotated", {
+            "key_id": key_id, "role": parsed.value, "name": label, "revoked": revoked,
+        })
+        uow.commit()
+    return RotatedKey(NewKey(key_id, key, parsed, label), len(revoked))
+
+
 def create_partner(svc: Services, principal: Principal, *, name: Any) -> str:
     require_operator(principal)
     partner_id = uuid.uuid4().hex

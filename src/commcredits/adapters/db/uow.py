@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    delete,
     func,
     insert,
     select,
@@ -483,6 +484,14 @@ class SqlAccess(_Repo):
             id=key_id, tenant_id=tenant_id, partner_id=partner_id, role=role.value, name=name,
             prefix=prefix, key_hash=key_hash, created_at=at,
         ))
+
+    def revoke_keys(self, tenant_id: str, role: Role, name: str) -> list[str]:
+        k = t.api_keys.c
+        found = (k.tenant_id == tenant_id) & (k.role == role.value) & (k.name == name)
+        ids = list(self.conn.execute(select(k.id).where(found).order_by(k.id)).scalars())
+        if ids:
+            self.conn.execute(delete(t.api_keys).where(k.id.in_(ids)))
+        return ids
 
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         r = self.conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)).first()

@@ -1,6 +1,7 @@
-"""CLI group `admin`: local admin-center accounts (create, list) and one-time sign-in links.
+"""CLI group `admin`: local admin-center accounts (create, list), one-time sign-in links, and
+`admin key --rotate`, a new global-admin API key that revokes the one printed before.
 
-`main.py` registers this group at its end (this module uses its `friendly` and `runtime`).
+`main.py` registers this group at its end; `friendly` and `runtime` come from `common.py`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
-from commcredits.services import web_access
+from commcredits.domain.errors import InvalidInput, NotFound
+from commcredits.entrypoints.cli.common import Db, friendly, out, runtime
+from commcredits.services import demo, tenants, web_access
 from commcredits.services.auth import OPERATOR_CLI
 
 admin_app: typer.Typer = typer.Typer(
-    help="Admin-center accounts (email and password) and one-time sign-in links.",
+    help="Admin-center accounts, one-time sign-in links, and global-admin API keys.",
     no_args_is_help=True)
 
 BaseUrl = Annotated[str, typer.Option(help="Where the admin center is served.")]
@@ -72,3 +74,38 @@ def admin_link(
         account = web_access.account_by_email(rt.services, OPERATOR_CLI, email)
         token = web_access.create_sign_in_link(rt.services, account.id)
     out.print(f"{base_url.rstrip('/')}/signin/link/{token}", soft_wrap=True)
+
+
+ADMIN_KEY_NAME = "global admin (commcredits admin key)"
+
+
+@admin_app.command("key")
+@friendly
+def admin_key(
+    rotate: Annotated[bool, typer.Option(
+        "--rotate", help="Print a new key and revoke the previous one this command (or the "
+                         "demo's first start) printed.")] = False,
+    tenant: Annotated[str | None, typer.Option(
+        help="The tenant id (default: the demo tenant, Contoso).")] = None,
+    db: Db = None,
+) -> None:
+    """A tenant's global-admin API key for the REST API. Keys are stored hashed, so a key is
+    shown once: --rotate prints a new one, and the one printed before stops working."""
+    if not rotate:
+        raise InvalidInput(
+            "ROTATE_REQUIRED",
+            "API keys are stored hashed, so a key cannot be shown again. `commcredits admin "
+            "key --rotate` prints a new one and revokes the previous one.",
+        )
+    with runtime(db) as rt:
+        demo_id = demo.find_demo_tenant(rt.services)
+        tenant_id = tenant or demo_id
+        if tenant_id is None:
+            raise NotFound("DEMO_NOT_FOUND", "There is no demo tenant in this database: pass "
+                           "--tenant TENANT_ID, or run `commcredits demo`.")
+        name = demo.DEMO_KEY_NAME if tenant_id == demo_id else ADMIN_KEY_NAME
+        rotated = tenants.rotate_api_key(rt.services, OPERATOR_CLI, tenant_id,
+                                         role="global_admin", name=name)
+    out.print(f"global_admin key for {tenant_id} (shown once): [bold]{rotated.key.key}[/]",
+              soft_wrap=True)
+    out.print(f"revoked {rotated.revoked} earlier key(s) named {name!r}")

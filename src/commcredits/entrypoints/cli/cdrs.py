@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
+from commcredits.entrypoints.cli.common import EXIT_ROWS_REJECTED, Db, friendly, out, runtime
 from commcredits.services import cdrs
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -17,14 +17,21 @@ cdr_app: typer.Typer = typer.Typer(help="Call records (CDRs) in batch.", no_args
 
 
 @cdr_app.command("import")
-@friendly
 def cdr_import(
     tenant_id: str,
     file: Annotated[Path, typer.Argument(help="CSV (export columns) or JSON lines.",
                                          exists=True, dir_okay=False, readable=True)],
     db: Db = None,
 ) -> None:
-    """Rate and charge each record exactly once, in start-time order."""
+    """Rate and charge each record exactly once, in start-time order. Exits 1 when some rows
+    were rejected (they are listed by line)."""
+    if _import(tenant_id, file, db):
+        raise typer.Exit(EXIT_ROWS_REJECTED)
+
+
+@friendly
+def _import(tenant_id: str, file: Path, db: str | None) -> int:
+    """Import the file, print the outcome; returns how many rows were rejected."""
     data = file.read_bytes()
     with runtime(db) as rt, Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -45,3 +52,4 @@ def cdr_import(
         for r in report.rejected[:200]:
             table.add_row(str(r["line"]), r["reason"], r["message"])
         out.print(table)
+    return len(report.rejected)

@@ -3,7 +3,7 @@ FILE.csv`), `numbers`, `resource-accounts` and `report minute-pools`.
 
 They work on the database as the operator, like the rest of the CLI, and print refusals as
 ``error CODE: message`` with exit status 2. `main.py` registers these groups at its end (this
-module uses its `friendly` and `runtime`), so import the CLI through `main`.
+module uses `friendly` and `runtime` from `common.py`), so import the CLI through `main`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ import typer
 from rich.table import Table
 
 from commcredits.domain.directory import User
-from commcredits.entrypoints.cli.main import Db, err, friendly, out, runtime
+from commcredits.entrypoints.cli.common import (
+    EXIT_ROWS_REJECTED,
+    Db,
+    err,
+    friendly,
+    out,
+    runtime,
+    writable_file,
+)
 from commcredits.services import directory, pools
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -26,15 +34,15 @@ users_app: typer.Typer = typer.Typer(
 subscriptions_app: typer.Typer = typer.Typer(
     help="License seats: buy them, and see what is assigned.", no_args_is_help=True)
 licenses_app: typer.Typer = typer.Typer(
-    help="Assign and remove licenses, one user or a CSV file (LIC-3, LIC-4).",
+    help="Assign and remove licenses, one user or a CSV file.",
     no_args_is_help=True)
 numbers_app: typer.Typer = typer.Typer(
-    help="The tenant's phone numbers and who answers on them (NUM-1).", no_args_is_help=True)
+    help="The tenant's phone numbers and who answers on them.", no_args_is_help=True)
 resources_app: typer.Typer = typer.Typer(
     help="Resource accounts: auto attendants, call queues, conference bridges.",
     no_args_is_help=True)
 report_app: typer.Typer = typer.Typer(
-    help="Reports: the minute pools of a month (POOL-6).", no_args_is_help=True)
+    help="Reports: minute pools, the PSTN usage export, spend.", no_args_is_help=True)
 
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
 Upn = Annotated[str, typer.Argument(help="The user's UPN (or object id).")]
@@ -185,15 +193,17 @@ def licenses_bulk(
         help="Write every row's result to this CSV file.")] = None,
     db: Db = None,
 ) -> None:
-    """Apply a CSV of license changes row by row and report each row (LIC-4). A malformed
-    file changes nothing. Exits 1 when some rows failed."""
+    """Apply a CSV of license changes row by row and report each row. A malformed file
+    changes nothing. Exits 1 when some rows failed."""
     if _apply_bulk(tenant_id, file, report, db):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ROWS_REJECTED)
 
 
 @friendly
 def _apply_bulk(tenant_id: str, file: Path, report: Path | None, db: str | None) -> int:
     """Apply the file, print the report; returns how many rows failed."""
+    if report is not None:
+        writable_file(report, "--report")
     data = file.read_bytes()
     with runtime(db) as rt:
         result = directory.bulk_licenses(rt.services, OPERATOR_CLI, tenant_id, data)
@@ -327,7 +337,7 @@ def report_minute_pools(
     month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month).")] = None,
     db: Db = None,
 ) -> None:
-    """The PSTN minute pools of a month: total, used and available minutes (POOL-6)."""
+    """The PSTN minute pools of a month: total, used and available minutes."""
     with runtime(db) as rt:
         r = pools.minute_pools_report(rt.services, OPERATOR_CLI, tenant_id, month)
     table = Table(title=f"Minute pools {r.month} (as of {r.as_of:%Y-%m-%d %H:%M} UTC)")

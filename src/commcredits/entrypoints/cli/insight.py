@@ -1,7 +1,7 @@
 """CLI commands for insight (REP-5): `report spend` and `credits recommendation`.
 
 They register on the existing groups (`report_app` from `directory.py`, `credits_app` from
-`main.py`); `main.py` imports this module at its end, like the other groups.
+`credits.py`); `main.py` imports this module at its end, like the other groups.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from commcredits.entrypoints.cli.common import Db, friendly, out, runtime
+from commcredits.entrypoints.cli.credits import credits_app
 from commcredits.entrypoints.cli.directory import report_app
-from commcredits.entrypoints.cli.main import Db, credits_app, friendly, out, runtime
 from commcredits.services import insight
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -31,7 +32,7 @@ def report_spend(
         "--to", help="Last day (YYYY-MM-DD or ISO date-time, UTC); default now.")] = None,
     db: Db = None,
 ) -> None:
-    """Spend of finished calls per day, user, destination country or capability (REP-5)."""
+    """Spend of finished calls per day, user, destination country or capability."""
     with runtime(db) as rt:
         r = insight.spend(rt.services, OPERATOR_CLI, tenant_id, group_by, start, end)
     table = Table(title=f"Spend by {r.group_by}, {r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} "
@@ -47,7 +48,7 @@ def report_spend(
 @credits_app.command("recommendation")
 @friendly
 def credits_recommendation(tenant_id: Tenant, db: Db = None) -> None:
-    """Recommended auto-recharge trigger and amount, and the runway (REP-5)."""
+    """Recommended auto-recharge trigger and amount, and the runway."""
     with runtime(db) as rt:
         r = insight.recommendation(rt.services, OPERATOR_CLI, tenant_id)
     runway = f"{r.runway_days} days" if r.runway_days is not None else "no recent spend"

@@ -1,33 +1,35 @@
-"""The `commcredits` CLI: serve, demo, db, tenant, credits, clock and jobs.
+"""The `commcredits` CLI: serve, demo, db, tenant, clock, jobs, notifications and worker; the
+other groups live in their own modules and are registered at the end of this one.
 
 Commands work directly on the database as the operator. Refusals print their stable code
-and what to do, and exit with status 2; there are no tracebacks for bad input.
+and what to do; see `common.py` for the exit statuses (0 applied, 1 some rows rejected,
+2 refused). There are no tracebacks for bad input.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from commcredits.bootstrap import Runtime, build
-from commcredits.config import Settings
-from commcredits.domain.errors import DomainError
-from commcredits.domain.recharge import ACTIVE, RequestStatus
+from commcredits.bootstrap import build
+from commcredits.domain.errors import InvalidInput
+from commcredits.entrypoints.cli.common import (  # noqa: F401 (re-exported for the groups)
+    Db,
+    err,
+    friendly,
+    money_table,
+    out,
+    runtime,
+    settings_for,
+)
 from commcredits.services import clock as clock_service
 from commcredits.services import (
-    funds,
     notifications,
-    payments,
     queries,
-    recharge,
     tenants,
     web_access,
 )
@@ -42,77 +44,25 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants, admin contacts, API keys and exceptions.",
                          no_args_is_help=True)
-credits_app = typer.Typer(help="Balance, lots, purchases, cards, ledger and invoices.",
-                          no_args_is_help=True)
 clock_app = typer.Typer(help="The simulated clock (only with serve --simulated-clock).",
                         no_args_is_help=True)
 jobs_app = typer.Typer(help="Due work: expiry, expiry warnings, recharges, email delivery.",
                        no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(tenant_app, name="tenant")
-app.add_typer(credits_app, name="credits")
-app.add_typer(clock_app, name="clock")
-app.add_typer(jobs_app, name="jobs")
-recharge_app = typer.Typer(help="Auto-recharge settings and status (AR-1..AR-7).",
-                           no_args_is_help=True)
 notes_app = typer.Typer(help="Admin emails: list them, and deliver what is queued.",
                         no_args_is_help=True)
-app.add_typer(recharge_app, name="auto-recharge")
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+
+# Credits and auto-recharge (`credits.py`) keep their place in the help, after `tenant`.
+from commcredits.entrypoints.cli import credits as _credits  # noqa: E402
+
+app.add_typer(_credits.credits_app, name="credits")
+app.add_typer(clock_app, name="clock")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(_credits.recharge_app, name="auto-recharge")
 app.add_typer(notes_app, name="notifications")
 
-out = Console()
-err = Console(stderr=True)
-
-Db = Annotated[str | None, typer.Option(
-    "--db", envvar="COMMCREDITS_DATABASE_URL", show_envvar=True,
-    help="Database URL (default: a SQLite file commcredits.db in this folder; "
-         "postgresql+psycopg://… selects PostgreSQL).",
-)]
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn refusals into a one-line message with the stable code, exit status 2."""
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except DomainError as exc:
-            err.print(f"[bold red]error[/] {exc.code}: {exc.message}")
-            raise typer.Exit(2) from None
-        except Exception as exc:  # a database that is down, a bad URL …
-            name = type(exc).__name__
-            err.print(f"[bold red]error[/] {name}: {str(exc).splitlines()[0][:300]}")
-            raise typer.Exit(1) from None
-    return wrapper
-
-
-def settings_for(db: str | None, **extra: Any) -> Settings:
-    values: dict[str, Any] = dict(extra)
-    if db:
-        values["database_url"] = db
-    return Settings(**values)
-
-
-@contextmanager
-def runtime(db: str | None) -> Iterator[Runtime]:
-    rt = build(settings_for(db), migrate=True)
-    try:
-        yield rt
-    finally:
-        rt.close()
-
-
-def money_table(
-    title: str, rows: Sequence[Sequence[str]], headers: tuple[str, ...],
-) -> Table:
-    table = Table(title=title)
-    for h in headers:
-        table.add_column(h, justify="right" if h in {"amount", "remaining", "total"} else "left")
-    for row in rows:
-        table.add_row(*row)
-    return table
+_DURATION = re.compile(r"^(\d+)([smhd])$")
 
 
 @app.command()
@@ -122,7 +72,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     simulated_clock: Annotated[bool, typer.Option(
-        "--simulated-clock", help="Run on a simulated clock the operator moves (SIM-1).",
+        "--simulated-clock", help="Run on a simulated clock that the operator moves.",
     )] = False,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
     = False,
@@ -147,7 +97,7 @@ def serve(
         demo = seed_demo(rt.services)
         out.print(f"[bold]Demo tenant[/] Contoso: {demo.tenant_id}"
                   + (" (created)" if demo.created else ""))
-        out.print(f"[bold]Demo global admin key[/]: {demo.admin_key}")
+        print_demo_key(demo.admin_key)
         account, password = web_access.ensure_demo_admin(rt.services, OPERATOR_CLI,
                                                          demo.tenant_id)
         link = web_access.create_sign_in_link(rt.services, account.id)
@@ -155,8 +105,8 @@ def serve(
             out.print(f"[bold]Demo admin sign-in[/]: {account.email} / {password}")
         out.print(f"[bold]Open the admin center[/] (one-time sign-in link): "
                   f"{url}/signin/link/{link}", soft_wrap=True)
-        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key}' "
-                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits")
+        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key or '$KEY'}' "
+                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits", soft_wrap=True)
     out.print(f"[bold green]commcredits[/] serving on {url}  (API docs: {url}/docs)")
     if settings.simulated_clock:
         out.print("[yellow]Simulated clock is on[/]: move it with POST /api/v1/clock "
@@ -177,19 +127,29 @@ def serve(
 @app.command()
 @friendly
 def demo(db: Db = None) -> None:
-    """Seed the demo tenant (once) and print a fresh demo admin key."""
-    with runtime(db) as rt:
+    """Seed the demo tenant (once); its global-admin key is printed when it is created."""
+    with runtime(db, create=True) as rt:
         result = seed_demo(rt.services)
     out.print(f"Demo tenant Contoso: {result.tenant_id}"
               + (" (created)" if result.created else " (already there)"))
-    out.print(f"Demo global admin key: {result.admin_key}")
+    print_demo_key(result.admin_key)
+
+
+def print_demo_key(key: str | None) -> None:
+    """The demo's key when it was just made; otherwise where a new one comes from."""
+    if key:
+        out.print(f"[bold]Demo global admin key[/] (shown once): {key}", soft_wrap=True)
+    else:
+        out.print("[bold]Demo global admin key[/]: printed when the demo was created (keys "
+                  "are stored hashed); `commcredits admin key --rotate` prints a new one, and "
+                  "the old one stops working.", soft_wrap=True)
 
 
 @db_app.command("upgrade")
 @friendly
 def db_upgrade(db: Db = None) -> None:
-    """Apply every database migration (safe to run again)."""
-    with runtime(db) as rt:
+    """Apply every database migration (safe to run again); creates a new SQLite file."""
+    with runtime(db, create=True) as rt:
         out.print(f"Database is up to date: {rt.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -277,121 +237,17 @@ def tenant_ea_exception(
                                          help="Grant or revoke the exception.")] = True,
     db: Db = None,
 ) -> None:
-    """Let an EA tenant buy despite its billing-region mismatch (ACCT-4)."""
+    """Let an EA tenant buy despite its billing-region mismatch."""
     with runtime(db) as rt:
         t = tenants.set_ea_exception(rt.services, OPERATOR_CLI, tenant_id, enable)
     out.print(f"EA region exception for {t.name}: {'on' if t.ea_region_exception else 'off'}")
 
 
-@credits_app.command("show")
-@friendly
-def credits_show(tenant_id: str, db: Db = None) -> None:
-    """Balance, debt and lots with their expiry dates."""
-    with runtime(db) as rt:
-        view = queries.credits(rt.services, OPERATOR_CLI, tenant_id)
-    out.print(f"[bold]{view.tenant.name}[/]  balance [bold]{view.balance}[/]  "
-              f"available {view.available}  debt {view.debt}")
-    rows = [(str(x.id), x.purchased_at.date().isoformat(), x.expires_at.date().isoformat(),
-             x.source.value, x.amount.format(), x.remaining.format()) for x in view.lots]
-    out.print(money_table("Lots (used oldest first)", rows,
-                          ("lot", "purchased", "expires", "source", "amount", "remaining")))
-
-
-@credits_app.command("add-card")
-@friendly
-def credits_add_card(
-    tenant_id: str,
-    number: Annotated[str, typer.Argument(help="Card number (sandbox: 4242424242424242).")],
-    expiry: Annotated[str, typer.Option("--expiry", help="MM/YYYY")] = "12/2030",
-    db: Db = None,
-) -> None:
-    """Add a card; only brand, last 4 digits and expiry are kept."""
-    month, _, year = expiry.partition("/")
-    if not (month.isdigit() and year.isdigit()):
-        err.print("[bold red]error[/] INVALID_EXPIRY: write the expiry as MM/YYYY, e.g. 12/2030.")
-        raise typer.Exit(2)
-    with runtime(db) as rt:
-        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id, number=number,
-                                        exp_month=int(month), exp_year=int(year))
-    out.print(f"Added {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
-              f"[bold]{m.id}[/]")
-
-
-@credits_app.command("purchase")
-@friendly
-def credits_purchase(
-    tenant_id: str,
-    amount: Annotated[str, typer.Argument(help="Amount with at most 2 decimals, e.g. 50.00.")],
-    card: Annotated[str, typer.Option(help="Payment method id (see credits add-card).")],
-    channel: Annotated[str | None, typer.Option(
-        help="web_direct_offer for CSP tenants buying directly.")] = None,
-    idempotency_key: Annotated[str | None, typer.Option(
-        help="Retry-safe key: the same key never charges twice.")] = None,
-    db: Db = None,
-) -> None:
-    """Buy credits: a new lot that expires in 12 months, and an invoice."""
-    with runtime(db) as rt:
-        r = funds.purchase(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
-                           payment_method_id=card, channel=channel,
-                           idempotency_key=idempotency_key)
-    out.print(f"{'Replayed' if r.replayed else 'Bought'} {r.lot.amount} · lot {r.lot.id} "
-              f"expires {r.lot.expires_at.date()} · invoice {r.invoice.number}")
-
-
-@credits_app.command("adjust")
-@friendly
-def credits_adjust(
-    tenant_id: str,
-    amount: Annotated[str, typer.Argument(help="Signed amount: 25.00 adds, -25.00 charges.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the ledger and audit log).")],
-    db: Db = None,
-) -> None:
-    """Operator correction: add a lot (adjustment) or charge the balance."""
-    with runtime(db) as rt:
-        result = funds.adjust(rt.services, OPERATOR_CLI, tenant_id, amount=amount,
-                              reason=reason)
-    if isinstance(result, funds.PurchaseResult):
-        out.print(f"Added {result.lot.amount} as lot {result.lot.id} "
-                  f"(invoice {result.invoice.number})")
-    else:
-        out.print(f"Charged {result.amount}; balance {result.balance}, debt {result.debt}")
-
-
-@credits_app.command("ledger")
-@friendly
-def credits_ledger(
-    tenant_id: str,
-    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 30,
-    db: Db = None,
-) -> None:
-    """The append-only ledger, newest first."""
-    with runtime(db) as rt:
-        tenant, entries = queries.ledger(rt.services, OPERATOR_CLI, tenant_id, limit=limit)
-    rows = [(str(e.id), e.at.strftime("%Y-%m-%d %H:%M"), e.kind.value, e.amount.format(),
-             ", ".join(f"lot {a.lot_id}: {a.amount.format()}" for a in e.allocations),
-             e.reference or "") for e in entries]
-    out.print(money_table(f"Ledger ({tenant.currency})", rows,
-                          ("id", "at", "kind", "amount", "allocations", "reference")))
-
-
-@credits_app.command("invoices")
-@friendly
-def credits_invoices(tenant_id: str, db: Db = None) -> None:
-    """Invoices, newest first."""
-    with runtime(db) as rt:
-        found = queries.invoices(rt.services, OPERATOR_CLI, tenant_id)
-    rows = [(i.number, i.issued_at.date().isoformat(), i.total.format(),
-             str(i.document.get("status", ""))) for i in found]
-    out.print(money_table("Invoices", rows, ("number", "issued", "total", "status")))
-
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-
-
 def parse_duration(text: str) -> int:
     match = _DURATION.match(text.strip())
     if not match:
-        raise typer.BadParameter("write a duration like 90s, 15m, 6h or 30d")
+        raise InvalidInput("INVALID_DURATION", f"{text!r} is not a duration; write one like "
+                           "90s, 15m, 6h or 30d.")
     value, unit = int(match.group(1)), match.group(2)
     return value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
 
@@ -417,7 +273,8 @@ def clock_set(
     try:
         now = datetime.fromisoformat(when.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter("use ISO 8601, e.g. 2027-03-01T00:00:00Z") from None
+        raise InvalidInput("INVALID_TIME", f"{when!r} is not a time; use ISO 8601 with a zone, "
+                           "e.g. 2027-03-01T00:00:00Z.") from None
     with runtime(db) as rt:
         moved, report = clock_service.move_clock(rt.services, OPERATOR_CLI, now=now)
     out.print(f"Clock set to {moved.isoformat()}; {report.summary()}")
@@ -446,54 +303,6 @@ def jobs_run(db: Db = None) -> None:
     with runtime(db) as rt:
         report = run_due_work(rt.services)
     out.print(f"Due work done: {report.summary()}")
-
-
-@recharge_app.command("show")
-@friendly
-def recharge_show(tenant_id: str, db: Db = None) -> None:
-    """Settings, the last recharge, the last failure and the next retry."""
-    with runtime(db) as rt:
-        st = recharge.status(rt.services, OPERATOR_CLI, tenant_id)
-    s = st.settings
-    if s is None:
-        out.print("Auto-recharge has never been set up for this tenant.")
-        return
-    out.print(f"Auto-recharge is [bold]{'on' if s.enabled else 'off'}[/]: add "
-              f"{s.amount or '-'} when the balance is below {s.trigger or '-'} "
-              f"(payment method {s.payment_method_id or '-'})")
-    out.print(f"last recharge: {s.last_recharge_at or 'never'}")
-    if s.last_failure_at:
-        out.print(f"last failure:  {s.last_failure_at} ({s.last_failure_reason})")
-    if st.active:
-        out.print(f"in flight:     {st.active.amount}, attempt {st.active.attempt}, "
-                  f"next try {st.active.next_attempt_at}")
-    if s.waiting_for_payment_method:
-        out.print("[yellow]Retries ran out: waiting for a new payment method.[/]")
-    closed = next((r for r in st.recent if r.status not in ACTIVE), None)
-    if closed is not None and closed.status == RequestStatus.NOT_NEEDED.value:
-        out.print(f"last retry:    not needed, nothing charged ({closed.amount}, "
-                  f"attempt {closed.attempt})")
-
-
-@recharge_app.command("set")
-@friendly
-def recharge_set(
-    tenant_id: str,
-    amount: Annotated[str, typer.Option(help='"Add this amount", e.g. 100.00.')],
-    trigger: Annotated[str, typer.Option(help='"When balance is below", e.g. 50.00.')],
-    card: Annotated[str, typer.Option(help="Payment method id.")],
-    enable: Annotated[bool, typer.Option("--enable/--disable", help="Turn it on or off.")]
-    = True,
-    db: Db = None,
-) -> None:
-    """Turn auto-recharge on (or off) with its amounts and payment method."""
-    with runtime(db) as rt:
-        st = recharge.configure(rt.services, OPERATOR_CLI, tenant_id, enabled=enable,
-                                amount=amount, trigger=trigger, payment_method_id=card)
-    s = st.settings
-    assert s is not None
-    out.print(f"Auto-recharge {'on' if s.enabled else 'off'}: add {s.amount} when the "
-              f"balance is below {s.trigger}.")
 
 
 @notes_app.command("list")
@@ -547,7 +356,8 @@ def worker(
                 return
 
 
-# The directory groups (users, licenses, numbers, pools) use `friendly` and `runtime` above.
+# The directory groups (users, licenses, numbers, pools) use `friendly` and `runtime`
+# from `common.py`.
 from commcredits.entrypoints.cli import directory as _dir  # noqa: E402
 
 app.add_typer(_dir.users_app, name="users")
@@ -558,24 +368,27 @@ app.add_typer(_dir.resources_app, name="resource-accounts")
 app.add_typer(_dir.report_app, name="report")
 
 # The rate tables group (RATE-1, RATE-3) and `report pstn-usage` (REP-1) use `friendly` and
-# `runtime` above.
+# `runtime` from `common.py`.
 from commcredits.entrypoints.cli import rates as _rates  # noqa: E402
 from commcredits.entrypoints.cli import reports as _reports  # noqa: E402, F401
 
 app.add_typer(_rates.rates_app, name="rates")
 
-# The post-usage billing group (ACCT-6, POST-1, POST-2) uses `friendly` and `runtime` above.
+# The post-usage billing group (ACCT-6, POST-1, POST-2) uses `friendly` and
+# `runtime` from `common.py`.
 from commcredits.entrypoints.cli import postpaid as _postpaid  # noqa: E402
 
 app.add_typer(_postpaid.billing_app, name="billing")
 
-# Call records in batch (CDR-1) use `friendly` and `runtime` above.
+# Call records in batch (CDR-1) use `friendly` and `runtime`
+# from `common.py`.
 from commcredits.entrypoints.cli import cdrs as _cdrs  # noqa: E402
 
 app.add_typer(_cdrs.cdr_app, name="cdr")
 
 # Insight (REP-5) adds `report spend` and `credits recommendation` to the groups above.
-# Admin-center accounts and sign-in links use `friendly` and `runtime` above.
+# Admin-center accounts and sign-in links use `friendly` and `runtime`
+# from `common.py`.
 from commcredits.entrypoints.cli import admins as _admins  # noqa: E402
 from commcredits.entrypoints.cli import insight as _insight  # noqa: E402, F401
 

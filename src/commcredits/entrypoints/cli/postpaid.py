@@ -1,7 +1,7 @@
 """CLI group `billing` for post-usage billing (ACCT-6, POST-1, POST-2): `switch` the billing
 account type, turn `overage` on or off, and show a month's overage `statement`.
 
-`main.py` registers this group at its end (this module uses its `friendly` and `runtime`).
+`main.py` registers this group at its end; `friendly` and `runtime` come from `common.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from commcredits.domain.pools import month_of
-from commcredits.entrypoints.cli.main import Db, friendly, money_table, out, runtime
+from commcredits.entrypoints.cli.common import Db, friendly, money_table, out, runtime
 from commcredits.services import postpaid
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -27,7 +27,7 @@ def billing_switch(
     billing_account_type: Annotated[str, typer.Argument(help="MOSA, CSP, EA or MCA.")],
     db: Db = None,
 ) -> None:
-    """Change the billing account type; MCA needs auto-recharge off first (ACCT-6)."""
+    """Change the billing account type; MCA needs auto-recharge off first."""
     with runtime(db) as rt:
         t = postpaid.switch_billing_account(rt.services, OPERATOR_CLI, tenant_id,
                                             billing_account_type)
@@ -42,7 +42,7 @@ def billing_overage(
                                      "the 1st of next month.")] = True,
     db: Db = None,
 ) -> None:
-    """Turn overage on, or off until next month (POST-2)."""
+    """Turn overage on, or off until next month."""
     with runtime(db) as rt:
         s = postpaid.set_overage(rt.services, OPERATOR_CLI, tenant_id, on)
     if s.enabled:
@@ -60,7 +60,7 @@ def billing_statement(
     = None,
     db: Db = None,
 ) -> None:
-    """The month's overage: one line per capability and destination country (POST-1)."""
+    """The month's overage: one line per capability and destination country."""
     with runtime(db) as rt:
         s = postpaid.statement(rt.services, OPERATOR_CLI, tenant_id,
                                month or month_of(rt.services.clock.now()))

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.cli.main import Db, err, friendly, out, runtime
+from commcredits.entrypoints.cli.common import Db, err, friendly, out, runtime
 from commcredits.services import rates
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.rates import RateTableInfo
@@ -49,7 +49,7 @@ def rates_import(
                                          exists=True, dir_okay=False, readable=True)],
     db: Db = None,
 ) -> None:
-    """Import FILE as the currency's next table version, all or nothing (RATE-3)."""
+    """Import FILE as the currency's next table version, all or nothing."""
     refusal = _import(currency, file, db)
     if refusal is not None:
         err.print(f"[bold red]error[/] {refusal.code}: {refusal.message}")

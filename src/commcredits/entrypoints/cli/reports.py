@@ -11,8 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from commcredits.adapters.exports import usage as exports
+from commcredits.domain.errors import InvalidInput
+from commcredits.entrypoints.cli.common import Db, friendly, out, runtime, writable_file
 from commcredits.entrypoints.cli.directory import report_app
-from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
 from commcredits.services import reports
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -23,7 +24,7 @@ FORMATS = ("csv", "zip", "xlsx")
 @friendly
 def pstn_usage(
     tenant_id: str,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.",
+    output: Annotated[Path, typer.Option("--output", "--out", "-o", help="The file to write.",
                                          dir_okay=False)],
     period: Annotated[str | None, typer.Option(help="7d or 28d (default 7d).")] = None,
     start: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (inclusive).")]
@@ -37,7 +38,8 @@ def pstn_usage(
 ) -> None:
     """Export the PSTN usage report (one row per call, Calling Plans columns)."""
     if fmt not in FORMATS:
-        raise typer.BadParameter("use csv, zip or xlsx", param_hint="--format")
+        raise InvalidInput("INVALID_FORMAT", f"--format {fmt!r}: use csv, zip or xlsx.")
+    writable_file(output, "--output")
     with runtime(db) as rt:
         report = reports.pstn_usage(rt.services, OPERATOR_CLI, tenant_id, period=period,
                                     start=start, end=end, user=user, call_type=call_type,
