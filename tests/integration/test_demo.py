@@ -3,12 +3,19 @@ through the real services, seeded once."""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import Engine, select
+
 from commcredits.adapters.clock import FixedClock
+from commcredits.adapters.db import tables as t
 from commcredits.domain.lots import LotSource
+from commcredits.domain.pools import month_of, parse_pool_key
 from commcredits.domain.reports import COLUMNS
-from commcredits.services import directory, queries, recharge
+from commcredits.services import directory, pools, queries, recharge
 from commcredits.services.context import Services
 from commcredits.services.demo import seed_demo
 from commcredits.services.reports import pstn_usage
@@ -40,3 +47,34 @@ def test_the_demo_has_a_year_of_credits_users_numbers_and_two_months_of_calls(
     again = seed_demo(svc)
     assert not again.created and again.tenant_id == demo.tenant_id
     assert len(list(pstn_usage(svc, OPERATOR, demo.tenant_id, period="28d"))) == len(calls)
+
+
+@pytest.mark.rule("POOL-5", "POOL-6")
+def test_every_demo_pool_minute_comes_from_a_rated_call_the_usage_report_shows(
+    svc: Services, clock: FixedClock, engine: Engine,
+) -> None:
+    demo = seed_demo(svc)
+    rows = list(pstn_usage(svc, OPERATOR, demo.tenant_id, start="2025-11-01",
+                           end="2026-01-15"))
+    shown = {row[COLUMNS.index("UsageId")]: row for row in rows}
+    with engine.connect() as conn:
+        calls = conn.execute(select(t.calls.c.usage_id, t.calls.c.pool_key,
+                                    t.calls.c.pool_minutes, t.calls.c.start_at).where(
+            t.calls.c.tenant_id == demo.tenant_id, t.calls.c.pool_minutes > 0)).all()
+    from_calls: Counter[tuple[str, str, str, str]] = Counter()
+    for usage_id, pool_key, minutes, start_at in calls:
+        row = shown[usage_id]  # every call that used a pool is in the usage report
+        ref = parse_pool_key(pool_key)
+        assert row[COLUMNS.index("Capability")] == ref.capability
+        assert minutes == math.ceil(row[COLUMNS.index("Duration Seconds")] / 60)
+        from_calls[(month_of(start_at), ref.sku, ref.kind.value, ref.region)] += minutes
+    used: Counter[tuple[str, str, str, str]] = Counter()
+    for month in ("2025-11", "2025-12", "2026-01"):
+        report = pools.minute_pools_report(svc, OPERATOR, demo.tenant_id, month)
+        for pool in report.rows:
+            if pool.minutes_used:
+                used[(month, pool.sku, pool.pool.value, pool.region)] = pool.minutes_used
+    assert used == from_calls
+    this_month = {k[1:]: v for k, v in used.items() if k[0] == "2026-01"}
+    assert this_month[("MCOPSTN1", "domestic", "US")] > 0  # the current month shows use
+    assert this_month[("MCOMEETADV", "dialout", "*")] > 0  # and so does dial-out

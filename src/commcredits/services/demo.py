@@ -26,7 +26,6 @@ DEMO_CONTACTS = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Demo:
     tenant_id: str
@@ -47,9 +46,10 @@ def seed_demo(svc: Services) -> Demo:
     created = tenant_id is None
     if tenant_id is None:
         tenant_id = _create(svc, svc.clock.now())
-    seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
+    seed_directory(svc, tenant_id)  # users, licenses and numbers (once)
     rates.import_samples(svc, OPERATOR_CLI, only_missing=True)  # USD, EUR, GBP (once)
-    seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once)
+    seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once): the
+    # only use of the minute pools, so the pools report reconciles with the usage report
     key = tenants.create_api_key(
         svc, OPERATOR_CLI, tenant_id, role="global_admin", name="demo admin",
     )
