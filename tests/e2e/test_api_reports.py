@@ -43,7 +43,10 @@ def test_a_reader_pages_through_the_report_as_json_with_a_cursor(
     first = r.json()
     assert first["columns"] == REP1_COLUMNS
     assert [row["Call ID"] for row in first["rows"]] == ["old1", "in1", "us1"]
-    assert first["parameters"]["from"] == "2026-01-23T10:00:00Z"
+    # 28 whole UTC days, today (2026-02-20) included
+    assert {k: first["parameters"][k] for k in ("from", "to", "first_day", "last_day")} == {
+        "from": "2026-01-24T00:00:00Z", "to": "2026-02-21T00:00:00Z",
+        "first_day": "2026-01-24", "last_day": "2026-02-20"}
     assert list(first["rows"][0]) == REP1_COLUMNS
     r = api.get(report_url(tid, f"period=28d&limit=3&cursor={first['next']}"), key=reader)
     second = r.json()
@@ -105,7 +108,7 @@ def test_the_zip_download_is_an_attachment_with_the_csv_and_parameters(
     assert rows[0] == REP1_COLUMNS
     assert [row[1] for row in rows[1:]] == ["old1", "in1", "gb1", "live1"]
     assert (params["from"], params["to"], params["user"], params["rows"]) == \
-        ("2026-01-23T10:00:00Z", "2026-02-20T10:00:00Z", "alice0@contoso.com", 4)
+        ("2026-01-24T00:00:00Z", "2026-02-21T00:00:00Z", "alice0@contoso.com", 4)
 
 
 @pytest.mark.rule("REP-2")

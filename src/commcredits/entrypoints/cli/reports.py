@@ -25,17 +25,22 @@ def pstn_usage(
     tenant_id: str,
     output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.",
                                          dir_okay=False)],
-    period: Annotated[str | None, typer.Option(help="7d or 28d (default 7d).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (inclusive).")]
+    period: Annotated[str | None, typer.Option(
+        help="7d or 28d: that many UTC days, today included (default 7d).")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First UTC day, YYYY-MM-DD (included), or an exact ISO 8601 time.")]
     = None,
-    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 end (exclusive).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last UTC day, YYYY-MM-DD (included; --from = --to is one day), or an "
+        "exact ISO 8601 time (not included). Default today.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this UPN.")] = None,
     call_type: Annotated[str | None, typer.Option(help="Only this call type.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, zip or xlsx.")] = "csv",
     db: Db = None,
 ) -> None:
-    """Export the PSTN usage report (one row per call, Calling Plans columns)."""
+    """Export the PSTN usage report (one row per call, Calling Plans columns) for the calls
+    started in a range of UTC days, as the API and the admin center read it."""
     if fmt not in FORMATS:
         raise typer.BadParameter("use csv, zip or xlsx", param_hint="--format")
     with runtime(db) as rt:
@@ -62,4 +67,4 @@ def pstn_usage(
             else:
                 with output.open("wb") as binary:
                     done = exports.write_xlsx(binary, report.columns, report, advance)
-    out.print(f"wrote {done} rows to {output}")
+    out.print(f"wrote {done} rows to {output}: calls started {report.window.describe()}")
