@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from commcredits.adapters.clock import FixedClock
 from commcredits.entrypoints.cli.main import app
 from commcredits.services.context import Services
-from tests.e2e.conftest import Api, assert_envelope, snapshot
+from tests.e2e.conftest import OPERATOR_HEADERS, Api, assert_envelope, snapshot
 from tests.integration.test_reports import REP1_COLUMNS, seed
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -185,3 +186,32 @@ def test_the_exported_csv_opens_in_libreoffice(
     header = [c.value for c in next(sheet.iter_rows(max_row=1))]
     assert header[:3] == ["UsageId", "Call ID", "Conference ID"]
     assert sheet.max_row > 1
+
+
+@pytest.mark.rule("REP-1", "REP-2", "REP-3")
+def test_each_call_names_the_same_operator_and_duration_source_in_csv_xlsx_and_graph(
+    api: Api, svc: Services, clock: FixedClock,
+) -> None:
+    tid = seed(svc, clock)  # four CDRs and one live call
+    with zipfile.ZipFile(io.BytesIO(api.get(report_url(tid, f"{RANGE}&format=zip")).content)) \
+            as archive:
+        member = next(n for n in archive.namelist() if n.endswith(".csv"))
+        csv_rows = list(csv.DictReader(io.StringIO(archive.read(member).decode(), newline="")))
+    sheet = openpyxl.load_workbook(io.BytesIO(
+        api.get(report_url(tid, f"{RANGE}&format=xlsx")).content)).worksheets[0]
+    header, *values = list(sheet.iter_rows(values_only=True))
+    xlsx_rows = [dict(zip(header, v, strict=True)) for v in values]
+    graph = api.client.get(
+        "/graph/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2026-02-01T00:00:00Z,"
+        f"toDateTime=2026-02-20T23:59:59Z)?tenant={tid}", headers=OPERATOR_HEADERS).json()
+
+    def seen(rows: list[dict[str, Any]], call: str, operator: str, source: str) -> dict[
+            str, tuple[Any, Any]]:
+        return {str(r[call]): (r[operator], r[source]) for r in rows}
+
+    in_csv = seen(csv_rows, "Call ID", "Operator", "Source of Call Duration")
+    assert in_csv == {"old1": ("Microsoft", "operator"), "in1": ("Microsoft", "operator"),
+                      "us1": ("Microsoft", "operator"), "gb1": ("Microsoft", "operator"),
+                      "live1": ("Microsoft", "microsoft")}
+    assert seen(xlsx_rows, "Call ID", "Operator", "Source of Call Duration") == in_csv
+    assert seen(graph["value"], "callId", "operator", "callDurationSource") == in_csv

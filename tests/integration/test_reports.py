@@ -88,7 +88,7 @@ def test_the_report_has_the_calling_plans_columns_in_order_and_one_row_per_call(
         "External Country": "GB", "Start Time": utc(2026, 2, 19, 8, 0),
         "End Time": utc(2026, 2, 19, 8, 1, 1), "Duration Seconds": 61,
         "Connection Fee": Decimal("0.00"), "Charge": Decimal("0.24"), "Currency": "USD",
-        "Capability": "MCOPSTNPP", "Operator": "commcredits",
+        "Capability": "MCOPSTNPP", "Operator": "Microsoft",
         "Source of Call Duration": "operator", "Administrative Units": None,
     }
     assert gb["Microsoft Entra ObjectId"]

@@ -25,7 +25,9 @@ COLUMNS: tuple[str, ...] = (
     "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge", "Currency",
     "Capability", "Operator", "Source of Call Duration", "Administrative Units",
 )
-OPERATOR = "commcredits"
+# The telephone operator of every call, as the Calling Plans export and Graph's
+# pstnCallLogRow.operator name it: Microsoft is the operator of Calling Plans.
+OPERATOR = "Microsoft"
 # The usage report's periods: that many whole UTC days ending today (REP-1).
 PERIOD_DAYS: dict[str, int] = {"7d": 7, "28d": 28}
 
@@ -104,6 +106,12 @@ class UsageRecord:
     source: str
 
 
+def duration_source(source: str) -> str:
+    """Who measured the call's duration ("Source of Call Duration", Graph's
+    callDurationSource): the operator's CDR, or Microsoft's live call control."""
+    return "operator" if source == "cdr" else "microsoft"
+
+
 def is_inbound(call_type: str) -> bool:
     """Inbound call types end in `_in` (user_in, conf_in, dr_unassigned_in, …)."""
     return call_type.endswith("_in")
@@ -140,7 +148,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
         callee, rec.external_country,
         rec.start_at, rec.end_at, rec.duration or 0,
         money(rec.connection_fee), money(rec.charge), rec.currency, rec.capability,
-        OPERATOR, "operator" if rec.source == "cdr" else "microsoft", None,
+        OPERATOR, duration_source(rec.source), None,
     )
 
 
