@@ -89,6 +89,10 @@ def test_from_equal_to_is_that_whole_utc_day_through_the_api_the_cli_and_the_web
     assert (spend["first_day"], spend["last_day"]) == ("2026-02-19", "2026-02-19")
     spend_page = client.get(f"/t/{tid}/reports/spend?group_by=day&{day}")
     assert f'data-testid="spend-range">{ONE_DAY}<' in spend_page.text
+    out = runner.invoke(app, ["report", "spend", tid, "--from", "2026-02-19", "--to",
+                              "2026-02-19", "--db", db_url])
+    assert out.exit_code == 0, out.output
+    assert f"Calls started {ONE_DAY}" in out.output.splitlines()  # one line, not wrapped
 
 
 @pytest.mark.rule("REP-1")
@@ -114,3 +118,16 @@ def test_the_last_7_days_are_today_and_the_6_before_and_the_page_shows_those_dat
     assert out.exit_code == 0, out.output
     assert f"from {today - timedelta(days=6)} to {today} (UTC days, both included)" in \
         out.output.replace("\n", "")
+
+
+@pytest.mark.rule("REP-1", "REP-5", "POOL-6")
+def test_the_report_commands_help_names_every_report_and_the_tenant_argument() -> None:
+    group = runner.invoke(app, ["report", "--help"])
+    assert group.exit_code == 0, group.output
+    words = " ".join(group.output.split())
+    assert "Reports: the PSTN usage export (REP-1), spend (REP-5) and the minute pools of a " \
+        "month (POOL-6). Ranges are UTC days, both included." in words
+    usage = runner.invoke(app, ["report", "pstn-usage", "--help"])
+    assert "Export the PSTN usage report to a CSV, ZIP or XLSX file (REP-1, REP-2)." in \
+        usage.output
+    assert "Tenant id." in usage.output

@@ -34,7 +34,8 @@ def report_spend(
     """Spend of finished calls per day, user, destination country or capability (REP-5)."""
     with runtime(db) as rt:
         r = insight.spend(rt.services, OPERATOR_CLI, tenant_id, group_by, start, end)
-    table = Table(title=f"Spend by {r.group_by}, {r.window.describe()} ({r.currency})")
+    out.print(f"Calls started {r.window.describe()}", soft_wrap=True)
+    table = Table(title=f"Spend by {r.group_by} ({r.currency})")
     for h in (r.group_by, "calls", "seconds", "amount"):
         table.add_column(h, justify="left" if h == r.group_by else "right")
     for x in r.rows:

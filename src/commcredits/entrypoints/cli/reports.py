@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from commcredits.adapters.exports import usage as exports
-from commcredits.entrypoints.cli.directory import report_app
+from commcredits.entrypoints.cli.directory import Tenant, report_app
 from commcredits.entrypoints.cli.main import Db, friendly, out, runtime
 from commcredits.services import reports
 from commcredits.services.auth import OPERATOR_CLI
@@ -22,7 +22,7 @@ FORMATS = ("csv", "zip", "xlsx")
 @report_app.command("pstn-usage")
 @friendly
 def pstn_usage(
-    tenant_id: str,
+    tenant_id: Tenant,
     output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.",
                                          dir_okay=False)],
     period: Annotated[str | None, typer.Option(
@@ -39,8 +39,10 @@ def pstn_usage(
     fmt: Annotated[str, typer.Option("--format", help="csv, zip or xlsx.")] = "csv",
     db: Db = None,
 ) -> None:
-    """Export the PSTN usage report (one row per call, Calling Plans columns) for the calls
-    started in a range of UTC days, as the API and the admin center read it."""
+    """Export the PSTN usage report to a CSV, ZIP or XLSX file (REP-1, REP-2).
+
+    One row per call started in the range, in the Calling Plans columns; the range is read
+    as the API and the admin center read it."""
     if fmt not in FORMATS:
         raise typer.BadParameter("use csv, zip or xlsx", param_hint="--format")
     with runtime(db) as rt:
@@ -67,4 +69,5 @@ def pstn_usage(
             else:
                 with output.open("wb") as binary:
                     done = exports.write_xlsx(binary, report.columns, report, advance)
-    out.print(f"wrote {done} rows to {output}: calls started {report.window.describe()}")
+    out.print(f"wrote {done} rows to {output}: calls started {report.window.describe()}",
+              soft_wrap=True)
