@@ -4,6 +4,7 @@ through the real services, seeded once."""
 from __future__ import annotations
 
 import math
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -78,3 +79,16 @@ def test_every_demo_pool_minute_comes_from_a_rated_call_the_usage_report_shows(
     this_month = {k[1:]: v for k, v in used.items() if k[0] == "2026-01"}
     assert this_month[("MCOPSTN1", "domestic", "US")] > 0  # the current month shows use
     assert this_month[("MCOMEETADV", "dialout", "*")] > 0  # and so does dial-out
+
+
+@pytest.mark.rule("REP-1")
+def test_the_demo_calls_have_guid_call_usage_and_conference_ids(svc: Services) -> None:
+    demo = seed_demo(svc)
+    rows = list(pstn_usage(svc, OPERATOR, demo.tenant_id, period="28d"))
+    ids = [(row[COLUMNS.index("UsageId")], row[COLUMNS.index("Call ID")],
+            row[COLUMNS.index("Conference ID")]) for row in rows]
+    assert all(uuid.UUID(usage) and uuid.UUID(call) and usage != call
+               for usage, call, _ in ids)  # as Microsoft's are (REFERENCE)
+    conferences = [c for _, _, c in ids if c]
+    assert len(conferences) == 3 and all(uuid.UUID(c) for c in conferences)
+    assert len({call for _, call, _ in ids}) == len(ids)

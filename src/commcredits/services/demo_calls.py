@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -23,7 +24,7 @@ from commcredits.services.demo_clock import SteppingClock
 DAYS = 58
 DOMAIN = "contoso.com"
 HEADER = ["Call ID", "UPN", "Call Type", "Caller ID", "Destination Number", "Start Time",
-          "Duration Seconds", "Conference ID"]
+          "Duration Seconds", "Conference ID", "UsageId"]
 # (user, their number, destinations they call): domestic ones use the pools; the rest,
 # and every call of the pay-as-you-go user, go to credits.
 CALLERS = [
@@ -97,12 +98,24 @@ def _this_month(now: datetime) -> list[list[str]]:
     return rows
 
 
+def _guid(tenant_id: str, name: str) -> str:
+    """A GUID, as Microsoft's call, usage and conference ids are, the same for each name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:commcredits-demo:{tenant_id}:{name}"))
+
+
 def _rate(svc: Services, tenant_id: str, rows: list[list[str]], at: datetime) -> int:
-    """Rate ``rows`` as one CDR file imported at ``at``; how many were accepted."""
+    """Rate ``rows`` as one CDR file imported at ``at``; how many were accepted. Each row's
+    name (``demo-…``) becomes its Call ID and UsageId GUIDs, and a meeting's name its
+    Conference ID."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
-    writer.writerows(row + [""] * (len(HEADER) - len(row)) for row in rows)
+    for name, *fields in rows:
+        row = [_guid(tenant_id, f"call:{name}"), *fields]
+        row += [""] * (len(HEADER) - 1 - len(row))
+        if row[7]:
+            row[7] = _guid(tenant_id, f"conference:{row[7]}")
+        writer.writerow([*row, _guid(tenant_id, f"usage:{name}")])
     that_time = replace(svc, clock=SteppingClock(at))
     return cdrs.import_cdrs(that_time, OPERATOR_CLI, tenant_id, buffer.getvalue()).accepted
 
