@@ -16,9 +16,10 @@ from commcredits.adapters.db import tables as t
 from commcredits.domain.lots import LotSource
 from commcredits.domain.pools import month_of, parse_pool_key
 from commcredits.domain.reports import COLUMNS
-from commcredits.services import directory, pools, queries, recharge
+from commcredits.services import directory, insight, pools, queries, recharge
 from commcredits.services.context import Services
 from commcredits.services.demo import seed_demo
+from commcredits.services.demo_calls import DAYS
 from commcredits.services.reports import pstn_usage
 from tests.support import OPERATOR
 
@@ -92,3 +93,17 @@ def test_the_demo_calls_have_guid_call_usage_and_conference_ids(svc: Services) -
     conferences = [c for _, _, c in ids if c]
     assert len(conferences) == 3 and all(uuid.UUID(c) for c in conferences)
     assert len({call for _, call, _ in ids}) == len(ids)
+
+
+@pytest.mark.rule("REP-5")
+def test_the_demo_ledger_spend_is_its_calls_charges_on_every_day_with_call_records(
+    svc: Services, clock: FixedClock,
+) -> None:
+    demo = seed_demo(svc)
+    first = clock.now().date() - timedelta(days=DAYS)
+    by_calls = {r.key: r.amount for r in insight.spend(
+        svc, OPERATOR, demo.tenant_id, "day", first.isoformat()).rows}
+    by_ledger = {p.day.isoformat(): p.spend for p in insight.balance_history(
+        svc, OPERATOR, demo.tenant_id).points if p.day >= first and p.spend}
+    assert len(by_calls) == DAYS  # a day of calls on each of the last 58 days
+    assert by_ledger == {day: amount for day, amount in by_calls.items() if amount}

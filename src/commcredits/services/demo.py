@@ -1,6 +1,9 @@
 """The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases,
 charges and auto-recharges, and one lot close to expiry. Seeding runs through the real
 services on a stepping clock, so the demo's ledger is what production would have written.
+Before the two months of rated calls (`demo_calls`), call charges are ledger charges
+without call records; from then on the only charges are those of the rated calls, so the
+ledger's daily spend equals the spend report's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from commcredits.domain.money import Money
 from commcredits.services import funds, payments, rates, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_calls import DAYS as CALL_DAYS
 from commcredits.services.demo_calls import seed_calls
 from commcredits.services.demo_clock import SteppingClock
 from commcredits.services.demo_directory import seed_directory
@@ -83,6 +87,8 @@ def _create(svc: Services, now: datetime) -> str:
             )
         if day % 3 == 1:
             cents = rng.randint(40, 260)
+            if 350 - day <= CALL_DAYS:  # the days of rated calls: their charges, no other
+                continue
             clock.current += timedelta(hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
             funds.charge(
                 past, tenant.id, Money(Decimal(cents) / 100, "USD"),

@@ -81,7 +81,11 @@ def seed_calls(svc: Services, tenant_id: str) -> int:
             rows.append([f"demo-{day}-{n}", f"{user}@{DOMAIN}", "user_out", number,
                          rng.choice(destinations), _iso(at), str(rng.randint(20, 1500))])
         rated += _rate(svc, tenant_id, rows, start + timedelta(hours=10))
-    return rated + _rate(svc, tenant_id, _this_month(now), now)
+    for row in _this_month(now):  # each rated on its own day, a few minutes after it ends
+        ended = datetime.fromisoformat(row[5].replace("Z", "+00:00")) + timedelta(
+            seconds=int(row[6]) + 300)
+        rated += _rate(svc, tenant_id, [row], min(ended, now))
+    return rated
 
 
 def _this_month(now: datetime) -> list[list[str]]:
