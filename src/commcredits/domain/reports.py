@@ -261,7 +261,8 @@ def report_range(
         lo = last - timedelta(days=lengths[default] - 1)
     lower = lo if isinstance(lo, datetime) else _day_start(lo)
     if lower >= upper:
-        raise InvalidInput("INVALID_RANGE", "'from' must not be after 'to'.",
+        raise InvalidInput("INVALID_RANGE", "The range is empty: 'from' must not be after "
+                           "'to' (a day as 'to' includes that whole day).",
                            {"from": lower.isoformat(), "to": upper.isoformat()})
     if at_most_a_year and upper > one_year_after(lower):
         raise InvalidInput("RANGE_TOO_LONG", "A report covers at most 1 year; choose a "
