@@ -18,6 +18,7 @@ from commcredits.adapters.clock import FixedClock
 from commcredits.entrypoints.cli.main import app
 from commcredits.services import cdrs
 from commcredits.services.context import Services
+from commcredits.services.demo import seed_demo
 from tests.e2e.conftest import Api
 from tests.e2e.test_web_credits import _sign_in
 from tests.integration.test_calls import US_FIXED
@@ -131,3 +132,17 @@ def test_the_report_commands_help_names_every_report_and_the_tenant_argument() -
     assert "Export the PSTN usage report to a CSV, ZIP or XLSX file (REP-1, REP-2)." in \
         usage.output
     assert "Tenant id." in usage.output
+
+
+@pytest.mark.rule("POOL-6")
+def test_each_pool_card_shows_the_capability_the_usage_report_shows(
+    client: TestClient, svc: Services,
+) -> None:
+    demo = seed_demo(svc)
+    _sign_in(client, svc, demo.tenant_id, "reader")
+    page = client.get(f"/t/{demo.tenant_id}/reports/pools?month=2026-01").text
+    cards = re.findall(r'data-sku="([^"]+)" data-capability="([^"]+)"', page)
+    assert ("MCOMEETADV", "MCOMEETADD") in cards  # the dial-out pool, by its capability
+    assert all(sku == capability for sku, capability in cards if sku.startswith("MCOPSTN"))
+    assert re.search(r'title="Capability, as in the usage report">MCOMEETADD</span> '
+                     r'<span class="pill">dialout</span> · 9 users with MCOMEETADV', page)
