@@ -1,6 +1,7 @@
-"""One meaning of a report range through the API, the CLI and the admin center (REP-1,
-REP-5, issue #11): whole UTC days, `to` included, `from` = `to` is one day, and the last 7
-days are today and the 6 before."""
+"""What a new user saw in the reports (issue #11): one meaning of a range through the API,
+the CLI and the admin center (whole UTC days, `to` included, `from` = `to` is one day, the
+last 7 days are today and the 6 before), the report commands' help, and the pool cards'
+capability (REP-1, REP-5, POOL-6)."""
 
 from __future__ import annotations
 
