@@ -231,7 +231,7 @@ def report_range(
     """The one meaning of a report's range, for the API, the CLI and the admin center.
 
     - A period (``7d``, ``28d``) is that many whole UTC days ending today: ``7d`` is today
-      and the 6 days before. Without period or ``from``, the default period.
+      and the 6 days before. Without a period, ``from`` or ``to``: the default period.
     - ``from`` and ``to`` are UTC days, both included (``from`` = ``to`` is that one day),
       or exact ISO 8601 date-times (``from`` included, ``to`` not): the range runs from the
       start of ``from`` to the end of ``to``. Without ``to``, it runs through today; without
