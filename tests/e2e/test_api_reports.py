@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from commcredits.adapters.clock import FixedClock
 from commcredits.entrypoints.cli.main import app
 from commcredits.services.context import Services
-from tests.e2e.conftest import Api, assert_envelope, snapshot
+from tests.e2e.conftest import OPERATOR_HEADERS, Api, assert_envelope, snapshot
 from tests.integration.test_reports import REP1_COLUMNS, seed
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -43,7 +44,10 @@ def test_a_reader_pages_through_the_report_as_json_with_a_cursor(
     first = r.json()
     assert first["columns"] == REP1_COLUMNS
     assert [row["Call ID"] for row in first["rows"]] == ["old1", "in1", "us1"]
-    assert first["parameters"]["from"] == "2026-01-23T10:00:00Z"
+    # 28 whole UTC days, today (2026-02-20) included
+    assert {k: first["parameters"][k] for k in ("from", "to", "first_day", "last_day")} == {
+        "from": "2026-01-24T00:00:00Z", "to": "2026-02-21T00:00:00Z",
+        "first_day": "2026-01-24", "last_day": "2026-02-20"}
     assert list(first["rows"][0]) == REP1_COLUMNS
     r = api.get(report_url(tid, f"period=28d&limit=3&cursor={first['next']}"), key=reader)
     second = r.json()
@@ -105,7 +109,7 @@ def test_the_zip_download_is_an_attachment_with_the_csv_and_parameters(
     assert rows[0] == REP1_COLUMNS
     assert [row[1] for row in rows[1:]] == ["old1", "in1", "gb1", "live1"]
     assert (params["from"], params["to"], params["user"], params["rows"]) == \
-        ("2026-01-23T10:00:00Z", "2026-02-20T10:00:00Z", "alice0@contoso.com", 4)
+        ("2026-01-24T00:00:00Z", "2026-02-21T00:00:00Z", "alice0@contoso.com", 4)
 
 
 @pytest.mark.rule("REP-2")
@@ -183,3 +187,32 @@ def test_the_exported_csv_opens_in_libreoffice(
     header = [c.value for c in next(sheet.iter_rows(max_row=1))]
     assert header[:3] == ["UsageId", "Call ID", "Conference ID"]
     assert sheet.max_row > 1
+
+
+@pytest.mark.rule("REP-1", "REP-2", "REP-3")
+def test_each_call_names_the_same_operator_and_duration_source_in_csv_xlsx_and_graph(
+    api: Api, svc: Services, clock: FixedClock,
+) -> None:
+    tid = seed(svc, clock)  # four CDRs and one live call
+    with zipfile.ZipFile(io.BytesIO(api.get(report_url(tid, f"{RANGE}&format=zip")).content)) \
+            as archive:
+        member = next(n for n in archive.namelist() if n.endswith(".csv"))
+        csv_rows = list(csv.DictReader(io.StringIO(archive.read(member).decode(), newline="")))
+    sheet = openpyxl.load_workbook(io.BytesIO(
+        api.get(report_url(tid, f"{RANGE}&format=xlsx")).content)).worksheets[0]
+    header, *values = list(sheet.iter_rows(values_only=True))
+    xlsx_rows = [dict(zip(header, v, strict=True)) for v in values]
+    graph = api.client.get(
+        "/graph/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2026-02-01T00:00:00Z,"
+        f"toDateTime=2026-02-20T23:59:59Z)?tenant={tid}", headers=OPERATOR_HEADERS).json()
+
+    def seen(rows: list[dict[str, Any]], call: str, operator: str, source: str) -> dict[
+            str, tuple[Any, Any]]:
+        return {str(r[call]): (r[operator], r[source]) for r in rows}
+
+    in_csv = seen(csv_rows, "Call ID", "Operator", "Source of Call Duration")
+    assert in_csv == {"old1": ("Microsoft", "operator"), "in1": ("Microsoft", "operator"),
+                      "us1": ("Microsoft", "operator"), "gb1": ("Microsoft", "operator"),
+                      "live1": ("Microsoft", "microsoft")}
+    assert seen(xlsx_rows, "Call ID", "Operator", "Source of Call Duration") == in_csv
+    assert seen(graph["value"], "callId", "operator", "callDurationSource") == in_csv

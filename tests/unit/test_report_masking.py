@@ -31,7 +31,7 @@ def test_inbound_call_types_end_in_in() -> None:
 def test_a_range_of_one_year_from_29_february_ends_on_28_february() -> None:
     start = datetime(2024, 2, 29, tzinfo=UTC)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert report_range(now, None, start, datetime(2025, 2, 28, tzinfo=UTC))[1].day == 28
+    assert report_range(now, None, start, datetime(2025, 2, 28, tzinfo=UTC)).end.day == 28
     with pytest.raises(InvalidInput) as refused:
         report_range(now, None, start, datetime(2025, 2, 28, 0, 0, 1, tzinfo=UTC))
     assert refused.value.code == "RANGE_TOO_LONG"

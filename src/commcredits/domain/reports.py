@@ -1,13 +1,17 @@
 """The PSTN usage report (REP-1, REP-4): its columns, its time range, and number masking.
 
+`report_range` is the one meaning of a range (whole UTC days, ``to`` included) for the usage
+report and spend, through the API, the CLI and the admin center.
+
 Pure functions over one finished call (`UsageRecord`): the row in the Calling Plans export
 column order, with the dialled or calling number masked by the tenant's country.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +25,11 @@ COLUMNS: tuple[str, ...] = (
     "Start Time", "End Time", "Duration Seconds", "Connection Fee", "Charge", "Currency",
     "Capability", "Operator", "Source of Call Duration", "Administrative Units",
 )
-OPERATOR = "commcredits"
-PERIODS: dict[str, timedelta] = {"7d": timedelta(days=7), "28d": timedelta(days=28)}
+# The telephone operator of every call, as the Calling Plans export and Graph's
+# pstnCallLogRow.operator name it: Microsoft is the operator of Calling Plans.
+OPERATOR = "Microsoft"
+# The usage report's periods: that many whole UTC days ending today (REP-1).
+PERIOD_DAYS: dict[str, int] = {"7d": 7, "28d": 28}
 
 # How long call records stay in the usage report, in days, by the user's location (or the
 # tenant's country when the user has none); every other country keeps them 365 days.
@@ -57,6 +64,8 @@ class Retention:
     def keeps(self, location: str | None, start: datetime) -> bool:
         days = retention_days(location or self.tenant_country)
         return start >= self.now - timedelta(days=days)
+
+
 DEFAULT_PERIOD = "7d"
 
 # REP-4: how many trailing digits are masked, by the tenant's country.
@@ -97,6 +106,12 @@ class UsageRecord:
     source: str
 
 
+def duration_source(source: str) -> str:
+    """Who measured the call's duration ("Source of Call Duration", Graph's
+    callDurationSource): the operator's CDR, or Microsoft's live call control."""
+    return "operator" if source == "cdr" else "microsoft"
+
+
 def is_inbound(call_type: str) -> bool:
     """Inbound call types end in `_in` (user_in, conf_in, dr_unassigned_in, …)."""
     return call_type.endswith("_in")
@@ -133,7 +148,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
         callee, rec.external_country,
         rec.start_at, rec.end_at, rec.duration or 0,
         money(rec.connection_fee), money(rec.charge), rec.currency, rec.capability,
-        OPERATOR, "operator" if rec.source == "cdr" else "microsoft", None,
+        OPERATOR, duration_source(rec.source), None,
     )
 
 
@@ -149,29 +164,108 @@ def one_year_after(start: datetime) -> datetime:
         return start.replace(year=start.year + 1, day=28)
 
 
+Bound = str | date | datetime | None
+MIDNIGHT = time(0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRange:
+    """[start, end) in UTC on the call's start time, and the period it came from."""
+
+    start: datetime
+    end: datetime
+    period: str | None = None
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        """The last UTC day the range touches (``end`` itself is not in it)."""
+        return (self.end - timedelta(microseconds=1)).date()
+
+    @property
+    def whole_days(self) -> bool:
+        return self.start.timetz() == MIDNIGHT and self.end.timetz() == MIDNIGHT
+
+    def describe(self) -> str:
+        """'from 2026-01-14 to 2026-01-20 (UTC days, both included)', or the exact times."""
+        if self.whole_days:
+            return f"from {self.first_day} to {self.last_day} (UTC days, both included)"
+        return f"from {self.start:%Y-%m-%d %H:%M:%S} to {self.end:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def parse_bound(value: Bound, name: str) -> date | datetime | None:
+    """One end of a range: a UTC day (YYYY-MM-DD, or a `date`) or an ISO 8601 date-time
+    (naive means UTC). Empty means not given."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value
+    else:
+        text = str(value).strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                "INVALID_DATE", f"'{name}' must be a UTC day like 2026-01-31 or an ISO 8601 "
+                "date-time like 2026-01-31T08:00:00Z.", {name: text[:40]},
+            ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, MIDNIGHT)
+
+
 def report_range(
-    now: datetime, period: str | None, start: datetime | None, end: datetime | None,
-) -> tuple[datetime, datetime]:
-    """[start, end) on the call's start time: the last 7 or 28 days up to ``now``, or a custom
-    range of at most one year (REP-1). Without any, the last 7 days."""
-    if period is not None and (start is not None or end is not None):
+    now: datetime, period: str | None = None, start: Bound = None, end: Bound = None, *,
+    periods: Mapping[str, int] | None = None, default: str = DEFAULT_PERIOD,
+    at_most_a_year: bool = True,
+) -> ReportRange:
+    """The one meaning of a report's range, for the API, the CLI and the admin center.
+
+    - A period (``7d``, ``28d``) is that many whole UTC days ending today: ``7d`` is today
+      and the 6 days before. Without a period, ``from`` or ``to``: the default period.
+    - ``from`` and ``to`` are UTC days, both included (``from`` = ``to`` is that one day),
+      or exact ISO 8601 date-times (``from`` included, ``to`` not): the range runs from the
+      start of ``from`` to the end of ``to``. Without ``to``, it runs through today; without
+      ``from``, it is the default period's length of days ending on ``to``.
+    - At most one year (``RANGE_TOO_LONG``) unless ``at_most_a_year`` is off.
+    """
+    lengths = PERIOD_DAYS if periods is None else periods
+    lo, hi = parse_bound(start, "from"), parse_bound(end, "to")
+    today = now.astimezone(UTC).date()
+    if period is not None and (lo is not None or hi is not None):
         raise InvalidInput("INVALID_RANGE", "Give either a period or from/to, not both.",
                            {"period": period})
-    if start is None and end is None:
-        chosen = period or DEFAULT_PERIOD
-        if chosen not in PERIODS:
-            raise InvalidInput("INVALID_PERIOD", "The period must be 7d or 28d; for another "
-                               "range give from and to.", {"period": chosen,
-                                                           "allowed": sorted(PERIODS)})
-        return now - PERIODS[chosen], now
-    if start is None:
-        raise InvalidInput("INVALID_RANGE", "Give 'from' with 'to'.", {})
-    end = end or now
-    if start >= end:
-        raise InvalidInput("INVALID_RANGE", "'from' must be before 'to'.",
-                           {"from": start.isoformat(), "to": end.isoformat()})
-    if end > one_year_after(start):
+    if lo is None and hi is None:
+        chosen = period or default
+        if chosen not in lengths:
+            raise InvalidInput("INVALID_PERIOD", f"The period must be {' or '.join(lengths)}; "
+                               "for another range give from and to.",
+                               {"period": chosen, "allowed": sorted(lengths)})
+        days = lengths[chosen]
+        return ReportRange(_day_start(today - timedelta(days=days - 1)),
+                           _day_start(today + timedelta(days=1)), chosen)
+    if hi is None:
+        hi = today
+    upper = hi if isinstance(hi, datetime) else _day_start(hi + timedelta(days=1))
+    if lo is None:
+        last = (upper - timedelta(microseconds=1)).date()
+        lo = last - timedelta(days=lengths[default] - 1)
+    lower = lo if isinstance(lo, datetime) else _day_start(lo)
+    if lower >= upper:
+        raise InvalidInput("INVALID_RANGE", "The range is empty: 'from' must not be after "
+                           "'to' (a day as 'to' includes that whole day).",
+                           {"from": lower.isoformat(), "to": upper.isoformat()})
+    if at_most_a_year and upper > one_year_after(lower):
         raise InvalidInput("RANGE_TOO_LONG", "A report covers at most 1 year; choose a "
-                           "shorter range.", {"from": start.isoformat(), "to": end.isoformat(),
+                           "shorter range.", {"from": lower.isoformat(), "to": upper.isoformat(),
                                               "max": "1 year"})
-    return start, end
+    return ReportRange(lower, upper)

@@ -1,6 +1,9 @@
 """The demo tenant: Contoso (US, MOSA) with two admins, a card, about a year of purchases,
 charges and auto-recharges, and one lot close to expiry. Seeding runs through the real
 services on a stepping clock, so the demo's ledger is what production would have written.
+Before the two months of rated calls (`demo_calls`), call charges are ledger charges
+without call records; from then on the only charges are those of the rated calls, so the
+ledger's daily spend equals the spend report's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from commcredits.domain.money import Money
 from commcredits.services import funds, payments, rates, recharge, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
+from commcredits.services.demo_calls import DAYS as CALL_DAYS
 from commcredits.services.demo_calls import seed_calls
 from commcredits.services.demo_clock import SteppingClock
 from commcredits.services.demo_directory import seed_directory
@@ -25,7 +29,6 @@ DEMO_CONTACTS = [
     {"email": "alex.wilber@contoso.com", "role": "billing_admin"},
 ]
 DEMO_KEY_NAME = "demo admin"  # the global-admin key seeding prints, and `admin key` rotates
-
 
 @dataclass(frozen=True, slots=True)
 class Demo:
@@ -48,9 +51,10 @@ def seed_demo(svc: Services) -> Demo:
     created = tenant_id is None
     if tenant_id is None:
         tenant_id = _create(svc, svc.clock.now())
-    seed_directory(svc, tenant_id)  # users, licenses, numbers, pool usage (once)
+    seed_directory(svc, tenant_id)  # users, licenses and numbers (once)
     rates.import_samples(svc, OPERATOR_CLI, only_missing=True)  # USD, EUR, GBP (once)
-    seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once)
+    seed_calls(svc, tenant_id)  # two months of calls through the CDR path (once): the
+    # only use of the minute pools, so the pools report reconciles with the usage report
     key = None
     if created:
         key = tenants.create_api_key(
@@ -86,6 +90,8 @@ def _create(svc: Services, now: datetime) -> str:
             )
         if day % 3 == 1:
             cents = rng.randint(40, 260)
+            if 350 - day <= CALL_DAYS:  # the days of rated calls: their charges, no other
+                continue
             clock.current += timedelta(hours=rng.randint(0, 8), minutes=rng.randint(0, 59))
             funds.charge(
                 past, tenant.id, Money(Decimal(cents) / 100, "USD"),

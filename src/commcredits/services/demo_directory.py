@@ -1,11 +1,10 @@
 """The demo tenant's directory: users in the US (and Puerto Rico), GB and DE with a realistic
 mix of E5, Teams Phone, calling plans, Audio Conferencing and Communications Credits,
 their numbers, an auto attendant, a call queue and a conference bridge (with a toll-free
-number), and some of this month's pool minutes already used.
+number). The minute pools are used only by the demo's rated calls (`demo_calls`).
 
 Seeded through the real services, two months back on a stepping clock, so the licenses
-count for every call of the current month (LIC-5). The used pool minutes stand for calls
-whose records arrive with call rating.
+count for every call the demo rates (LIC-5).
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from commcredits.domain.pools import month_bounds, month_of
-from commcredits.services import directory, pools
+from commcredits.services import directory
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 from commcredits.services.demo_clock import SteppingClock
@@ -54,18 +52,6 @@ RESOURCE_ACCOUNTS = [
 ]
 SPARE_NUMBERS = [("+14255550120", "user"), ("+442079460120", "user")]
 
-# This month's calls so far: (user, destination country, seconds, dial-out?)
-CALLS = [
-    ("megan.bowen", "US", 1810, False), ("megan.bowen", "FR", 905, False),
-    ("alex.wilber", "PR", 2461, False), ("lee.gu", "US", 3605, False),
-    ("joni.sherman", "US", 1202, False), ("lynne.robbins", "GB", 1499, False),
-    ("diego.siciliani", "DE", 630, False), ("johanna.lorenz", "DE", 2750, False),
-    ("pradeep.gupta", "IN", 1140, False), ("lee.gu", "GB", 2400, True),
-    ("pradeep.gupta", "DE", 3000, True), ("megan.bowen", "JP", 1260, True),
-]
-
-
-
 def seed_directory(svc: Services, tenant_id: str) -> bool:
     """Seed the demo directory once (when the tenant has no users); True if it did."""
     if directory.list_users(svc, OPERATOR_CLI, tenant_id, limit=1):
@@ -90,13 +76,4 @@ def seed_directory(svc: Services, tenant_id: str) -> bool:
                                  type=number_type, assigned_to=upn)
     for number, number_type in SPARE_NUMBERS:
         directory.add_number(past, OPERATOR_CLI, tenant_id, number=number, type=number_type)
-    start, _ = month_bounds(month_of(now))
-    span = max(0.0, (now - start).total_seconds() - 3600)
-    for i, (name, destination, seconds, dial_out) in enumerate(CALLS):
-        at = start + timedelta(seconds=span * (i + 1) / (len(CALLS) + 1))
-        quote = pools.minutes_left(svc, tenant_id, f"{name}@{DOMAIN}", destination, at,
-                                   dial_out=dial_out)
-        if quote.pool_key is not None:
-            pools.consume(svc, tenant_id, quote.pool_key, seconds, at,
-                          reference=f"demo-{month_of(now)}-{i}")
     return True

@@ -2,7 +2,8 @@
 
 - `balance_history`: the running balance at the end of each day with ledger entries, and
   that day's charges (spend), from the ledger.
-- `spend`: finished calls' charges grouped by day, user, destination country or capability.
+- `spend`: finished calls' charges grouped by day, user, destination country or capability,
+  over UTC days like the usage report.
 - `recommendation`: auto-recharge trigger and amount and the runway (`domain.insight`), from
   the ledger's charges per day and the balance.
 - `pstn_calls`: one keyset page of finished calls started in a UTC range (both ends
@@ -13,14 +14,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
 from commcredits.domain import insight as calc
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.reference import minimum_purchase
-from commcredits.domain.reports import Retention
+from commcredits.domain.reports import Bound, ReportRange, Retention, report_range
 from commcredits.domain.tenants import Tenant
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
@@ -29,7 +30,8 @@ from commcredits.services.ports import RatedCallRecord, SpendRecord
 GROUPS = ("day", "user", "country", "capability")
 MAX_RANGE = timedelta(days=90)
 MAX_PAGE = 1000
-DEFAULT_SPEND_DAYS = 30
+DEFAULT_SPEND = "30d"
+SPEND_PERIODS = {DEFAULT_SPEND: 30}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +46,25 @@ class SpendReport:
     tenant_id: str
     currency: str
     group_by: str
-    start: datetime
-    end: datetime
+    window: ReportRange
     rows: list[SpendRecord]
+
+    @property
+    def start(self) -> datetime:
+        return self.window.start
+
+    @property
+    def end(self) -> datetime:
+        """Not included: the start of the day after the last one, or the exact `to`."""
+        return self.window.end
+
+    @property
+    def first_day(self) -> date:
+        return self.window.first_day
+
+    @property
+    def last_day(self) -> date:
+        return self.window.last_day
 
     @property
     def total(self) -> Decimal:
@@ -70,41 +88,23 @@ def balance_history(svc: Services, principal: Principal, tenant_id: str) -> Bala
     ))
 
 
-def parse_moment(value: str, *, end: bool = False, name: str = "date") -> datetime:
-    """An ISO 8601 date or date-time; naive means UTC. A plain date as an end means the whole
-    day."""
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end else time.min, UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            "INVALID_DATE", f"{name} {value!r} is not an ISO 8601 date or date-time "
-            "(e.g. 2026-01-15 or 2026-01-15T00:00:00Z).", {"field": name, "value": value},
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def spend(
     svc: Services, principal: Principal, tenant_id: str, group_by: str,
-    start: str | None = None, end: str | None = None,
+    start: Bound = None, end: Bound = None,
 ) -> SpendReport:
+    """Spend of finished calls started in a range of UTC days, ``to`` included: by default
+    the last 30 days, today included (`domain.reports.report_range`, as the usage report)."""
     if group_by not in GROUPS:
         raise InvalidInput(
             "INVALID_GROUP_BY", f"group_by must be one of {', '.join(GROUPS)}.",
             {"group_by": group_by, "allowed": list(GROUPS)},
         )
-    until = parse_moment(end, end=True, name="to") if end else svc.clock.now()
-    since = parse_moment(start, name="from") if start else \
-        datetime.combine(until.date() - timedelta(days=DEFAULT_SPEND_DAYS - 1), time.min, UTC)
-    if since > until:
-        raise InvalidInput("INVALID_RANGE", "'from' must not be after 'to'.",
-                           {"from": since.isoformat(), "to": until.isoformat()})
+    window = report_range(svc.clock.now(), None, start, end, periods=SPEND_PERIODS,
+                          default=DEFAULT_SPEND, at_most_a_year=False)
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
-        rows = uow.insight.spend(tenant_id, since, until, group_by)
-    return SpendReport(tenant_id, tenant.currency, group_by, since, until, rows)
+        rows = uow.insight.spend(tenant_id, window.start, window.end, group_by)
+    return SpendReport(tenant_id, tenant.currency, group_by, window, rows)
 
 
 def recommendation(svc: Services, principal: Principal, tenant_id: str) -> calc.Recommendation:

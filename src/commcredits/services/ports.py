@@ -742,7 +742,7 @@ class InsightRepository(Protocol):
     def spend(
         self, tenant_id: str, start: datetime, end: datetime, group_by: str,
     ) -> list[SpendRecord]:
-        """Finished calls started in [start, end] grouped by day, user, country or
+        """Finished calls started in [start, end) grouped by day, user, country or
         capability."""
         ...
     def count_calls(self, tenant_id: str, start: datetime, end: datetime,

@@ -14,13 +14,15 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, datetime
 from typing import Any
 
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.reports import (
     COLUMNS,
     DEFAULT_PERIOD,
+    Bound,
+    ReportRange,
     ReportRow,
     Retention,
     report_range,
@@ -32,22 +34,6 @@ from commcredits.services.context import Services
 
 PAGE = 1000
 MAX_LIMIT = 1000
-
-
-def _time(value: object, name: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput("INVALID_RANGE", f"'{name}' must be an ISO 8601 time, "
-                               "for example 2026-01-01T00:00:00Z.", {name: str(value)}) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _text(value: object, name: str, max_len: int) -> str | None:
@@ -84,9 +70,7 @@ class PstnUsage:
 
     svc: Services
     tenant: Tenant
-    start: datetime
-    end: datetime
-    period: str | None
+    window: ReportRange
     user: str | None
     call_type: str | None
     capability: str | None
@@ -94,15 +78,35 @@ class PstnUsage:
 
     columns = COLUMNS
 
+    @property
+    def start(self) -> datetime:
+        return self.window.start
+
+    @property
+    def end(self) -> datetime:
+        """Not included: the start of the day after the last one, or the exact `to`."""
+        return self.window.end
+
+    @property
+    def first_day(self) -> date:
+        return self.window.first_day
+
+    @property
+    def last_day(self) -> date:
+        return self.window.last_day
+
     def _filters(self) -> dict[str, Any]:
         return {"user": self.user, "call_type": self.call_type, "capability": self.capability,
                 "retention": Retention(self.now, self.tenant.country)}
 
     def parameters(self) -> dict[str, Any]:
-        """The time range and filters, for `parameters.json` and the API."""
+        """The time range and filters, for `parameters.json` and the API: `from` (included)
+        and `to` (not included) as UTC times, and the UTC days they cover, both included."""
         return {
-            "report": "pstn-usage", "tenant_id": self.tenant.id, "period": self.period,
-            "from": _iso(self.start), "to": _iso(self.end), "user": self.user,
+            "report": "pstn-usage", "tenant_id": self.tenant.id, "period": self.window.period,
+            "from": _iso(self.start), "to": _iso(self.end),
+            "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+            "user": self.user,
             "call_type": self.call_type, "capability": self.capability,
             "masking_country": self.tenant.country,
         }
@@ -146,19 +150,17 @@ def _iso(value: datetime) -> str:
 
 def pstn_usage(
     svc: Services, principal: Principal, tenant_id: str, *, period: str | None = None,
-    start: object = None, end: object = None, user: object = None, call_type: object = None,
+    start: Bound = None, end: Bound = None, user: object = None, call_type: object = None,
     capability: object = None,
 ) -> PstnUsage:
-    """The PSTN usage report of a tenant (REP-1): the last 7 or 28 days, or a custom range of
-    at most 1 year on the call's start time, optionally for one user, call type or
+    """The PSTN usage report of a tenant (REP-1): the last 7 or 28 UTC days (today
+    included), or ``from``/``to`` UTC days (both included) of at most 1 year, on the call's
+    start time (`domain.reports.report_range`), optionally for one user, call type or
     capability. Readers may read it. Refusals are raised here, before any row is read."""
     chosen = _text(period, "period", 8)
-    lo_in, hi_in = _time(start, "from"), _time(end, "to")
-    lo, hi = report_range(svc.clock.now(), chosen, lo_in, hi_in)
-    if lo_in is None and hi_in is None:
-        chosen = chosen or DEFAULT_PERIOD
+    window = report_range(svc.clock.now(), chosen, start, end, default=DEFAULT_PERIOD)
     filters = (_text(user, "user", 128), _text(call_type, "call_type", 32),
                _text(capability, "capability", 32))
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
-    return PstnUsage(svc, tenant, lo, hi, chosen, *filters, svc.clock.now())
+    return PstnUsage(svc, tenant, window, *filters, svc.clock.now())

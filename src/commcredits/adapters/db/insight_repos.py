@@ -50,10 +50,13 @@ class SqlInsight:
         return [(_day(r.day), r.net, r.spend) for r in rows]
 
     def _finished(self, tenant_id: str, start: datetime, end: datetime,
-                  retention: Retention | None = None) -> Any:
+                  retention: Retention | None = None, *, end_included: bool = True) -> Any:
+        """Finished calls started from ``start`` to ``end`` (included for Graph's range,
+        not for spend's, which ends at the start of the day after its last)."""
         kept = (retained(retention),) if retention is not None else ()
+        until = C.c.start_at <= end if end_included else C.c.start_at < end
         return (C.c.tenant_id == tenant_id, C.c.status.in_(FINISHED),
-                C.c.start_at >= start, C.c.start_at <= end, *kept)
+                C.c.start_at >= start, until, *kept)
 
     def spend(
         self, tenant_id: str, start: datetime, end: datetime, group_by: str,
@@ -63,7 +66,8 @@ class SqlInsight:
             select(key.label("key"), func.count().label("calls"),
                    func.coalesce(func.sum(C.c.duration), 0).label("seconds"),
                    func.coalesce(func.sum(C.c.charge), 0, type_=MicroAmount).label("amount"))
-            .where(*self._finished(tenant_id, start, end)).group_by(key).order_by(key)
+            .where(*self._finished(tenant_id, start, end, end_included=False))
+            .group_by(key).order_by(key)
         )
         return [SpendRecord(_day(r.key) if group_by == "day" else str(r.key), int(r.calls),
                             int(r.seconds), r.amount) for r in rows]

@@ -5,8 +5,9 @@
 - ZIP: `Export.callingplans.<id>.csv` and `parameters.json` (time range and filters). The CSV
   member is written through `ZipFile.open(..., "w")`, so no row is kept after it is written.
 - XLSX: XlsxWriter in `constant_memory` mode (each row is flushed to a temporary file as soon
-  as the next starts), typed cells, a frozen header row, an autofilter, and a new sheet
-  every 1,048,575 data rows.
+  as the next starts), typed cells, a frozen header row, an autofilter, columns as wide as
+  their header or their usual values (`column_width`), and a new sheet every 1,048,575 data
+  rows.
 
 `progress(n)` is called with the number of rows written so far, every `PROGRESS_EVERY` rows
 and at the end.
@@ -84,6 +85,21 @@ def write_zip(
 
 
 _MONEY_COLUMNS = {"Connection Fee", "Charge"}
+# How wide a column's values usually are, in characters, where that is wider than its name:
+# ids are 36-character GUIDs, times are "2026-01-31 08:00:00", numbers are E.164.
+_VALUE_WIDTHS = {
+    "UsageId": 36, "Call ID": 36, "Microsoft Entra ObjectId": 36, "UPN": 30,
+    "User Display Name": 20, "Caller ID": 16, "Destination Dialed": 20,
+    "Destination Number": 16, "Start Time": 19, "End Time": 19,
+}
+# Room beside the text for the autofilter's drop-down button in the header row.
+_FILTER_BUTTON = 3
+
+
+def column_width(name: str) -> int:
+    """A column's width in characters: its header or its usual values, whichever is wider,
+    and the autofilter button."""
+    return max(len(name), _VALUE_WIDTHS.get(name, 0)) + _FILTER_BUTTON
 
 
 def write_xlsx(
@@ -111,7 +127,8 @@ def write_xlsx(
         sheets += 1
         ws = workbook.add_worksheet("PSTN usage" if sheets == 1 else f"PSTN usage {sheets}")
         ws.freeze_panes(1, 0)
-        ws.set_column(0, last_col, 18)
+        for col, name in enumerate(columns):
+            ws.set_column(col, col, column_width(name))
         ws.write_row(0, 0, list(columns), header)
         return ws
 

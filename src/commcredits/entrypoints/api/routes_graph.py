@@ -23,6 +23,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.domain.reports import OPERATOR, duration_source
 from commcredits.entrypoints.api.deps import ServicesDep
 from commcredits.entrypoints.api.errors import STATUS
 from commcredits.services import insight
@@ -39,7 +40,6 @@ _FUNCTION = re.compile(
 _GRAPH_CODES = {400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "Forbidden",
                 404: "NotFound", 402: "PaymentRequired", 409: "Conflict"}
 CONTEXT = "$metadata#Collection(microsoft.graph.callRecords.pstnCallLogRow)"
-OPERATOR = "Microsoft"
 
 
 def graph_error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -125,8 +125,8 @@ def pstn_row(row: RatedCallRecord, tenant_country: str) -> dict[str, Any]:
         "conferenceId": row.conference_id,
         "licenseCapability": row.capability,
         "inventoryType": inventory_type(row),
-        "operator": OPERATOR,
-        "callDurationSource": "microsoft" if row.source == "live" else "operator",
+        "operator": OPERATOR,  # the usage export's Operator column, the same value
+        "callDurationSource": duration_source(row.source),
         "tenantCountryCode": tenant_country,
         "usageCountryCode": row.user_location,
     }

@@ -35,7 +35,8 @@ def spend(
     r = insight.spend(svc, who, tid, group_by, start, end)
     return {
         "tenant_id": tid, "currency": r.currency, "group_by": r.group_by,
-        "from": ts(r.start), "to": ts(r.end), "total": f"{r.total:.2f}",
+        "from": ts(r.start), "to": ts(r.end), "first_day": r.first_day.isoformat(),
+        "last_day": r.last_day.isoformat(), "total": f"{r.total:.2f}",
         "rows": [{"key": x.key, "calls": x.calls, "seconds": x.seconds,
                   "amount": f"{x.amount:.2f}"} for x in r.rows],
     }

@@ -42,7 +42,8 @@ resources_app: typer.Typer = typer.Typer(
     help="Resource accounts: auto attendants, call queues, conference bridges.",
     no_args_is_help=True)
 report_app: typer.Typer = typer.Typer(
-    help="Reports: minute pools, the PSTN usage export, spend.", no_args_is_help=True)
+    help="Reports: the PSTN usage export, spend and the minute pools of a month. "
+    "Ranges are UTC days, both included.", no_args_is_help=True)
 
 Tenant = Annotated[str, typer.Argument(help="Tenant id.")]
 Upn = Annotated[str, typer.Argument(help="The user's UPN (or object id).")]

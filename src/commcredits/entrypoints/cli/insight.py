@@ -26,17 +26,17 @@ def report_spend(
     tenant_id: Tenant,
     group_by: Annotated[str, typer.Option(help="day, user, country or capability.")] = "day",
     start: Annotated[str | None, typer.Option(
-        "--from", help="First day (YYYY-MM-DD or ISO date-time, UTC); default 30 days ago.")]
+        "--from", help="First UTC day, YYYY-MM-DD (included); default 29 days before --to.")]
     = None,
     end: Annotated[str | None, typer.Option(
-        "--to", help="Last day (YYYY-MM-DD or ISO date-time, UTC); default now.")] = None,
+        "--to", help="Last UTC day, YYYY-MM-DD (included); default today.")] = None,
     db: Db = None,
 ) -> None:
     """Spend of finished calls per day, user, destination country or capability."""
     with runtime(db) as rt:
         r = insight.spend(rt.services, OPERATOR_CLI, tenant_id, group_by, start, end)
-    table = Table(title=f"Spend by {r.group_by}, {r.start:%Y-%m-%d} to {r.end:%Y-%m-%d} "
-                  f"({r.currency})")
+    out.print(f"Calls started {r.window.describe()}", soft_wrap=True)
+    table = Table(title=f"Spend by {r.group_by} ({r.currency})")
     for h in (r.group_by, "calls", "seconds", "amount"):
         table.add_column(h, justify="left" if h == r.group_by else "right")
     for x in r.rows:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from commcredits.adapters.exports import usage as exports
 from commcredits.domain.errors import InvalidInput
 from commcredits.entrypoints.cli.common import Db, friendly, out, runtime, writable_file
-from commcredits.entrypoints.cli.directory import report_app
+from commcredits.entrypoints.cli.directory import Tenant, report_app
 from commcredits.services import reports
 from commcredits.services.auth import OPERATOR_CLI
 
@@ -23,20 +23,27 @@ FORMATS = ("csv", "zip", "xlsx")
 @report_app.command("pstn-usage")
 @friendly
 def pstn_usage(
-    tenant_id: str,
+    tenant_id: Tenant,
     output: Annotated[Path, typer.Option("--output", "--out", "-o", help="The file to write.",
                                          dir_okay=False)],
-    period: Annotated[str | None, typer.Option(help="7d or 28d (default 7d).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="ISO 8601 start (inclusive).")]
+    period: Annotated[str | None, typer.Option(
+        help="7d or 28d: that many UTC days, today included (default 7d).")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="First UTC day, YYYY-MM-DD (included), or an exact ISO 8601 time.")]
     = None,
-    end: Annotated[str | None, typer.Option("--to", help="ISO 8601 end (exclusive).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Last UTC day, YYYY-MM-DD (included; --from = --to is one day), or an "
+        "exact ISO 8601 time (not included). Default today.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this UPN.")] = None,
     call_type: Annotated[str | None, typer.Option(help="Only this call type.")] = None,
     capability: Annotated[str | None, typer.Option(help="Only this capability.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv, zip or xlsx.")] = "csv",
     db: Db = None,
 ) -> None:
-    """Export the PSTN usage report (one row per call, Calling Plans columns)."""
+    """Export the PSTN usage report to a CSV, ZIP or XLSX file.
+
+    One row per call started in the range, in the Calling Plans columns; the range is read
+    as the API and the admin center read it."""
     if fmt not in FORMATS:
         raise InvalidInput("INVALID_FORMAT", f"--format {fmt!r}: use csv, zip or xlsx.")
     writable_file(output, "--output")
@@ -64,4 +71,5 @@ def pstn_usage(
             else:
                 with output.open("wb") as binary:
                     done = exports.write_xlsx(binary, report.columns, report, advance)
-    out.print(f"wrote {done} rows to {output}")
+    out.print(f"wrote {done} rows to {output}: calls started {report.window.describe()}",
+              soft_wrap=True)

@@ -1,10 +1,12 @@
 """Reports in the admin center: the PSTN usage report (REP-1, REP-2, REP-4), minute pools
 (POOL-6) and spend (REP-5), on the same services as the API.
 
-- `/t/{tid}/reports/usage`: 7 days, 28 days or a custom range (whole UTC days, both ends
-  included), filters, a paged table (HTMX appends the next page; without JavaScript the link
-  opens it as a page), and Export to ZIP and to Excel: GET downloads written by the same
-  exporter as the API (`adapters.exports.usage`) into a spooled file and streamed back.
+- `/t/{tid}/reports/usage`: the last 7 or 28 UTC days (today included) or a custom range of
+  UTC days (both ends included), read by `domain.reports.report_range` as the API and the
+  CLI read it, and shown as those days in the form and the summary; filters, a paged table
+  (HTMX appends the next page; without JavaScript the link opens it as a page), and Export
+  to ZIP and to Excel: GET downloads written by the same exporter as the API
+  (`adapters.exports.usage`) into a spooled file and streamed back.
 - `/t/{tid}/reports/pools`: every minute pool of a month with a progress bar.
 - `/t/{tid}/reports/spend`: spend grouped by day, user, country or capability, with totals
   and CSS bars.
@@ -16,7 +18,7 @@ a 4xx status; nothing is read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -72,20 +74,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _day(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInput("INVALID_DATE", f"The {name} date must look like 2026-01-31.",
-                           {name: value[:40]}) from None
-
-
-def _midnight(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
-
-
 @dataclass
 class UsageForm:
     """The report's query as the form sent it (also the query string of every link)."""
@@ -106,22 +94,21 @@ class UsageForm:
         return urlencode({**params, **extra})
 
     def report(self, page: Page) -> reports.PstnUsage:
-        """The checked report; the custom range covers whole UTC days, both ends included."""
+        """The checked report, with the range as the API and the CLI read it (whole UTC
+        days, both included); for 7 or 28 days the form's dates then show those days."""
         if self.range not in RANGES:
             raise InvalidInput("INVALID_PERIOD", "Choose the last 7 days, the last 28 days or "
                                "a custom range.", {"range": self.range[:16]})
         filters = {"user": self.user or None, "call_type": self.call_type or None,
                    "capability": self.capability or None}
-        if self.range != "custom":
-            return reports.pstn_usage(page.svc, page.principal, str(page.tenant_id),
-                                      period=self.range, **filters)
-        lo, hi = _day(self.start, "from"), _day(self.end, "to")
-        if lo is None:
-            raise InvalidInput("INVALID_RANGE", "Choose a From date for a custom range.",
-                               {"from": ""})
-        end = _midnight(hi + timedelta(days=1)) if hi is not None else None
-        return reports.pstn_usage(page.svc, page.principal, str(page.tenant_id),
-                                  start=_midnight(lo), end=end, **filters)
+        custom = self.range == "custom"
+        report = reports.pstn_usage(
+            page.svc, page.principal, str(page.tenant_id),
+            period=None if custom else self.range, start=self.start if custom else None,
+            end=self.end if custom else None, **filters)
+        if not custom:
+            self.start, self.end = report.first_day.isoformat(), report.last_day.isoformat()
+        return report
 
 
 def _usage_form(page: Page, range_: str | None, start: str | None, end: str | None,
@@ -192,6 +179,7 @@ def usage(
         "export_url": page.url("/reports/usage/export") + "?" + form.query(),
         "range_from": _iso(report.start) if report else "",
         "range_to": _iso(report.end) if report else "",
+        "range_text": report.window.describe() if report else "",
     }
     if more:
         return page.partial("reports/_usage_more.html", **ctx)
@@ -268,7 +256,7 @@ def spend_page(
         report=report, error=error, rows=rows, bars=bars, tabs=tabs,
         group_by=group_by if group_by in GROUP_LABELS else "day",
         group_label=GROUP_LABELS.get(group_by, "Group"),
-        start=start or (report.start.date().isoformat() if report else ""),
-        end=end or (report.end.date().isoformat() if report else ""),
+        start=report.first_day.isoformat() if report else start or "",
+        end=report.last_day.isoformat() if report else end or "",
         calls=sum(r.calls for r in rows), seconds=sum(r.seconds for r in rows),
     )
