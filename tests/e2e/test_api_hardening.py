@@ -118,3 +118,38 @@ def test_the_cli_adjustment_is_capped_as_the_api_one(
                                          "--db", db_url, "--", tid, amount])
             assert result.exit_code == 2, result.output
             assert "INVALID_AMOUNT" in result.output
+
+
+# Item 7: JSON numbers are decimals, never binary floats.
+
+
+@pytest.mark.rule("FUND-9")
+@pytest.mark.rule("FUND-2")
+@pytest.mark.rule("ERR-1")
+def test_json_number_amounts_with_more_than_two_decimals_are_invalid(
+    api: Api, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    tid, card = shop["tid"], shop["card"]
+    for token in ("50.009999999999999999", "50.0000000000000001", "100.001", "1e28",
+                  "1E+400", HUGE + ".00"):
+        with subtests.test(token=token):
+            body = f'{{"amount": {token}, "payment_method_id": "{card}"}}'.encode()
+            refused(api, engine, tid, raw_post(api, f"/tenants/{tid}/credits/purchases", body),
+                    422, "INVALID_AMOUNT")
+            body = (f'{{"enabled": true, "amount": {token}, "trigger": "0", '
+                    f'"payment_method_id": "{card}"}}').encode()
+            refused(api, engine, tid, lambda body=body: api.put(
+                f"/tenants/{tid}/credits/auto-recharge", content=body, headers=JSON,
+            ), 422, "INVALID_AMOUNT")
+
+
+@pytest.mark.rule("FUND-9")
+def test_a_json_number_amount_is_taken_to_the_cent(
+    api: Api, shop: dict[str, str],
+) -> None:
+    tid, card = shop["tid"], shop["card"]
+    body = f'{{"amount": 60.10, "payment_method_id": "{card}"}}'.encode()
+    r = raw_post(api, f"/tenants/{tid}/credits/purchases", body)()
+    assert r.status_code == 201, r.text
+    assert r.json()["lot"]["amount"] == "60.10"
+    assert api.ok(f"/tenants/{tid}/credits")["balance"] == "160.10"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from commcredits.entrypoints.api import views
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import (
     AdjustmentCreate,
     ApiKeyCreate,
@@ -28,7 +29,7 @@ from commcredits.services.auth import require_operator
 from commcredits.services.funds import PurchaseResult
 from commcredits.services.jobs import run_due_work
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.directory import PhoneNumber, ResourceAccount, User
 from commcredits.domain.errors import InvalidInput
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import directory, pools
@@ -19,7 +20,7 @@ from commcredits.services.auth import Action, authorize
 from commcredits.services.directory import BulkReport, SeatCount
 from commcredits.services.ports import UserSearch
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 MAX_BULK_BYTES = 20 * 1024 * 1024
 

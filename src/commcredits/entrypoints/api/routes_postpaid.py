@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api import views
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import postpaid
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.errors import InvalidInput
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import rates
 from commcredits.services.rates import RateTableInfo
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 MAX_TABLE_BYTES = 64 * 1024 * 1024
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from commcredits.entrypoints.api.routing import Malformed
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,7 +17,11 @@ class Body(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _text_only(cls, data: Any) -> Any:
-        """Refuse strings that are not valid Unicode (lone surrogates) anywhere in a body."""
+        """Refuse a body that did not parse as JSON (`routing.Malformed`), and strings that
+        are not valid Unicode (lone surrogates) anywhere in a body."""
+        if isinstance(data, Malformed):
+            raise ValueError(f"the body is {data.reason}")
+
         def walk(value: Any) -> None:
             if isinstance(value, str):
                 try:
