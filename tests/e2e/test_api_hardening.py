@@ -18,7 +18,9 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli.main import app as cli
-from tests.e2e.conftest import Api, assert_envelope, snapshot, successful_charges
+from commcredits.services.context import Services
+from tests.e2e.conftest import Api, assert_envelope, row_counts, snapshot, successful_charges
+from tests.integration.test_calls import GB_MOBILE, setup
 
 Send = Callable[[], Response]
 CSV = {"Content-Type": "text/csv"}
@@ -153,3 +155,178 @@ def test_a_json_number_amount_is_taken_to_the_cent(
     assert r.status_code == 201, r.text
     assert r.json()["lot"]["amount"] == "60.10"
     assert api.ok(f"/tenants/{tid}/credits")["balance"] == "160.10"
+
+
+# Item 6: more inputs that answered 500.
+
+
+@pytest.mark.rule("FUND-2")
+@pytest.mark.rule("ERR-1")
+def test_amounts_of_1e28_or_more_are_invalid_not_a_5xx(
+    api: Api, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    tid, card = shop["tid"], shop["card"]
+    for amount in (HUGE, HUGE + ".00", "9" * 40, "-" + HUGE):
+        with subtests.test(amount=amount):
+            refused(api, engine, tid, lambda amount=amount: api.buy(tid, amount, card),
+                    422, "INVALID_AMOUNT")
+
+
+@pytest.mark.rule("RATE-3")
+@pytest.mark.rule("ERR-1")
+def test_a_rate_of_1e28_is_reported_on_its_line(api: Api, engine: Engine) -> None:
+    before = row_counts(engine)
+    table = (b"prefix,destination,number_type,direction,rate_per_minute,connection_fee,"
+             b"first_increment,next_increment,effective_from\n"
+             b"44,United Kingdom,fixed,outbound," + HUGE.encode() + b",0,60,60,"
+             b"2026-01-01T00:00:00Z\n")
+    error = assert_envelope(api.call("PUT", "/rate-tables/GBP", content=table, headers=CSV),
+                            422, "INVALID_RATE_TABLE")
+    assert [e["line"] for e in error["details"]["errors"]] == [2]
+    assert row_counts(engine) == before
+
+
+CALL = {"call_id": "h-1", "call_type": "user_out", "user": "alice0@contoso.com",
+        "caller": "+12065550100", "callee": GB_MOBILE}
+
+
+@pytest.mark.rule("CALL-7")
+@pytest.mark.rule("ERR-1")
+def test_used_seconds_beyond_any_call_are_invalid_usage(
+    api: Api, svc: Services, engine: Engine, subtests: pytest.Subtests,
+) -> None:
+    tid = setup(svc)
+    platform = api.key(tid, "platform")
+    r = api.post(f"/tenants/{tid}/calls/authorize", CALL, key=platform)
+    assert r.status_code == 200, r.text
+    path = f"/tenants/{tid}/calls/h-1/update"
+    for token in ("9223372036854775808", "1e30", "86401", "-1", "30.5"):
+        with subtests.test(used_seconds=token):
+            body = f'{{"used_seconds": {token}}}'.encode()
+            refused(api, engine, tid, lambda body=body: api.post(
+                path, content=body, headers={**JSON, "Authorization": f"Bearer {platform}"},
+                key=None,
+            ), 422, "INVALID_USAGE")
+    r = api.post(path, {"used_seconds": 300}, key=platform)
+    assert r.json() == {"grant_seconds": 300, "final": False, "status": "active"}
+
+
+@pytest.mark.rule("POOL-6")
+@pytest.mark.rule("POST-2")
+@pytest.mark.rule("ERR-1")
+def test_a_month_at_the_end_of_the_calendar_is_invalid_not_a_5xx(
+    api: Api, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    tid = shop["tid"]
+    mca = api.tenant(kind="MCA", name="Postpaid")
+    for path in (f"/tenants/{tid}/reports/minute-pools", f"/tenants/{mca}/overage"):
+        for month in ("9999-12", "9999-13", "0000-01", "\u0662\u0660\u0662\u0666-01"):
+            with subtests.test(path=path, month=month):
+                refused(api, engine, tid, lambda path=path, month=month: api.get(
+                    path, params={"month": month}), 422, "INVALID_MONTH")
+
+
+@pytest.mark.rule("SIM-1")
+@pytest.mark.rule("ERR-1")
+def test_advancing_the_clock_beyond_the_calendar_is_invalid_not_a_5xx(
+    api: Api, svc: Services, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    assert svc.clock_store is not None
+    svc.clock_store.write(True, svc.clock.now())
+    tid = shop["tid"]
+    for token in ("1e30", "1e15", "9223372036854775808", "315360000000"):
+        with subtests.test(advance_seconds=token):
+            body = f'{{"advance_seconds": {token}}}'.encode()
+            refused(api, engine, tid, raw_post(api, "/clock", body), 422, "INVALID_CLOCK")
+    assert api.ok("/clock") == {"now": "2026-01-15T09:00:00Z", "simulated": True}
+
+
+def long_field_table() -> bytes:
+    return (b"prefix,destination,number_type,direction,rate_per_minute,connection_fee,"
+            b"first_increment,next_increment,effective_from\n"
+            b"44,United Kingdom,fixed,outbound,0.02,0,60,60,2026-01-01T00:00:00Z\n"
+            b"33," + b"x" * 140_000 + b",fixed,outbound,0.02,0,60,60,2026-01-01T00:00:00Z\n")
+
+
+@pytest.mark.rule("RATE-3")
+@pytest.mark.rule("ERR-1")
+def test_a_rate_table_field_over_the_csv_limit_is_refused_with_its_line(
+    api: Api, engine: Engine,
+) -> None:
+    before = row_counts(engine)
+    r = api.call("PUT", "/rate-tables/GBP", content=long_field_table(), headers=CSV)
+    error = assert_envelope(r, 422, "INVALID_RATE_TABLE")
+    assert error["details"]["line"] == 3
+    assert "line 3" in error["message"]
+    assert row_counts(engine) == before
+
+
+CDR_HEADER = "Call ID,UPN,Call Type,Caller ID,Destination Number,Start Time,Duration Seconds\n"
+
+
+def cdr(call_id: str, start: str, upn: str = "alice0@contoso.com") -> str:
+    return f"{call_id},{upn},user_out,+12065550100,{GB_MOBILE},{start},60\n"
+
+
+@pytest.mark.rule("CDR-1")
+@pytest.mark.rule("ERR-1")
+def test_a_cdr_field_over_the_csv_limit_refuses_the_file_with_its_line(
+    api: Api, svc: Services, engine: Engine,
+) -> None:
+    tid = setup(svc)
+    body = CDR_HEADER + cdr("c1", "2026-01-15T08:00:00Z") + cdr("c2", "2026-01-15T08:05:00Z",
+                                                                 upn="a" * 140_000)
+    error = refused(api, engine, tid, lambda: api.post(
+        f"/tenants/{tid}/cdrs", content=body.encode(), headers=CSV,
+    ), 422, "INVALID_CDR_FILE")
+    assert error["details"]["line"] == 3
+    assert "line 3" in error["message"]
+    with unchanged(api, engine, tid):  # JSON lines have no field limit: one rejected row
+        jsonl = '{"Call ID": "j1", "UPN": "' + "a" * 140_000 + '"}\n'
+        r = api.post(f"/tenants/{tid}/cdrs", content=jsonl.encode())
+        assert r.status_code == 200, r.text
+        assert [x["line"] for x in r.json()["rejected"]] == [1]
+
+
+@pytest.mark.rule("CDR-1")
+@pytest.mark.rule("ERR-1")
+def test_cdr_start_times_outside_the_window_are_rejected_rows(
+    api: Api, svc: Services, engine: Engine,
+) -> None:
+    """Now is 2026-01-15T09:00Z: a CDR may start up to 7 days ahead and 730 days back."""
+    tid = setup(svc)
+    rows = [cdr("far-future", "9999-12-31T23:59:59Z"), cdr("next-week+", "2026-01-22T09:00:01Z"),
+            cdr("too-old", "2024-01-15T08:59:59Z"), cdr("year-one", "0001-01-01T00:00:00Z")]
+    with unchanged(api, engine, tid):
+        r = api.post(f"/tenants/{tid}/cdrs", content=(CDR_HEADER + "".join(rows)).encode(),
+                     headers=CSV)
+        assert r.status_code == 200, r.text
+        report = r.json()
+    assert (report["accepted"], report["duplicates"]) == (0, 0)
+    assert [(x["line"], x["reason"]) for x in report["rejected"]] == [
+        (2, "INVALID_CDR"), (3, "INVALID_CDR"), (4, "INVALID_CDR"), (5, "INVALID_CDR")]
+    edge = CDR_HEADER + cdr("edge", "2026-01-22T09:00:00Z") + cdr("old", "2024-01-16T09:00:00Z")
+    r = api.post(f"/tenants/{tid}/cdrs", content=edge.encode(), headers=CSV)
+    report = r.json()
+    assert (report["accepted"], report["duplicates"]) == (1, 0)
+    # Inside the window, the old call is rated: alice had no licenses in 2024 (LIC-5).
+    assert [(x["line"], x["reason"]) for x in report["rejected"]] == [(3, "NO_CALLING_PLAN")]
+
+
+@pytest.mark.rule("CALL-1")
+@pytest.mark.rule("CALL-7")
+@pytest.mark.rule("ERR-1")
+def test_authorize_with_a_start_more_than_a_day_from_now_is_invalid_and_reserves_nothing(
+    api: Api, svc: Services, engine: Engine, subtests: pytest.Subtests,
+) -> None:
+    tid = setup(svc)
+    platform = api.key(tid, "platform")
+    for start in ("9999-12-31T23:59:59Z", "2026-01-16T09:00:01Z", "2026-01-14T08:59:59Z",
+                  "0001-01-01T00:00:00+00:00"):
+        with subtests.test(start=start):
+            refused(api, engine, tid, lambda start=start: api.post(
+                f"/tenants/{tid}/calls/authorize", {**CALL, "start": start}, key=platform,
+            ), 422, "INVALID_CALL")
+    r = api.post(f"/tenants/{tid}/calls/authorize",
+                 {**CALL, "start": "2026-01-16T09:00:00Z"}, key=platform)
+    assert (r.status_code, r.json()["decision"]) == (200, "allow")
