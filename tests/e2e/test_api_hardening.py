@@ -330,3 +330,44 @@ def test_authorize_with_a_start_more_than_a_day_from_now_is_invalid_and_reserves
     r = api.post(f"/tenants/{tid}/calls/authorize",
                  {**CALL, "start": "2026-01-16T09:00:00Z"}, key=platform)
     assert (r.status_code, r.json()["decision"]) == (200, "allow")
+
+
+# Item 8: card numbers are ASCII digits; phone numbers are valid per libphonenumber.
+
+
+@pytest.mark.rule("PAY-1")
+@pytest.mark.rule("ERR-1")
+def test_card_numbers_in_non_ascii_digits_are_invalid(
+    api: Api, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    tid = shop["tid"]
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in "4242424242424242")
+    arabic = "".join(chr(0x0660 + int(d)) for d in "4242424242424242")
+    mixed = "4242424242424" + "\u0662\u0664\u0662"
+    for number in (fullwidth, arabic, mixed, "\u00b2" * 16):
+        with subtests.test(number=number):
+            error = refused(api, engine, tid, lambda number=number: api.post(
+                f"/tenants/{tid}/payment-methods",
+                {"type": "card", "number": number, "exp_month": 12, "exp_year": 2099},
+            ), 422, "INVALID_CARD_NUMBER")
+            assert number not in str(error)
+
+
+@pytest.mark.rule("NUM-1")
+@pytest.mark.rule("ERR-1")
+def test_numbers_must_be_valid_e164_per_libphonenumber(
+    api: Api, engine: Engine, shop: dict[str, str], subtests: pytest.Subtests,
+) -> None:
+    tid = shop["tid"]
+    fullwidth = "+" + "".join(chr(0xFF10 + int(d)) for d in "18005550100")
+    for number in ("+999999999999999", "+10000000000", fullwidth, "+4420794600"):
+        with subtests.test(number=number):
+            refused(api, engine, tid, lambda number=number: api.post(
+                f"/tenants/{tid}/numbers", {"number": number, "type": "toll_free"},
+            ), 422, "INVALID_PHONE_NUMBER")
+            refused(api, engine, tid, lambda number=number: api.post(
+                f"/tenants/{tid}/users", {"upn": "x@contoso.com", "display_name": "X",
+                                          "phone_number": number},
+            ), 422, "INVALID_PHONE_NUMBER")
+    r = api.post(f"/tenants/{tid}/numbers", {"number": "+18005550100", "type": "toll_free"})
+    assert r.status_code == 201, r.text
