@@ -21,6 +21,7 @@ from commcredits.entrypoints.cli.main import app as cli
 from commcredits.services.context import Services
 from tests.e2e.conftest import Api, assert_envelope, row_counts, snapshot, successful_charges
 from tests.integration.test_calls import GB_MOBILE, setup
+from tests.support import OPERATOR_KEY
 
 Send = Callable[[], Response]
 CSV = {"Content-Type": "text/csv"}
@@ -371,3 +372,67 @@ def test_numbers_must_be_valid_e164_per_libphonenumber(
             ), 422, "INVALID_PHONE_NUMBER")
     r = api.post(f"/tenants/{tid}/numbers", {"number": "+18005550100", "type": "toll_free"})
     assert r.status_code == 201, r.text
+
+
+# Item 11: authentication, then access, then the body.
+
+
+def order_of(api: Api, method: str, path: str, content: bytes,
+             keys: dict[str, str | None]) -> dict[str, tuple[int, str]]:
+    """The status and code each key gets for the same (bad) body."""
+    answers = {}
+    for name, key in keys.items():
+        r = api.call(method, path, key=key, content=content, headers=JSON)
+        answers[name] = (r.status_code, assert_envelope(r, r.status_code, r.json()["error"][
+            "code"])["code"])
+    return answers
+
+
+@pytest.mark.rule("AUTH-1")
+@pytest.mark.rule("AUTH-2")
+@pytest.mark.rule("ERR-1")
+def test_a_bad_body_is_judged_only_after_the_key_and_the_access(
+    api: Api, svc: Services, engine: Engine, subtests: pytest.Subtests,
+) -> None:
+    tid = setup(svc)
+    other = api.tenant(name="Woodgrove")
+    keys = {role: api.key(tid, role) for role in
+            ("global_admin", "billing_admin", "teams_admin", "reader", "platform")}
+    stranger = api.key(other, "global_admin")
+    unauthenticated = {"no key": None, "bad key": "cck_forged"}
+    cases: list[tuple[str, str, bytes, dict[str, str | None], dict[str, tuple[int, str]]]] = [
+        ("POST", "/tenants", b'{"name": "Incomplete"}',
+         {**unauthenticated, "billing admin": keys["billing_admin"], "operator": OPERATOR_KEY},
+         {"billing admin": (403, "FORBIDDEN"), "operator": (422, "VALIDATION_ERROR")}),
+        ("POST", f"/tenants/{tid}/credits/purchases", b'{"amount": ',
+         {**unauthenticated, "stranger": stranger, "reader": keys["reader"],
+          "billing admin": keys["billing_admin"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "reader": (403, "FORBIDDEN"),
+          "billing admin": (422, "VALIDATION_ERROR")}),
+        ("PUT", f"/tenants/{tid}/credits/auto-recharge", b'{"enabled": true, "tip": 1}',
+         {**unauthenticated, "teams admin": keys["teams_admin"],
+          "global admin": keys["global_admin"]},
+         {"teams admin": (403, "FORBIDDEN"), "global admin": (422, "VALIDATION_ERROR")}),
+        ("POST", f"/tenants/{tid}/users", b'{"upn": []}',
+         {**unauthenticated, "stranger": stranger, "billing admin": keys["billing_admin"],
+          "teams admin": keys["teams_admin"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "billing admin": (403, "FORBIDDEN"),
+          "teams admin": (422, "VALIDATION_ERROR")}),
+        ("POST", f"/tenants/{tid}/credits/adjustments", b"[]",
+         {**unauthenticated, "global admin": keys["global_admin"], "operator": OPERATOR_KEY},
+         {"global admin": (403, "FORBIDDEN"), "operator": (422, "VALIDATION_ERROR")}),
+        ("POST", "/clock", b'{"advance_seconds": 60, "extra": true}',
+         {**unauthenticated, "global admin": keys["global_admin"], "operator": OPERATOR_KEY},
+         {"global admin": (403, "FORBIDDEN"), "operator": (422, "VALIDATION_ERROR")}),
+        ("PUT", f"/tenants/{tid}/overage", b"not json",
+         {**unauthenticated, "reader": keys["reader"], "billing admin": keys["billing_admin"]},
+         {"reader": (403, "FORBIDDEN"), "billing admin": (422, "VALIDATION_ERROR")}),
+        ("POST", f"/tenants/{tid}/calls/authorize", b'{"call_id": "x"}',
+         {"no key": None}, {}),
+    ]
+    with unchanged(api, engine, tid), unchanged(api, engine, other):
+        for method, path, content, sent, expected in cases:
+            with subtests.test(method=method, path=path):
+                assert order_of(api, method, path, content, sent) == {
+                    **{k: (401, "UNAUTHENTICATED") for k in unauthenticated if k in sent},
+                    **expected}

@@ -24,7 +24,8 @@ from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.domain.errors import Unauthenticated
+from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep, bearer_key
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.services import calls, cdrs
@@ -34,10 +35,14 @@ Json = dict[str, Any]
 
 
 def get_api_key(authorization: Annotated[str | None, Header()] = None) -> calls.ApiKey:
-    """The bearer key, as `deps.get_principal` reads it, not yet checked."""
-    key = None
-    if authorization and authorization[:7].lower() == "bearer ":
-        key = authorization[7:].strip()
+    """The bearer key, as `deps.get_principal` reads it, not yet checked. A request with no
+    key at all is refused here (401), before its body is validated; the key itself is
+    checked by the service, in the request's one transaction."""
+    key = bearer_key(authorization)
+    if not key:
+        raise Unauthenticated(
+            "UNAUTHENTICATED", "Send an API key as 'Authorization: Bearer <key>'.",
+        )
     return calls.ApiKey(key)
 
 
@@ -101,7 +106,7 @@ async def end(tid: str, call_id: str, body: End, svc: ServicesDep,
 
 
 @router.post("/tenants/{tid}/cdrs", tags=["cdrs"])
-async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Json:
+async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: CallControlDep) -> Json:
     """CDR-1: CSV (with a header) or JSON lines, using the PSTN usage export's columns."""
     data = await request.body()
     report = await run_in_threadpool(cdrs.import_cdrs, svc, who, tid, data)

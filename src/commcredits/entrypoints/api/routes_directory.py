@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.directory import PhoneNumber, ResourceAccount, User
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.deps import DirectoryDep, PrincipalDep, SeatsDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
@@ -110,7 +110,7 @@ def bulk_view(r: BulkReport) -> Json:
 
 
 @router.post("/tenants/{tid}/users", status_code=201, tags=["directory"])
-def create_user(tid: str, body: UserCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def create_user(tid: str, body: UserCreate, svc: ServicesDep, who: DirectoryDep) -> Json:
     return user_view(directory.create_user(
         svc, who, tid, upn=body.upn, display_name=body.display_name,
         usage_location=body.usage_location, phone_number=body.phone_number,
@@ -155,7 +155,7 @@ def get_user(tid: str, user: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 @router.patch("/tenants/{tid}/users/{user}", tags=["directory"])
 def update_user(
-    tid: str, user: str, body: UserUpdate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, user: str, body: UserUpdate, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return user_view(directory.update_user(svc, who, tid, user,
                                            body.model_dump(exclude_unset=True)))
@@ -163,7 +163,7 @@ def update_user(
 
 @router.post("/tenants/{tid}/users/{user}/licenses", tags=["licenses"])
 def change_licenses(
-    tid: str, user: str, body: LicenseChange, svc: ServicesDep, who: PrincipalDep,
+    tid: str, user: str, body: LicenseChange, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     result = directory.change_licenses(svc, who, tid, user, add=body.add, remove=body.remove)
     return {**user_view(result.user), "added": result.added, "removed": result.removed}
@@ -171,7 +171,7 @@ def change_licenses(
 
 @router.post("/tenants/{tid}/licenses/bulk", tags=["licenses"])
 async def bulk_licenses(
-    tid: str, request: Request, svc: ServicesDep, who: PrincipalDep,
+    tid: str, request: Request, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     """LIC-4: a CSV body (``upn,sku,action``) → a report of every row."""
     data = await request.body()
@@ -190,7 +190,7 @@ def list_subscriptions(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.post("/tenants/{tid}/subscriptions", status_code=201, tags=["licenses"])
-def buy_seats(tid: str, body: SeatPurchase, svc: ServicesDep, who: PrincipalDep) -> Json:
+def buy_seats(tid: str, body: SeatPurchase, svc: ServicesDep, who: SeatsDep) -> Json:
     return seat_view(directory.buy_seats(svc, who, tid, sku=body.sku, quantity=body.quantity))
 
 
@@ -203,7 +203,7 @@ def list_numbers(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.post("/tenants/{tid}/numbers", status_code=201, tags=["numbers"])
-def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: DirectoryDep) -> Json:
     return number_view(directory.add_number(
         svc, who, tid, number=body.number, type=body.type, assigned_to=body.assigned_to,
     ))
@@ -211,7 +211,7 @@ def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: PrincipalDep
 
 @router.patch("/tenants/{tid}/numbers/{number}", tags=["numbers"])
 def assign_number(
-    tid: str, number: str, body: NumberAssign, svc: ServicesDep, who: PrincipalDep,
+    tid: str, number: str, body: NumberAssign, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return number_view(directory.assign_number(svc, who, tid, number, body.assigned_to))
 
@@ -231,7 +231,7 @@ def list_resource_accounts(tid: str, svc: ServicesDep, who: PrincipalDep) -> Jso
 
 @router.post("/tenants/{tid}/resource-accounts", status_code=201, tags=["numbers"])
 def create_resource_account(
-    tid: str, body: ResourceAccountCreate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: ResourceAccountCreate, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return account_view(directory.create_resource_account(
         svc, who, tid, upn=body.upn, display_name=body.display_name, kind=body.kind,

@@ -9,7 +9,7 @@ from fastapi import Query
 
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api import views
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.deps import OperateDep, OverageDep, PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
@@ -29,14 +29,14 @@ class OverageChange(Body):
 
 @router.put("/tenants/{tid}/billing-account", tags=["post-usage billing"])
 def switch_billing_account(
-    tid: str, body: BillingAccountChange, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: BillingAccountChange, svc: ServicesDep, who: OperateDep,
 ) -> Json:
     return views.tenant(postpaid.switch_billing_account(svc, who, tid,
                                                         body.billing_account_type))
 
 
 @router.put("/tenants/{tid}/overage", tags=["post-usage billing"])
-def set_overage(tid: str, body: OverageChange, svc: ServicesDep, who: PrincipalDep) -> Json:
+def set_overage(tid: str, body: OverageChange, svc: ServicesDep, who: OverageDep) -> Json:
     setting = postpaid.set_overage(svc, who, tid, body.enabled)
     return {"tenant_id": tid, "overage_enabled": setting.enabled,
             "resumes_on": setting.resumes_on.date().isoformat() if setting.resumes_on else None}

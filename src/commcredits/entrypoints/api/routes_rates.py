@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.deps import OperatorDep, PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import rates
@@ -26,7 +26,7 @@ def table_view(r: RateTableInfo) -> Json:
 
 @router.put("/rate-tables/{currency}", status_code=201, tags=["rates"])
 async def import_rate_table(
-    currency: str, request: Request, svc: ServicesDep, who: PrincipalDep,
+    currency: str, request: Request, svc: ServicesDep, who: OperatorDep,
 ) -> Json:
     """RATE-3: the CSV body (Content-Type text/csv) becomes the currency's next version, all
     or nothing; INVALID_RATE_TABLE lists every bad line in ``details.errors``."""
