@@ -436,3 +436,81 @@ def test_a_bad_body_is_judged_only_after_the_key_and_the_access(
                 assert order_of(api, method, path, content, sent) == {
                     **{k: (401, "UNAUTHENTICATED") for k in unauthenticated if k in sent},
                     **expected}
+
+
+# Item 10: every request body is typed in /openapi.json.
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _untyped(spec: dict[str, Any], schema: dict[str, Any], where: str) -> list[str]:
+    """The places in ``schema`` that accept anything (an empty schema, i.e. `Any`)."""
+    schema = _resolve(spec, schema)
+    if not any(k in schema for k in ("type", "enum", "anyOf", "oneOf", "allOf")):
+        return [where]
+    found = []
+    for name, sub in schema.get("properties", {}).items():
+        found += _untyped(spec, sub, f"{where}.{name}")
+    if isinstance(schema.get("items"), dict):
+        found += _untyped(spec, schema["items"], f"{where}[]")
+    return found
+
+
+@pytest.mark.rule("ERR-1")
+def test_every_request_body_is_documented_with_its_shape_and_bounds(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    json_bodies, csv_bodies, untyped = {}, set(), []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            content = op.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                schema = _resolve(spec, content["application/json"]["schema"])
+                json_bodies[(method, path)] = schema
+                assert schema.get("additionalProperties") is False, (method, path)
+                untyped += _untyped(spec, schema, f"{method} {path}")
+            if "text/csv" in content:
+                csv_bodies.add((method, path))
+    assert untyped == []
+    assert len(json_bodies) == 23
+    assert csv_bodies == {("put", "/api/v1/rate-tables/{currency}"),
+                          ("post", "/api/v1/tenants/{tid}/cdrs"),
+                          ("post", "/api/v1/tenants/{tid}/licenses/bulk")}
+
+    def prop(method: str, path: str, name: str) -> dict[str, Any]:
+        return _resolve(spec, json_bodies[(method, f"/api/v1{path}")]["properties"][name])
+
+    amount = prop("post", "/tenants/{tid}/credits/purchases", "amount")
+    assert (amount["type"], amount["pattern"]) == ("string", r"^[0-9]{1,7}(\.[0-9]{1,2})?$")
+    assert prop("put", "/tenants/{tid}/credits/auto-recharge", "trigger")["pattern"] == \
+        amount["pattern"]
+    assert prop("post", "/tenants/{tid}/credits/adjustments", "amount")["pattern"] == \
+        r"^-?[0-9]{1,7}(\.[0-9]{1,2})?$"
+    assert prop("post", "/tenants/{tid}/api-keys", "role")["enum"] == [
+        "global_admin", "billing_admin", "teams_admin", "reader", "platform"]
+    assert prop("post", "/tenants", "name")["maxLength"] == 200
+    assert prop("post", "/tenants", "billing_account_type")["enum"] == [
+        "MOSA", "CSP", "EA", "MCA"]
+    assert "user_out" in prop("post", "/tenants/{tid}/calls/authorize", "call_type")["enum"]
+    used = prop("post", "/tenants/{tid}/calls/{call_id}/update", "used_seconds")
+    assert (used["type"], used["minimum"], used["maximum"]) == ("integer", 0, 86_400)
+    month = prop("post", "/tenants/{tid}/payment-methods", "exp_month")
+    assert (month["minimum"], month["maximum"]) == (1, 12)
+    assert prop("post", "/tenants/{tid}/numbers", "type")["enum"] == [
+        "user", "service", "toll_free"]
+    seats = prop("post", "/tenants/{tid}/subscriptions", "quantity")
+    assert (seats["minimum"], seats["maximum"]) == (1, 1_000_000)
+
+
+@pytest.mark.rule("FUND-2")
+@pytest.mark.rule("ERR-1")
+def test_an_adjustment_reason_longer_than_500_characters_is_refused(
+    api: Api, engine: Engine, shop: dict[str, str],
+) -> None:
+    tid = shop["tid"]
+    refused(api, engine, tid, lambda: api.post(
+        f"/tenants/{tid}/credits/adjustments", {"amount": "10.00", "reason": "x" * 501},
+    ), 422, "REASON_REQUIRED")

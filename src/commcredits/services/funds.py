@@ -238,6 +238,9 @@ def charge_in(
     )
 
 
+MAX_REASON = 500  # characters of an adjustment's reason (ledger and audit log)
+
+
 def adjust(
     svc: Services, principal: Principal, tenant_id: str, *, amount: Any, reason: str,
 ) -> ChargeResult | PurchaseResult:
@@ -249,8 +252,9 @@ def adjust(
     value = check_limit(parse_amount(amount), amount, "An adjustment")
     if value == 0:
         raise InvalidInput("INVALID_AMOUNT", "An adjustment must not be zero.")
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("REASON_REQUIRED", "Say why the balance is adjusted (reason).")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput("REASON_REQUIRED", "Say why the balance is adjusted (reason), "
+                           f"in at most {MAX_REASON} characters.")
     money = Money(value, tenant.currency)
     if money.is_positive():
         with svc.uow() as uow:

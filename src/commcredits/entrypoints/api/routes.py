@@ -8,18 +8,7 @@ from fastapi import Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from commcredits.entrypoints.api import views
-from commcredits.entrypoints.api.deps import (
-    AutoRechargeDep,
-    FundDep,
-    KeysDep,
-    OperateDep,
-    OperatorDep,
-    PaymentMethodsDep,
-    PrincipalDep,
-    ServicesDep,
-)
-from commcredits.entrypoints.api.routing import api_router
-from commcredits.entrypoints.api.schemas import (
+from commcredits.entrypoints.api.bodies import (
     AdjustmentCreate,
     ApiKeyCreate,
     AutoRechargeSettings,
@@ -32,6 +21,17 @@ from commcredits.entrypoints.api.schemas import (
     PurchaseCreate,
     TenantCreate,
 )
+from commcredits.entrypoints.api.deps import (
+    AutoRechargeDep,
+    FundDep,
+    KeysDep,
+    OperateDep,
+    OperatorDep,
+    PaymentMethodsDep,
+    PrincipalDep,
+    ServicesDep,
+)
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import clock as clock_service
 from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import require_operator

@@ -25,9 +25,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from commcredits.domain.errors import Unauthenticated
+from commcredits.entrypoints.api.bodies import Authorize, End, Update, csv_body
 from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep, bearer_key
 from commcredits.entrypoints.api.routing import api_router
-from commcredits.entrypoints.api.schemas import Body
 from commcredits.services import calls, cdrs
 
 router = api_router(tags=["call control"])
@@ -69,25 +69,6 @@ async def _run(fn: Callable[..., Json], *args: Any) -> JSONResponse:
     return JSONResponse(await loop.run_in_executor(_pool(), functools.partial(fn, *args)))
 
 
-class Authorize(Body):
-    call_id: Any
-    call_type: Any
-    user: Any = None
-    caller: Any
-    callee: Any
-    start: Any = None
-    usage_id: Any = None
-    conference_id: Any = None
-
-
-class Update(Body):
-    used_seconds: Any
-
-
-class End(Body):
-    duration_seconds: Any
-
-
 @router.post("/tenants/{tid}/calls/authorize", response_model=None)
 async def authorize(tid: str, body: Authorize, svc: ServicesDep, who: KeyDep) -> JSONResponse:
     return await _run(calls.authorize, svc, who, tid, body.model_dump())
@@ -105,7 +86,10 @@ async def end(tid: str, call_id: str, body: End, svc: ServicesDep,
     return await _run(calls.end, svc, who, tid, call_id, body.duration_seconds)
 
 
-@router.post("/tenants/{tid}/cdrs", tags=["cdrs"])
+@router.post("/tenants/{tid}/cdrs", tags=["cdrs"], openapi_extra=csv_body(
+    "CDR-1: CSV with a header row, or JSON lines, in the PSTN usage export's columns "
+    "(Call ID, UPN, Call Type, Caller ID, Destination Number, Start Time, Duration "
+    "Seconds, UsageId, Conference ID).", json_lines=True))
 async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: CallControlDep) -> Json:
     """CDR-1: CSV (with a header) or JSON lines, using the PSTN usage export's columns."""
     data = await request.body()

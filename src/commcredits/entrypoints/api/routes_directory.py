@@ -11,9 +11,18 @@ from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.directory import PhoneNumber, ResourceAccount, User
 from commcredits.domain.errors import InvalidInput
+from commcredits.entrypoints.api.bodies import (
+    LicenseChange,
+    NumberAssign,
+    NumberCreate,
+    ResourceAccountCreate,
+    SeatPurchase,
+    UserCreate,
+    UserUpdate,
+    csv_body,
+)
 from commcredits.entrypoints.api.deps import DirectoryDep, PrincipalDep, SeatsDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
-from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import directory, pools
 from commcredits.services.auth import Action, authorize
@@ -23,47 +32,6 @@ from commcredits.services.ports import UserSearch
 router = api_router()
 Json = dict[str, Any]
 MAX_BULK_BYTES = 20 * 1024 * 1024
-
-
-class UserCreate(Body):
-    upn: Any
-    display_name: Any
-    usage_location: Any = None
-    phone_number: Any = None
-    blocked: Any = False
-
-
-class UserUpdate(Body):
-    display_name: Any = None
-    usage_location: Any = None
-    phone_number: Any = None
-    blocked: Any = None
-
-
-class LicenseChange(Body):
-    add: Any = None
-    remove: Any = None
-
-
-class SeatPurchase(Body):
-    sku: Any
-    quantity: Any
-
-
-class NumberCreate(Body):
-    number: Any
-    type: Any
-    assigned_to: Any = None
-
-
-class NumberAssign(Body):
-    assigned_to: Any
-
-
-class ResourceAccountCreate(Body):
-    upn: Any
-    display_name: Any
-    kind: Any
 
 
 # --- Views -------------------------------------------------------------------------------
@@ -169,7 +137,8 @@ def change_licenses(
     return {**user_view(result.user), "added": result.added, "removed": result.removed}
 
 
-@router.post("/tenants/{tid}/licenses/bulk", tags=["licenses"])
+@router.post("/tenants/{tid}/licenses/bulk", tags=["licenses"], openapi_extra=csv_body(
+    "LIC-4: a CSV file with the header upn,sku,action (add or remove), at most 20 MB."))
 async def bulk_licenses(
     tid: str, request: Request, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:

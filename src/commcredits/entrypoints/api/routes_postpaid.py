@@ -9,22 +9,14 @@ from fastapi import Query
 
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api import views
+from commcredits.entrypoints.api.bodies import BillingAccountChange, OverageChange
 from commcredits.entrypoints.api.deps import OperateDep, OverageDep, PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
-from commcredits.entrypoints.api.schemas import Body
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import postpaid
 
 router = api_router()
 Json = dict[str, Any]
-
-
-class BillingAccountChange(Body):
-    billing_account_type: Any
-
-
-class OverageChange(Body):
-    enabled: Any
 
 
 @router.put("/tenants/{tid}/billing-account", tags=["post-usage billing"])

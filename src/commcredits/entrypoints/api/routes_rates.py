@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.errors import InvalidInput
+from commcredits.entrypoints.api.bodies import csv_body
 from commcredits.entrypoints.api.deps import OperatorDep, PrincipalDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
@@ -24,7 +25,10 @@ def table_view(r: RateTableInfo) -> Json:
             "imported_at": ts(r.imported_at), "source": r.source, "sha256": r.sha256}
 
 
-@router.put("/rate-tables/{currency}", status_code=201, tags=["rates"])
+@router.put("/rate-tables/{currency}", status_code=201, tags=["rates"], openapi_extra=csv_body(
+    "RATE-3: CSV with the header prefix, destination, number_type, direction, "
+    "rate_per_minute, connection_fee, first_increment, next_increment, effective_from and "
+    "optionally effective_to; at most 64 MB."))
 async def import_rate_table(
     currency: str, request: Request, svc: ServicesDep, who: OperatorDep,
 ) -> Json:
