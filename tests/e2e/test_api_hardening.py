@@ -1,6 +1,7 @@
 """Issue #12: inputs that used to be accepted, or answered 500, are refused with the error
 envelope and a stable code, and change nothing (ERR-1, FUND-2, FUND-9, AR-1, CALL-1, CDR-1,
-RATE-3, NUM-1, PAY-1, SIM-1).
+RATE-3, NUM-1, PAY-1, SIM-1); a refused caller hears 401, then 404/403, before anything
+about its body (AUTH-1); and /openapi.json types every request body.
 
 Each test pins exact amounts and codes, and compares what the tenant's admins can read and
 every table's row count before and after the refused request.
