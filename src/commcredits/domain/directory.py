@@ -15,7 +15,7 @@ from commcredits.domain.errors import Conflict, InvalidInput
 from commcredits.domain.reference import country
 
 _UPN_RE = re.compile(r"^[A-Za-z0-9._%+'\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
-_E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 MAX_UPN = 113  # Entra ID: 64 for the user name, 48 for the domain, plus '@'
 MAX_DISPLAY_NAME = 256
 
@@ -108,17 +108,28 @@ def parse_usage_location(value: object) -> str | None:
 
 
 def parse_e164(value: object) -> str:
-    """An E.164 number, ``+`` and 7 to 15 digits; spaces, dots, dashes and brackets are
-    dropped."""
+    """An E.164 number, ``+`` and 7 to 15 ASCII digits; spaces, dots, dashes and brackets
+    are dropped. Whether the number exists in its country's plan is the phone port's
+    question (`services.directory.checked_number`)."""
     if isinstance(value, str):
         compact = re.sub(r"[\s.\-()]", "", value)
-        if _E164_RE.match(compact):
+        if _E164_RE.fullmatch(compact):
             return compact
     raise InvalidInput(
         "INVALID_PHONE_NUMBER",
         f"{value!r} is not an E.164 phone number; write it with + and the country code, "
         "e.g. +14255550100.",
         {"value": str(value)[:50]},
+    )
+
+
+def not_a_number(value: str) -> InvalidInput:
+    """INVALID_PHONE_NUMBER for a well-formed E.164 number that no numbering plan has."""
+    return InvalidInput(
+        "INVALID_PHONE_NUMBER",
+        f"{value} is not a valid phone number in any country's numbering plan; check the "
+        "country code and the digits.",
+        {"value": value[:50]},
     )
 
 

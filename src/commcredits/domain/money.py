@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import total_ordering
 from typing import Any
 
@@ -105,9 +105,28 @@ class Money:
 
 
 def format_amount(amount: Decimal) -> str:
-    """Format with at least 2 decimals, never dropping a significant digit."""
-    q = amount.quantize(CENT) if amount == amount.quantize(CENT) else amount.normalize()
+    """Format with at least 2 decimals, never dropping a significant digit.
+
+    Works for any finite value (a refusal may quote an amount of 1e400), so the quantize
+    runs with as many digits of precision as the amount needs.
+    """
+    with localcontext() as ctx:
+        ctx.prec = max(28, len(amount.as_tuple().digits) + 4 + max(0, amount.adjusted()))
+        q = amount.quantize(CENT) if amount == amount.quantize(CENT) else amount.normalize()
     return f"{q:f}"
+
+
+def check_limit(amount: Decimal, value: Any, what: str = "An amount") -> Decimal:
+    """Refuse (INVALID_AMOUNT) an amount whose absolute value is above FUND-2's maximum,
+    1,000,000.00: purchases, auto-recharge amounts and triggers, and operator adjustments."""
+    if abs(amount) > MAX_PURCHASE:
+        raise InvalidInput(
+            "INVALID_AMOUNT",
+            f"{what} may be at most {format_amount(MAX_PURCHASE)} "
+            f"(or -{format_amount(MAX_PURCHASE)}); send a smaller amount.",
+            {"value": str(value)[:50], "maximum": format_amount(MAX_PURCHASE)},
+        )
+    return amount
 
 
 def parse_amount(value: Any, *, max_places: int = 2) -> Decimal:

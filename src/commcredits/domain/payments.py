@@ -44,11 +44,12 @@ def payment_failed(failure: PaymentFailure) -> PaymentFailed:
 
 
 def digits_only(number: object) -> str:
-    """Strip spaces and dashes from a card number, or refuse it."""
+    """Strip spaces and dashes from a card number, or refuse it: ASCII digits only (a
+    fullwidth or Arabic-Indic "4242…" is not a card number)."""
     if not isinstance(number, str):
         raise invalid_card()
     digits = number.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
         raise invalid_card()
     return digits
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -152,14 +153,18 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 def parse_month(value: object) -> str:
-    if isinstance(value, str) and len(value) == 7 and value[4] == "-" \
-            and value[:4].isdigit() and value[5:].isdigit() \
-            and 2000 <= int(value[:4]) <= 9999 and 1 <= int(value[5:]) <= 12:
+    """A month ``YYYY-MM`` in ASCII digits, from 2000-01 to 9998-12 (the month after it must
+    still be a date, `month_bounds`), or INVALID_MONTH."""
+    if isinstance(value, str) and _MONTH_RE.fullmatch(value) \
+            and 2000 <= int(value[:4]) <= 9998 and 1 <= int(value[5:]) <= 12:
         return value
     raise InvalidInput(
         "INVALID_MONTH", f"{value!r} is not a month; write it as YYYY-MM, e.g. 2026-01.",
         {"value": str(value)[:50]},
     )
+
+
+_MONTH_RE = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 # --- Pool identity -----------------------------------------------------------------------

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.money import MAX_PURCHASE, Money, parse_amount
 from commcredits.domain.rating import Direction, NumberType, Rate
 
 REQUIRED = ("prefix", "destination", "number_type", "direction", "rate_per_minute",
             "connection_fee", "first_increment", "next_increment", "effective_from")
 OPTIONAL = ("effective_to",)
 MAX_ROWS = 500_000
+MAX_RATE = MAX_PURCHASE  # a rate per minute or connection fee above a purchase is a typo
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,10 @@ def parse_rate_csv(data: bytes | str, currency: str) -> list[Rate]:
         raise InvalidInput("INVALID_RATE_TABLE", "The rate table must be UTF-8 text.") \
             from None
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise _csv_error(reader, exc) from None
     missing = [c for c in REQUIRED if c not in header]
     extra = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or extra or len(set(header)) != len(header):
@@ -62,7 +66,14 @@ def parse_rate_csv(data: bytes | str, currency: str) -> list[Rate]:
     rates: list[Rate] = []
     errors: list[RowError] = []
     seen: set[tuple[str, str, datetime]] = set()
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _csv_error(reader, exc) from None
         line = reader.line_num
         try:
             if None in row or any(v is None for v in row.values()):
@@ -89,9 +100,20 @@ def parse_rate_csv(data: bytes | str, currency: str) -> list[Rate]:
     return rates
 
 
+def _csv_error(reader: csv.DictReader[str], exc: csv.Error) -> InvalidInput:
+    """The whole file is refused at the line Python's CSV reader stopped on (a field over
+    131,072 characters, a NUL byte)."""
+    line = reader.reader.line_num
+    return InvalidInput(
+        "INVALID_RATE_TABLE",
+        f"The file is not valid CSV at line {line} ({exc}); nothing was imported.",
+        {"line": line, "errors": [{"line": line, "error": str(exc)}]},
+    )
+
+
 def _row(row: dict[str, str], currency: str) -> Rate:
     prefix = row["prefix"].strip().lstrip("+")
-    if not prefix.isdigit() or len(prefix) > 15:
+    if not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 15:
         raise ValueError("prefix must be E.164 digits without +")
     destination = row["destination"].strip()
     if not destination:
@@ -109,6 +131,8 @@ def _row(row: dict[str, str], currency: str) -> Rate:
     fee = parse_amount(row["connection_fee"], max_places=6)
     if rate < 0 or fee < 0:
         raise ValueError("amounts must be 0 or more")
+    if rate > MAX_RATE or fee > MAX_RATE:
+        raise ValueError(f"amounts must be at most {MAX_RATE}")
     first = _increment(row["first_increment"], "first_increment")
     step = _increment(row["next_increment"], "next_increment")
     try:

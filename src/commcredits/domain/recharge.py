@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.money import Money, check_limit, parse_amount
 from commcredits.domain.reference import minimum_purchase
 
 MAX_RECHARGES_PER_CHARGE = 5
@@ -55,13 +55,13 @@ def check_settings(
     *, enabled: Any, amount: Any, trigger: Any, payment_method_id: Any, currency: str,
 ) -> AutoRecharge:
     """AR-1: enabling needs a payment method and an amount at or above the purchase minimum;
-    the trigger must be 0 or more."""
+    the trigger must be 0 or more. Both take FUND-2's maximum of 1,000,000.00."""
     if not isinstance(enabled, bool):
         raise InvalidInput("INVALID_AUTO_RECHARGE", "enabled must be true or false.")
     if not enabled and amount is None and trigger is None:
         return AutoRecharge(False, None, None,
                             str(payment_method_id) if payment_method_id else None)
-    value = parse_amount(amount)
+    value = check_limit(parse_amount(amount), amount, "\"Add this amount\"")
     minimum = minimum_purchase(currency)
     if value < minimum:
         raise InvalidInput(
@@ -74,6 +74,7 @@ def check_settings(
         raise InvalidInput(
             "INVALID_TRIGGER", "\"When balance is below\" must be 0 or more.",
         )
+    check_limit(limit, trigger, "\"When balance is below\"")
     if enabled and not payment_method_id:
         raise InvalidInput(
             "PAYMENT_METHOD_REQUIRED",

@@ -80,6 +80,8 @@ OUTBOUND_TYPES = {"user_out", "user_out_transfer", "user_out_forwarding", "fmc_o
                   "ucap_out", "dr_out", "dr_out_user_forwarding", "dr_out_user_transfer"}
 CALL_TYPES = EMERGENCY_TYPES | INBOUND_TYPES | DIAL_OUT_TYPES | OUTBOUND_TYPES | {"conf_in"}
 OPEN = ("authorized", "active")
+LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
+MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,18 @@ def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
         caller=str(text("caller")), callee=str(text("callee")), start=at,
         usage_id=text("usage_id", False), conference_id=text("conference_id", False),
     )
+
+
+def check_live_start(req: CallRequest, now: datetime) -> CallRequest:
+    """A live call starts within `LIVE_START_WINDOW` of now, or INVALID_CALL: the platform
+    asks before the call, so a start far away is a wrong clock or a forged request, and
+    would hold a reservation for a call that cannot happen (docs/decisions.md)."""
+    if not now - LIVE_START_WINDOW <= req.start <= now + LIVE_START_WINDOW:
+        raise InvalidInput(
+            "INVALID_CALL", "start must be within 1 day of now; leave it out to mean now.",
+            {"start": req.start.isoformat(), "now": now.isoformat()},
+        )
+    return req
 
 
 def _classifier(svc: Services) -> Any:
@@ -403,15 +417,15 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
     now = svc.clock.now()
     invalid: DomainError | None = None
     try:
-        req = parse_request(body, now)
-    except DomainError as exc:  # refused after authentication, as before
+        req = check_live_start(parse_request(body, now), now)
+    except DomainError as exc:  # refused after authentication and access (401, 403/404)
         invalid, req = exc, CallRequest("", "", None, "", "", now)
     usage_id = req.usage_id or req.call_id
     with svc.uow() as uow:
         principal, facts = _control(svc, uow, who, tenant_id, req.call_id, usage_id)
+        tenant = _access(uow, principal, tenant_id, facts)
         if invalid is not None:
             raise invalid
-        tenant = _access(uow, principal, tenant_id, facts)
         if facts.call is not None:
             return answer(facts.call)
         # Everything but the balance is read before the lock (LIC-5 counts licenses at the
@@ -481,11 +495,11 @@ def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
     now = svc.clock.now()
     with svc.uow() as uow:
         principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id)
-        if isinstance(used_seconds, bool) or not isinstance(used_seconds, int) \
-                or used_seconds < 0:
-            raise InvalidInput("INVALID_USAGE",
-                               "used_seconds must be a whole number, 0 or more.")
         tenant = _access(uow, principal, tenant_id, facts)
+        if isinstance(used_seconds, bool) or not isinstance(used_seconds, int) \
+                or not 0 <= used_seconds <= MAX_USED_SECONDS:
+            raise InvalidInput("INVALID_USAGE",
+                               "used_seconds must be a whole number from 0 to 86400.")
         if _checked(facts.call, call_id).status not in OPEN:
             return {"grant_seconds": 0, "final": True, "status": facts.call.status}
         account = uow.credits.account(tenant_id, lock=True)
@@ -532,11 +546,11 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
     now = svc.clock.now()
     with svc.uow() as uow:
         principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id)
+        tenant = _access(uow, principal, tenant_id, facts)
         if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, int) \
-                or not 0 <= duration_seconds <= 86_400:
+                or not 0 <= duration_seconds <= MAX_USED_SECONDS:
             raise InvalidInput("INVALID_DURATION",
                                "duration_seconds must be a whole number from 0 to 86400.")
-        tenant = _access(uow, principal, tenant_id, facts)
         call = _checked(facts.call, call_id)
         if call.status not in OPEN:
             return ended_answer(call)

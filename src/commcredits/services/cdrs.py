@@ -19,17 +19,19 @@ Two paths, one result:
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from commcredits.domain.authorization import Denied
 from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.domain.reports import RETENTION_DAYS
 from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import calls, cdr_batch
 from commcredits.services.auth import Action, Principal, authorize
@@ -39,6 +41,11 @@ from commcredits.services.recharge import process_request
 REQUIRED = ("Call ID", "Call Type", "Caller ID", "Destination Number", "Start Time",
             "Duration Seconds")
 MAX_ROWS = 1_000_000
+# A record may start at most this long before the import (the longest retention, REP-1's
+# "Retention": an older call would never be shown) and this long after it (clock skew, and
+# files of test calls made ahead of a simulated clock); docs/decisions.md.
+MAX_AGE = timedelta(days=max(RETENTION_DAYS.values()))
+MAX_AHEAD = timedelta(days=7)
 CHUNK = 10_000  # records per transaction on the batch path
 
 
@@ -78,16 +85,19 @@ def parse(data: bytes | str) -> list[tuple[int, dict[str, Any]]]:
             rows.append((number, value))
     else:
         reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InvalidInput(
-                "INVALID_CDR_FILE",
-                f"The header lacks {', '.join(missing)}; use the PSTN usage export's column "
-                "names. Nothing was imported.", {"missing": missing},
-            )
-        for row in reader:
-            rows.append((reader.line_num, dict(row)))
+        try:
+            header = reader.fieldnames or []
+            missing = [c for c in REQUIRED if c not in header]
+            if missing:
+                raise InvalidInput(
+                    "INVALID_CDR_FILE",
+                    f"The header lacks {', '.join(missing)}; use the PSTN usage export's "
+                    "column names. Nothing was imported.", {"missing": missing},
+                )
+            for row in reader:
+                rows.append((reader.line_num, dict(row)))
+        except csv.Error as exc:
+            raise _not_csv(reader.reader.line_num, exc) from None
     if len(rows) > MAX_ROWS:
         raise _refuse(f"At most {MAX_ROWS} records per file.")
     return rows
@@ -126,7 +136,7 @@ def import_cdrs(
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.CALL_CONTROL)
     report = CdrReport()
-    records = _records(data, report)
+    records = _records(data, report, svc.clock.now())
     records.sort(key=lambda r: (r.req.start, r.line))
     if progress is not None:
         progress = _counting_data_rows(progress, len(report.rejected))
@@ -152,19 +162,31 @@ def _counting_data_rows(
     return tell
 
 
-def _records(data: bytes | str, report: CdrReport) -> list[cdr_batch.Record]:
-    """Parse and validate every row; the invalid ones go to the report (CDR-1)."""
+def _records(data: bytes | str, report: CdrReport, now: datetime) -> list[cdr_batch.Record]:
+    """Parse and validate every row; the invalid ones go to the report (CDR-1), with those
+    that start outside [now - `MAX_AGE`, now + `MAX_AHEAD`]."""
     records: list[cdr_batch.Record] = []
+    earliest, latest = now - MAX_AGE, now + MAX_AHEAD
     for line, row in _rows(data):
         if isinstance(row, cdr_batch.Record):
-            records.append(row)
-            continue
-        try:
-            req, duration = _request(row)
-        except DomainError as exc:
-            report.rejected.append({"line": line, "reason": exc.code, "message": exc.message})
-            continue
-        records.append(cdr_batch.Record(line, req, duration))
+            record = row
+        else:
+            try:
+                req, duration = _request(row)
+            except DomainError as exc:
+                report.rejected.append({"line": line, "reason": exc.code,
+                                        "message": exc.message})
+                continue
+            record = cdr_batch.Record(line, req, duration)
+        if earliest <= record.req.start <= latest:
+            records.append(record)
+        else:
+            report.rejected.append({
+                "line": line, "reason": "INVALID_CDR",
+                "message": f"Start Time must be from {earliest:%Y-%m-%dT%H:%M:%SZ} "
+                           f"({MAX_AGE.days} days ago) to {latest:%Y-%m-%dT%H:%M:%SZ} "
+                           f"({MAX_AHEAD.days} days ahead).",
+            })
     return records
 
 
@@ -177,7 +199,27 @@ def _rows(data: bytes | str) -> list[tuple[int, dict[str, Any] | cdr_batch.Recor
     if text.lstrip().startswith("{") or not text.strip():
         return list(parse(text))
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
+    try:
+        return _csv_rows(text, reader)
+    except csv.Error as exc:
+        raise _not_csv(reader.line_num, exc) from None
+
+
+def _not_csv(line: int, exc: csv.Error) -> InvalidInput:
+    """Python's CSV reader stopped (a field over 131,072 characters, a NUL byte): the whole
+    file is refused, at that line (CDR-1)."""
+    return InvalidInput(
+        "INVALID_CDR_FILE",
+        f"The file is not valid CSV at line {line} ({exc}). Nothing was imported.",
+        {"line": line},
+    )
+
+
+def _csv_rows(
+    text: str, reader: _csv.Reader,
+) -> list[tuple[int, dict[str, Any] | cdr_batch.Record]]:
+    """The rows of a CSV file with a header, read by ``reader`` (a `csv.reader`)."""
+    header: list[str] = next(reader, [])
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         return list(parse(text))  # refuses with the message that names the columns

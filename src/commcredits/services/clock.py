@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.errors import Conflict, InvalidInput
@@ -30,11 +31,24 @@ def move_clock(
             raise InvalidInput("INVALID_CLOCK", "now must carry a time zone, e.g. Z.")
         target = now
     else:
-        if isinstance(advance_seconds, bool) or not isinstance(advance_seconds, int | float) \
-                or advance_seconds < 0:
-            raise InvalidInput(
-                "INVALID_CLOCK", "advance_seconds must be a number of seconds, 0 or more.",
-            )
-        target = current + timedelta(seconds=advance_seconds)
+        target = _advanced(current, advance_seconds)
     store.write(True, target)
     return target, run_due_work(svc)
+
+
+def _advanced(current: datetime, seconds: Any) -> datetime:
+    """``current`` plus ``seconds`` (a JSON number: int, float or Decimal), or INVALID_CLOCK
+    for anything else, a negative amount, or a time past the calendar (year 9999)."""
+    refusal = InvalidInput(
+        "INVALID_CLOCK", "advance_seconds must be a number of seconds, 0 or more, that keeps "
+        "the clock within the calendar (before the year 10000).",
+    )
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | Decimal):
+        raise refusal
+    try:
+        amount = seconds if isinstance(seconds, int) else float(seconds)
+        if not amount >= 0:  # also refuses NaN
+            raise refusal
+        return current + timedelta(seconds=amount)
+    except (OverflowError, ValueError):
+        raise refusal from None

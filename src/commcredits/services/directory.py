@@ -22,6 +22,7 @@ from commcredits.domain.directory import (
     ResourceKind,
     User,
     check_number_fits,
+    not_a_number,
     parse_blocked,
     parse_display_name,
     parse_e164,
@@ -77,7 +78,7 @@ def create_user(
         id=str(uuid.uuid4()), upn=parse_upn(upn), display_name=parse_display_name(display_name),
         usage_location=parse_usage_location(usage_location), blocked=parse_blocked(blocked),
     )
-    number = parse_e164(phone_number) if phone_number is not None else None
+    number = checked_number(svc, phone_number) if phone_number is not None else None
     now = svc.clock.now()
     with svc.uow() as uow:
         authorize(uow, principal, tenant_id, Action.MANAGE_DIRECTORY)
@@ -148,7 +149,7 @@ def update_user(
         fields["blocked"] = parse_blocked(changes["blocked"])
     number: str | None = None
     if changes.get("phone_number") is not None:
-        number = parse_e164(changes["phone_number"])
+        number = checked_number(svc, changes["phone_number"])
     now = svc.clock.now()
     with svc.uow() as uow:
         authorize(uow, principal, tenant_id, Action.MANAGE_DIRECTORY)
@@ -493,7 +494,7 @@ def add_number(
     assigned_to: Any = None,
 ) -> PhoneNumber:
     """Add a number to the tenant's inventory, optionally assigning it at once (NUM-1)."""
-    valid = parse_e164(number)
+    valid = checked_number(svc, number)
     kind = parse_enum(NumberType, type, "INVALID_NUMBER_TYPE", "number type")
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -550,6 +551,15 @@ def release_number(svc: Services, principal: Principal, tenant_id: str, number: 
         uow.numbers.remove(tenant_id, valid)
         uow.audit.add(tenant_id, now, principal.actor, "number.released", {"number": valid})
         uow.commit()
+
+
+def checked_number(svc: Services, value: Any) -> str:
+    """An E.164 number that libphonenumber (the phone port) finds valid (NUM-1), or
+    INVALID_PHONE_NUMBER: ``+999999999999999`` has the shape but no country."""
+    number = parse_e164(value)
+    if svc.phone is not None and not svc.phone.classify(number, "").valid:
+        raise not_a_number(number)
+    return number
 
 
 def _path_number(number: Any) -> str:

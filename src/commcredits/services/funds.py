@@ -20,7 +20,7 @@ from typing import Any
 from commcredits.domain.errors import Conflict, InvalidInput, NotFound
 from commcredits.domain.ledger import EntryDraft, EntryKind, charge_entry
 from commcredits.domain.lots import Allocation, LotSource
-from commcredits.domain.money import Money, parse_amount
+from commcredits.domain.money import Money, check_limit, parse_amount
 from commcredits.domain.notifications import NotificationKind
 from commcredits.domain.payments import (
     PaymentFailure,
@@ -238,18 +238,23 @@ def charge_in(
     )
 
 
+MAX_REASON = 500  # characters of an adjustment's reason (ledger and audit log)
+
+
 def adjust(
     svc: Services, principal: Principal, tenant_id: str, *, amount: Any, reason: str,
 ) -> ChargeResult | PurchaseResult:
-    """An operator's correction: a positive amount adds a lot, a negative one charges."""
+    """An operator's correction: a positive amount adds a lot, a negative one charges; either
+    at most 1,000,000.00 (FUND-2's maximum, as an absolute value)."""
     require_operator(principal)
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.OPERATE)
-    value = parse_amount(amount)
+    value = check_limit(parse_amount(amount), amount, "An adjustment")
     if value == 0:
         raise InvalidInput("INVALID_AMOUNT", "An adjustment must not be zero.")
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("REASON_REQUIRED", "Say why the balance is adjusted (reason).")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput("REASON_REQUIRED", "Say why the balance is adjusted (reason), "
+                           f"in at most {MAX_REASON} characters.")
     money = Money(value, tenant.currency)
     if money.is_positive():
         with svc.uow() as uow:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from commcredits.entrypoints.api import views
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
-from commcredits.entrypoints.api.schemas import (
+from commcredits.entrypoints.api.bodies import (
     AdjustmentCreate,
     ApiKeyCreate,
     AutoRechargeSettings,
@@ -22,18 +21,29 @@ from commcredits.entrypoints.api.schemas import (
     PurchaseCreate,
     TenantCreate,
 )
+from commcredits.entrypoints.api.deps import (
+    AutoRechargeDep,
+    FundDep,
+    KeysDep,
+    OperateDep,
+    OperatorDep,
+    PaymentMethodsDep,
+    PrincipalDep,
+    ServicesDep,
+)
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import clock as clock_service
 from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import require_operator
 from commcredits.services.funds import PurchaseResult
 from commcredits.services.jobs import run_due_work
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 
 
 @router.post("/tenants", status_code=201, tags=["tenants"])
-def create_tenant(body: TenantCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def create_tenant(body: TenantCreate, svc: ServicesDep, who: OperatorDep) -> Json:
     t = tenants.create_tenant(
         svc, who, name=body.name, country=body.country,
         billing_account_type=body.billing_account_type, billing_country=body.billing_country,
@@ -55,12 +65,12 @@ def get_tenant(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.put("/tenants/{tid}/ea-exception", tags=["tenants"])
-def ea_exception(tid: str, body: EaException, svc: ServicesDep, who: PrincipalDep) -> Json:
+def ea_exception(tid: str, body: EaException, svc: ServicesDep, who: OperateDep) -> Json:
     return views.tenant(tenants.set_ea_exception(svc, who, tid, body.enabled))
 
 
 @router.post("/tenants/{tid}/api-keys", status_code=201, tags=["access"])
-def create_api_key(tid: str, body: ApiKeyCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def create_api_key(tid: str, body: ApiKeyCreate, svc: ServicesDep, who: KeysDep) -> Json:
     k = tenants.create_api_key(svc, who, tid, role=body.role, name=body.name)
     return {"id": k.id, "key": k.key, "role": k.role.value, "name": k.name,
             "note": "The key is shown once; store it safely."}
@@ -75,7 +85,7 @@ def audit_log(
 
 @router.post("/tenants/{tid}/payment-methods", status_code=201, tags=["payments"])
 def add_payment_method(
-    tid: str, body: PaymentMethodCreate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: PaymentMethodCreate, svc: ServicesDep, who: PaymentMethodsDep,
 ) -> Json:
     m = payments.add_payment_method(
         svc, who, tid, type=body.type, number=body.number, exp_month=body.exp_month,
@@ -98,7 +108,7 @@ def get_credits(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 @router.post("/tenants/{tid}/credits/purchases", status_code=201, tags=["credits"])
 def create_purchase(
-    tid: str, body: PurchaseCreate, svc: ServicesDep, who: PrincipalDep, response: Response,
+    tid: str, body: PurchaseCreate, svc: ServicesDep, who: FundDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Json:
     result = funds.purchase(
@@ -112,7 +122,7 @@ def create_purchase(
 
 @router.put("/tenants/{tid}/credits/auto-recharge", tags=["credits"])
 def put_auto_recharge(
-    tid: str, body: AutoRechargeSettings, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: AutoRechargeSettings, svc: ServicesDep, who: AutoRechargeDep,
 ) -> Json:
     return views.recharge_status(recharge.configure(
         svc, who, tid, enabled=body.enabled, amount=body.amount, trigger=body.trigger,
@@ -137,7 +147,7 @@ def list_notifications(
 
 @router.post("/tenants/{tid}/credits/adjustments", status_code=201, tags=["credits"])
 def create_adjustment(
-    tid: str, body: AdjustmentCreate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: AdjustmentCreate, svc: ServicesDep, who: OperateDep,
 ) -> Json:
     result = funds.adjust(svc, who, tid, amount=body.amount, reason=body.reason)
     if isinstance(result, PurchaseResult):
@@ -177,20 +187,20 @@ def get_invoice(
 
 
 @router.post("/partners", status_code=201, tags=["partners"])
-def create_partner(body: PartnerCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def create_partner(body: PartnerCreate, svc: ServicesDep, who: OperatorDep) -> Json:
     return {"id": tenants.create_partner(svc, who, name=body.name)}
 
 
 @router.post("/partners/{pid}/api-keys", status_code=201, tags=["partners"])
 def create_partner_key(
-    pid: str, body: PartnerKeyCreate, svc: ServicesDep, who: PrincipalDep,
+    pid: str, body: PartnerKeyCreate, svc: ServicesDep, who: OperatorDep,
 ) -> Json:
     k = tenants.create_partner_key(svc, who, pid, body.name)
     return {"id": k.id, "key": k.key, "role": k.role.value, "name": k.name}
 
 
 @router.post("/partners/{pid}/tenants", status_code=201, tags=["partners"])
-def bind_partner(pid: str, body: PartnerBind, svc: ServicesDep, who: PrincipalDep) -> Json:
+def bind_partner(pid: str, body: PartnerBind, svc: ServicesDep, who: OperatorDep) -> Json:
     tenants.bind_partner(svc, who, pid, body.tenant_id)
     return {"partner_id": pid, "tenant_id": body.tenant_id}
 
@@ -203,7 +213,7 @@ def get_clock(svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.post("/clock", tags=["operations"])
-def move_clock(body: ClockMove, svc: ServicesDep, who: PrincipalDep) -> Json:
+def move_clock(body: ClockMove, svc: ServicesDep, who: OperatorDep) -> Json:
     now, report = clock_service.move_clock(
         svc, who, now=body.now, advance_seconds=body.advance_seconds,
     )

@@ -20,23 +20,29 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
-from commcredits.entrypoints.api.schemas import Body
+from commcredits.domain.errors import Unauthenticated
+from commcredits.entrypoints.api.bodies import Authorize, End, Update, csv_body
+from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep, bearer_key
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import calls, cdrs
 
-router = APIRouter(prefix="/api/v1", tags=["call control"])
+router = api_router(tags=["call control"])
 Json = dict[str, Any]
 
 
 def get_api_key(authorization: Annotated[str | None, Header()] = None) -> calls.ApiKey:
-    """The bearer key, as `deps.get_principal` reads it, not yet checked."""
-    key = None
-    if authorization and authorization[:7].lower() == "bearer ":
-        key = authorization[7:].strip()
+    """The bearer key, as `deps.get_principal` reads it, not yet checked. A request with no
+    key at all is refused here (401), before its body is validated; the key itself is
+    checked by the service, in the request's one transaction."""
+    key = bearer_key(authorization)
+    if not key:
+        raise Unauthenticated(
+            "UNAUTHENTICATED", "Send an API key as 'Authorization: Bearer <key>'.",
+        )
     return calls.ApiKey(key)
 
 
@@ -63,25 +69,6 @@ async def _run(fn: Callable[..., Json], *args: Any) -> JSONResponse:
     return JSONResponse(await loop.run_in_executor(_pool(), functools.partial(fn, *args)))
 
 
-class Authorize(Body):
-    call_id: Any
-    call_type: Any
-    user: Any = None
-    caller: Any
-    callee: Any
-    start: Any = None
-    usage_id: Any = None
-    conference_id: Any = None
-
-
-class Update(Body):
-    used_seconds: Any
-
-
-class End(Body):
-    duration_seconds: Any
-
-
 @router.post("/tenants/{tid}/calls/authorize", response_model=None)
 async def authorize(tid: str, body: Authorize, svc: ServicesDep, who: KeyDep) -> JSONResponse:
     return await _run(calls.authorize, svc, who, tid, body.model_dump())
@@ -99,8 +86,11 @@ async def end(tid: str, call_id: str, body: End, svc: ServicesDep,
     return await _run(calls.end, svc, who, tid, call_id, body.duration_seconds)
 
 
-@router.post("/tenants/{tid}/cdrs", tags=["cdrs"])
-async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: PrincipalDep) -> Json:
+@router.post("/tenants/{tid}/cdrs", tags=["cdrs"], openapi_extra=csv_body(
+    "CDR-1: CSV with a header row, or JSON lines, in the PSTN usage export's columns "
+    "(Call ID, UPN, Call Type, Caller ID, Destination Number, Start Time, Duration "
+    "Seconds, UsageId, Conference ID).", json_lines=True))
+async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: CallControlDep) -> Json:
     """CDR-1: CSV (with a header) or JSON lines, using the PSTN usage export's columns."""
     data = await request.body()
     report = await run_in_threadpool(cdrs.import_cdrs, svc, who, tid, data)

@@ -6,63 +6,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.directory import PhoneNumber, ResourceAccount, User
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
-from commcredits.entrypoints.api.schemas import Body
+from commcredits.entrypoints.api.bodies import (
+    LicenseChange,
+    NumberAssign,
+    NumberCreate,
+    ResourceAccountCreate,
+    SeatPurchase,
+    UserCreate,
+    UserUpdate,
+    csv_body,
+)
+from commcredits.entrypoints.api.deps import DirectoryDep, PrincipalDep, SeatsDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import directory, pools
 from commcredits.services.auth import Action, authorize
 from commcredits.services.directory import BulkReport, SeatCount
 from commcredits.services.ports import UserSearch
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 MAX_BULK_BYTES = 20 * 1024 * 1024
-
-
-class UserCreate(Body):
-    upn: Any
-    display_name: Any
-    usage_location: Any = None
-    phone_number: Any = None
-    blocked: Any = False
-
-
-class UserUpdate(Body):
-    display_name: Any = None
-    usage_location: Any = None
-    phone_number: Any = None
-    blocked: Any = None
-
-
-class LicenseChange(Body):
-    add: Any = None
-    remove: Any = None
-
-
-class SeatPurchase(Body):
-    sku: Any
-    quantity: Any
-
-
-class NumberCreate(Body):
-    number: Any
-    type: Any
-    assigned_to: Any = None
-
-
-class NumberAssign(Body):
-    assigned_to: Any
-
-
-class ResourceAccountCreate(Body):
-    upn: Any
-    display_name: Any
-    kind: Any
 
 
 # --- Views -------------------------------------------------------------------------------
@@ -109,7 +78,7 @@ def bulk_view(r: BulkReport) -> Json:
 
 
 @router.post("/tenants/{tid}/users", status_code=201, tags=["directory"])
-def create_user(tid: str, body: UserCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def create_user(tid: str, body: UserCreate, svc: ServicesDep, who: DirectoryDep) -> Json:
     return user_view(directory.create_user(
         svc, who, tid, upn=body.upn, display_name=body.display_name,
         usage_location=body.usage_location, phone_number=body.phone_number,
@@ -154,7 +123,7 @@ def get_user(tid: str, user: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 @router.patch("/tenants/{tid}/users/{user}", tags=["directory"])
 def update_user(
-    tid: str, user: str, body: UserUpdate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, user: str, body: UserUpdate, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return user_view(directory.update_user(svc, who, tid, user,
                                            body.model_dump(exclude_unset=True)))
@@ -162,15 +131,16 @@ def update_user(
 
 @router.post("/tenants/{tid}/users/{user}/licenses", tags=["licenses"])
 def change_licenses(
-    tid: str, user: str, body: LicenseChange, svc: ServicesDep, who: PrincipalDep,
+    tid: str, user: str, body: LicenseChange, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     result = directory.change_licenses(svc, who, tid, user, add=body.add, remove=body.remove)
     return {**user_view(result.user), "added": result.added, "removed": result.removed}
 
 
-@router.post("/tenants/{tid}/licenses/bulk", tags=["licenses"])
+@router.post("/tenants/{tid}/licenses/bulk", tags=["licenses"], openapi_extra=csv_body(
+    "LIC-4: a CSV file with the header upn,sku,action (add or remove), at most 20 MB."))
 async def bulk_licenses(
-    tid: str, request: Request, svc: ServicesDep, who: PrincipalDep,
+    tid: str, request: Request, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     """LIC-4: a CSV body (``upn,sku,action``) → a report of every row."""
     data = await request.body()
@@ -189,7 +159,7 @@ def list_subscriptions(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.post("/tenants/{tid}/subscriptions", status_code=201, tags=["licenses"])
-def buy_seats(tid: str, body: SeatPurchase, svc: ServicesDep, who: PrincipalDep) -> Json:
+def buy_seats(tid: str, body: SeatPurchase, svc: ServicesDep, who: SeatsDep) -> Json:
     return seat_view(directory.buy_seats(svc, who, tid, sku=body.sku, quantity=body.quantity))
 
 
@@ -202,7 +172,7 @@ def list_numbers(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
 
 
 @router.post("/tenants/{tid}/numbers", status_code=201, tags=["numbers"])
-def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: PrincipalDep) -> Json:
+def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: DirectoryDep) -> Json:
     return number_view(directory.add_number(
         svc, who, tid, number=body.number, type=body.type, assigned_to=body.assigned_to,
     ))
@@ -210,7 +180,7 @@ def add_number(tid: str, body: NumberCreate, svc: ServicesDep, who: PrincipalDep
 
 @router.patch("/tenants/{tid}/numbers/{number}", tags=["numbers"])
 def assign_number(
-    tid: str, number: str, body: NumberAssign, svc: ServicesDep, who: PrincipalDep,
+    tid: str, number: str, body: NumberAssign, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return number_view(directory.assign_number(svc, who, tid, number, body.assigned_to))
 
@@ -230,7 +200,7 @@ def list_resource_accounts(tid: str, svc: ServicesDep, who: PrincipalDep) -> Jso
 
 @router.post("/tenants/{tid}/resource-accounts", status_code=201, tags=["numbers"])
 def create_resource_account(
-    tid: str, body: ResourceAccountCreate, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: ResourceAccountCreate, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
     return account_view(directory.create_resource_account(
         svc, who, tid, upn=body.upn, display_name=body.display_name, kind=body.kind,

@@ -5,37 +5,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from commcredits.domain.pools import month_of
 from commcredits.entrypoints.api import views
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
-from commcredits.entrypoints.api.schemas import Body
+from commcredits.entrypoints.api.bodies import BillingAccountChange, OverageChange
+from commcredits.entrypoints.api.deps import OperateDep, OverageDep, PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import postpaid
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
-
-
-class BillingAccountChange(Body):
-    billing_account_type: Any
-
-
-class OverageChange(Body):
-    enabled: Any
 
 
 @router.put("/tenants/{tid}/billing-account", tags=["post-usage billing"])
 def switch_billing_account(
-    tid: str, body: BillingAccountChange, svc: ServicesDep, who: PrincipalDep,
+    tid: str, body: BillingAccountChange, svc: ServicesDep, who: OperateDep,
 ) -> Json:
     return views.tenant(postpaid.switch_billing_account(svc, who, tid,
                                                         body.billing_account_type))
 
 
 @router.put("/tenants/{tid}/overage", tags=["post-usage billing"])
-def set_overage(tid: str, body: OverageChange, svc: ServicesDep, who: PrincipalDep) -> Json:
+def set_overage(tid: str, body: OverageChange, svc: ServicesDep, who: OverageDep) -> Json:
     setting = postpaid.set_overage(svc, who, tid, body.enabled)
     return {"tenant_id": tid, "overage_enabled": setting.enabled,
             "resumes_on": setting.resumes_on.date().isoformat() if setting.resumes_on else None}

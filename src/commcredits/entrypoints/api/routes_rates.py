@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.bodies import csv_body
+from commcredits.entrypoints.api.deps import OperatorDep, PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
 from commcredits.services import rates
 from commcredits.services.rates import RateTableInfo
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 Json = dict[str, Any]
 MAX_TABLE_BYTES = 64 * 1024 * 1024
 
@@ -23,9 +25,12 @@ def table_view(r: RateTableInfo) -> Json:
             "imported_at": ts(r.imported_at), "source": r.source, "sha256": r.sha256}
 
 
-@router.put("/rate-tables/{currency}", status_code=201, tags=["rates"])
+@router.put("/rate-tables/{currency}", status_code=201, tags=["rates"], openapi_extra=csv_body(
+    "RATE-3: CSV with the header prefix, destination, number_type, direction, "
+    "rate_per_minute, connection_fee, first_increment, next_increment, effective_from and "
+    "optionally effective_to; at most 64 MB."))
 async def import_rate_table(
-    currency: str, request: Request, svc: ServicesDep, who: PrincipalDep,
+    currency: str, request: Request, svc: ServicesDep, who: OperatorDep,
 ) -> Json:
     """RATE-3: the CSV body (Content-Type text/csv) becomes the currency's next version, all
     or nothing; INVALID_RATE_TABLE lists every bad line in ``details.errors``."""

@@ -14,15 +14,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from commcredits.adapters.exports import usage as exports
 from commcredits.domain.errors import InvalidInput
 from commcredits.entrypoints.api.deps import PrincipalDep, ServicesDep
+from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import reports
 
-router = APIRouter(prefix="/api/v1")
+router = api_router()
 SPOOL_BYTES = 8 * 1024 * 1024
 CHUNK = 64 * 1024
 FORMATS = ("json", "zip", "xlsx")
