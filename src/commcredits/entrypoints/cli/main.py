@@ -338,7 +338,8 @@ def credits_purchase(
               f"expires {r.lot.expires_at.date()} · invoice {r.invoice.number}")
 
 
-@credits_app.command("adjust")
+# A negative amount (-25.00) is an argument, not an unknown option.
+@credits_app.command("adjust", context_settings={"ignore_unknown_options": True})
 @friendly
 def credits_adjust(
     tenant_id: str,
