@@ -43,6 +43,7 @@ from commcredits.domain.reports import COLUMNS
 from tests.conftest import PG_URL, _reset_postgres, database_params
 
 ROOT = Path(__file__).resolve().parents[2]
+COMMCREDITS = str(Path(sys.executable).with_name("commcredits"))
 SAMPLE_USD = ROOT / "src" / "commcredits" / "data" / "rates" / "sample_usd.csv"
 OPERATOR_KEY = "op-tour-" + os.urandom(6).hex()
 START = "2026-03-10T09:00:00Z"
@@ -99,11 +100,11 @@ class Tour:
     def operator(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         return self.ok(method, path, status, key=OPERATOR_KEY, **kwargs)
 
-    def cli(self, *args: str, code: int = 0) -> str:
+    def cli(self, *args: str, code: int = 0, env: dict[str, str] | None = None) -> str:
         """`commcredits ARGS` as its own process in the server's folder, on its database."""
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("commcredits")), *args],
-            cwd=self.work, env=self.env, capture_output=True, text=True, timeout=180,
+            [COMMCREDITS, *args], cwd=self.work, env={**self.env, **(env or {})},
+            capture_output=True, text=True, timeout=180,
         )
         output = done.stdout + done.stderr
         assert done.returncode == code, f"commcredits {' '.join(args)} -> " \
@@ -143,15 +144,10 @@ def tour(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     log = work / "serve.log"
     tour = Tour(f"http://127.0.0.1:{port}", work, env, log)
     # The clock is real until a process turns it simulated; this one sets the start time.
-    subprocess.run(
-        [str(Path(sys.executable).with_name("commcredits")), "clock", "set", START],
-        cwd=work, env={**env, "COMMCREDITS_SIMULATED_CLOCK": "true"}, check=True,
-        capture_output=True, timeout=180,
-    )
+    tour.cli("clock", "set", START, env={"COMMCREDITS_SIMULATED_CLOCK": "true"})
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("commcredits")), "serve", "--simulated-clock",
-             "--port", str(port)],
+            [COMMCREDITS, "serve", "--simulated-clock", "--port", str(port)],
             cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:

@@ -48,7 +48,7 @@ def simulated(tmp_path: Path) -> Iterator[tuple[Runtime, CountingStore]]:
     assert isinstance(rt.services.clock, DatabaseClock)
     assert rt.services.clock_store is not None
     rt.services.clock_store.write(True, T0)
-    counting = CountingStore(rt.services.clock.store)  # type: ignore[arg-type]
+    counting = CountingStore(rt.services.clock.store)
     rt.services.clock.store = counting  # type: ignore[assignment]
     yield rt, counting
     rt.close()
