@@ -453,6 +453,25 @@ def test_the_usage_report_exports_as_zip_and_xlsx(tour: Tour) -> None:
     assert sum(1 for _ in cli_book.worksheets[0].iter_rows()) == len(rows)
 
 
+@pytest.mark.rule("REP-3")
+@pytest.mark.rule("REP-5")
+def test_spend_the_recommendation_the_chart_and_the_graph_call_log(tour: Tour) -> None:
+    assert "total" in tour.cli("report", "spend", tour.tid, "--group-by", "capability")
+    assert tour.cli("credits", "recommendation", tour.tid)
+    svg = tour.request("GET", f"/tenants/{tour.tid}/reports/charts/balance.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in svg.text
+    now = tour.clock()
+    since = (now - timedelta(days=28)).strftime("%Y-%m-%dT00:00:00Z")
+    until = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = httpx.get(f"{tour.url}/graph/v1.0/communications/callRecords/getPstnCalls("
+                  f"fromDateTime={since},toDateTime={until})",
+                  headers={"Authorization": f"Bearer {tour.key}"}, timeout=60)
+    assert r.status_code == 200, r.text
+    ids = {row["callId"] for row in r.json()["value"]}
+    assert {"tour-1", "tour-cdr-1"} <= ids or r.json().get("@odata.nextLink"), ids
+
+
 @pytest.mark.rule("SIM-1")
 @pytest.mark.rule("SIM-2")
 @pytest.mark.rule("FUND-4")
