@@ -66,6 +66,15 @@ def test_a_charge_below_the_trigger_recharges_once_with_invoice_and_email(
 
 
 @pytest.mark.rule("AR-2")
+def test_an_operator_adjustment_below_the_trigger_recharges_at_once(svc: Services) -> None:
+    tid, _ = funded_tenant(svc)
+    result = funds.adjust(svc, OPERATOR, tid, amount="-15.00", reason="correction")
+    assert result.balance == usd("45.00")  # type: ignore[union-attr]
+    assert queries.credits(svc, OPERATOR, tid).balance == usd("145.00")
+    assert [n.kind for n in emails(svc, tid)] == ["recharge_succeeded"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.rule("AR-2")
 def test_a_charge_that_stays_above_the_trigger_does_not_recharge(svc: Services) -> None:
     tid, _ = funded_tenant(svc)
     funds.charge(svc, tid, usd("10.00"))

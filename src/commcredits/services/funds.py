@@ -275,6 +275,8 @@ def adjust(
             "amount": money.format(), "reason": reason, "entry_id": result.entry_id,
         })
         uow.commit()
+    if result.recharge_request_id:
+        process_request(svc, result.recharge_request_id)  # as `charge` does (AR-2)
     return result
 
 
