@@ -143,7 +143,9 @@ def tour(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     port = _free_port()
     log = work / "serve.log"
     tour = Tour(f"http://127.0.0.1:{port}", work, env, log)
-    # The clock is real until a process turns it simulated; this one sets the start time.
+    # The clock is real until a process turns it simulated; this one sets the start time
+    # (on a database `db upgrade` creates: other commands refuse a file that is not there).
+    tour.cli("db", "upgrade")
     tour.cli("clock", "set", START, env={"COMMCREDITS_SIMULATED_CLOCK": "true"})
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -165,7 +167,7 @@ def tour(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             time.sleep(0.3)
         text = log.read_text()
         tenant = re.search(r"Demo tenant Contoso: ([0-9a-f]{32}) \(created\)", text)
-        key = re.search(r"Demo global admin key: (cck_\S+)", text)
+        key = re.search(r"Demo global admin key \(shown once\): (cck_\S+)", text)
         assert tenant and key, text
         tour.tid, tour.key = tenant.group(1), key.group(1)
         yield tour
