@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from commcredits.entrypoints.web import (
     common,
     pages_admin,
+    pages_admins,
     pages_credits,
     pages_directory,
     pages_home,
@@ -21,7 +22,8 @@ from commcredits.entrypoints.web.common import SignInRequired
 
 # Page routers, in nav order. Each module owns one area of the admin center.
 ROUTERS = [pages_signin.router, pages_home.router, pages_credits.router,
-           pages_directory.router, pages_reports.router, pages_admin.router]
+           pages_directory.router, pages_reports.router, pages_admin.router,
+           pages_admins.router]
 
 
 class _HtmlErrors:

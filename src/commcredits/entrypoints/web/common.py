@@ -115,6 +115,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("reports", "Reports", "/reports/usage", Action.READ_DIRECTORY),
     NavItem("notifications", "Notifications", "/notifications", Action.READ_AUDIT),
     NavItem("audit", "Audit log", "/audit", Action.READ_AUDIT),
+    NavItem("admins", "Admins", "/admins", Action.MANAGE_ADMINS),
 )
 
 
