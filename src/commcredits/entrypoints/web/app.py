@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from commcredits.entrypoints.web import (
@@ -39,8 +39,16 @@ class _HtmlErrors:
                                  details if isinstance(details, dict) else None)
 
 
+FAVICON = "/static/favicon.svg"
+
+
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(packages=[("commcredits", "static")]), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """Browsers ask for /favicon.ico on pages without an icon link (/docs, JSON)."""
+        return RedirectResponse(FAVICON, status_code=308)
     app.state.html_error = _HtmlErrors()
 
     @app.exception_handler(SignInRequired)
