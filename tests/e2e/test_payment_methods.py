@@ -10,12 +10,14 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from commcredits.adapters.db import tables as t
-from commcredits.services import funds, web_access
+from commcredits.entrypoints.cli.main import app
+from commcredits.services import funds, payments, recharge, web_access
 from commcredits.services.context import Services
 from tests.e2e.conftest import DECLINED_CARD, Api, assert_envelope, row_counts, snapshot
-from tests.support import GOOD_CARD, OPERATOR, usd
+from tests.support import GOOD_CARD, OPERATOR, make_tenant, usd
 
 OTHER_GOOD_CARD = "5555555555554444"  # a Mastercard the sandbox lets through
 
@@ -223,3 +225,25 @@ def test_cards_page_adds_once_removes_and_refuses_the_recharge_card_inline(
                     data={"csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"',
                                                    page.text)[0]})
     assert r.status_code == 403 and "<code>FORBIDDEN</code>" in r.text
+
+
+@pytest.mark.rule("PAY-1", "ERR-1")
+def test_the_cli_adds_a_card_once_and_removes_it(svc: Services, db_url: str) -> None:
+    runner = CliRunner(env={"COLUMNS": "250"})
+    tid = make_tenant(svc)
+    ids = []
+    for _ in range(2):
+        result = runner.invoke(app, ["credits", "add-card", tid, GOOD_CARD, "--db", db_url])
+        assert result.exit_code == 0, result.output
+        ids.append(result.output.split()[-1])
+    assert ids[0] == ids[1]  # the same card: the method already there
+    recharge.configure(svc, OPERATOR, tid, enabled=True, amount="100.00", trigger="10.00",
+                       payment_method_id=ids[0])
+    result = runner.invoke(app, ["credits", "remove-card", tid, ids[0], "--db", db_url])
+    assert result.exit_code != 0 and "PAYMENT_METHOD_IN_USE" in result.output
+    recharge.configure(svc, OPERATOR, tid, enabled=False, amount=None, trigger=None,
+                       payment_method_id=None)
+    result = runner.invoke(app, ["credits", "remove-card", tid, ids[0], "--db", db_url])
+    assert result.exit_code == 0 and f"Removed visa ending 4242: {ids[0]}" in result.output
+    assert payments.add_payment_method(svc, OPERATOR, tid, number=GOOD_CARD, exp_month=12,
+                                       exp_year=2030).id != ids[0]
