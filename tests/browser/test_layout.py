@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from commcredits.services import web_access
+from commcredits.services.auth import OPERATOR_CLI
 from tests.browser.conftest import Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.rule("AUTH-1")]
@@ -82,6 +84,23 @@ def test_no_element_is_wider_than_its_container_on_any_page(
         assert page.evaluate(
             "document.documentElement.scrollWidth <= window.innerWidth"), href
     assert problems == []  # no missing favicon, no failed asset
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_operator_pages_fit_too(site: Site, browser: Any, width: int) -> None:
+    account = web_access.create_admin(
+        site.svc, OPERATOR_CLI, email=f"op-layout-{width}@example.com",
+        password="correct horse battery", role="operator", tenant_id=None)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(site.link(account.id))
+        for path in ("/operator", "/operator/clock"):
+            page.goto(site.url + path)
+            assert page.evaluate(TOO_WIDE) == [], f"{path} at {width}px"
+            assert page.evaluate(SCROLLING_TABLES) == [], f"{path} at {width}px"
+    finally:
+        context.close()
 
 
 def test_the_favicon_is_served_and_linked(site: Site, signed_in: Any) -> None:
