@@ -98,6 +98,6 @@ def test_home_shows_balance_runway_and_recommendation(site: Site, signed_in: obj
     assert page.locator("[data-testid=runway]").inner_text() == f"{rec.runway_days} days"
     assert f"Add {rec.amount:,.2f} USD when the balance is below {rec.trigger:,.2f} USD" in \
         page.locator("[data-testid=recommendation]").inner_text()
-    assert page.locator("figure.chart svg polyline.balance").count() == 1
-    assert page.locator("figure.chart svg rect.spend").count() > 0  # spend is visible
+    assert page.locator("figure.chart svg.chart-wide polyline.balance").count() == 1
+    assert page.locator("figure.chart svg.chart-wide rect.spend").count() > 0  # spend shows
     shot(page, "home")

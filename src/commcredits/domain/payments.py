@@ -119,6 +119,31 @@ class PaymentMethod:
     exp_month: int | None
     exp_year: int | None
     token: str
+    fingerprint: str | None = None  # the processor's keyed hash of the number (PAY-1)
+    last_paid_at: datetime | None = None
+    last_failed_at: datetime | None = None
+
+    def usable(self, at: datetime) -> bool:
+        """Not a card past its expiry month (PAY-2)."""
+        return not (self.type is PaymentMethodType.CARD and self.exp_month and self.exp_year
+                    and card_expired(self.exp_month, self.exp_year, at))
+
+
+def default_payment_method(methods: list[PaymentMethod], at: datetime) -> PaymentMethod | None:
+    """The method to offer first for a payment: the one that last worked.
+
+    Among methods that are not expired: the one with the latest successful payment that has
+    not failed since; else the newest that has never failed; else the first one left.
+    """
+    usable = [m for m in methods if m.usable(at)]
+    worked = [m for m in usable if m.last_paid_at is not None
+              and (m.last_failed_at is None or m.last_failed_at <= m.last_paid_at)]
+    if worked:
+        return max(worked, key=lambda m: m.last_paid_at or at)
+    never_failed = [m for m in usable if m.last_failed_at is None]
+    if never_failed:
+        return never_failed[-1]
+    return min(usable, key=lambda m: m.last_failed_at or at) if usable else None
 
 
 def parse_method_type(value: object) -> PaymentMethodType:

@@ -33,6 +33,7 @@ class Action(StrEnum):
     MANAGE_DIRECTORY = "manage users, licenses and numbers"
     BUY_SEATS = "buy license seats"
     MANAGE_OVERAGE = "turn post-usage overage on or off"
+    MANAGE_ADMINS = "invite admins to the admin center"
     OPERATE = "operate the service (tenants, exceptions, adjustments, clock)"
 
 

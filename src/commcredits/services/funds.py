@@ -100,6 +100,7 @@ def purchase(
             f"{tenant_id}:{method.id}:{idempotency_key or uuid.uuid4().hex}")
         answer = svc.gateway.charge(method.token, money, pay_key, now)
         if not answer.succeeded:
+            _record_payment(svc, tenant_id, method.id, now, succeeded=False)
             raise payment_failed(answer.failure or PaymentFailure.PROCESSING_ERROR)
         payment = {
             "method": "card", "brand": method.brand, "last4": method.last4,
@@ -122,8 +123,18 @@ def purchase(
             svc, uow, tenant, money, source, key, payment=payment, description=description,
             actor=principal.actor, channel=chan.value,
         )
+        if method is not None:
+            uow.payment_methods.record_payment(tenant_id, method.id, now, succeeded=True)
         uow.commit()
     return PurchaseResult(lot, invoice)
+
+
+def _record_payment(svc: Services, tenant_id: str, method_id: str, at: datetime, *,
+                    succeeded: bool) -> None:
+    """Note when a method last paid or failed, so Add funds offers the card that worked."""
+    with svc.uow() as uow:
+        uow.payment_methods.record_payment(tenant_id, method_id, at, succeeded=succeeded)
+        uow.commit()
 
 
 def _digest(text: str) -> str:

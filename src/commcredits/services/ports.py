@@ -41,6 +41,9 @@ class CardToken:
     token: str
     brand: str
     last4: str
+    # The same card number always gives the same fingerprint (like a real processor's), so a
+    # card added twice is found without storing its number (PAY-1).
+    fingerprint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +190,17 @@ class InvoiceRepository(Protocol):
 
 class PaymentMethodRepository(Protocol):
     def add(self, method: PaymentMethod, at: datetime) -> None: ...
-    def get(self, tenant_id: str, method_id: str) -> PaymentMethod | None: ...
+    def get(self, tenant_id: str, method_id: str) -> PaymentMethod | None:
+        """The method, or None when it does not exist in the tenant or was removed."""
+        ...
     def list(self, tenant_id: str) -> list[PaymentMethod]: ...
+    def find_card(
+        self, tenant_id: str, fingerprint: str, exp_month: int, exp_year: int,
+    ) -> PaymentMethod | None: ...
+    def remove(self, tenant_id: str, method_id: str, at: datetime) -> None: ...
+    def record_payment(
+        self, tenant_id: str, method_id: str, at: datetime, *, succeeded: bool,
+    ) -> None: ...
 
 
 class AccessRepository(Protocol):

@@ -272,6 +272,9 @@ def _complete(
         )
         uow.recharge.record_outcome(tenant_id, succeeded_at=now,
                                     waiting_for_payment_method=False)
+        if current.payment_method_id:
+            uow.payment_methods.record_payment(tenant_id, current.payment_method_id, now,
+                                               succeeded=True)
         settings = uow.recharge.settings(tenant_id, tenant.currency)
         notify(uow, tenant_id, NotificationKind.RECHARGE_SUCCEEDED,
                f"recharge-succeeded:{request.id}", {
@@ -317,6 +320,9 @@ def _fail(
             tenant_id, failed_at=now, reason=failure.value,
             waiting_for_payment_method=True if next_at is None else None,
         )
+        if current.payment_method_id:
+            uow.payment_methods.record_payment(tenant_id, current.payment_method_id, now,
+                                               succeeded=False)
         balance = uow.credits.account(tenant_id, lock=False).balance
         notify(uow, tenant_id, NotificationKind.RECHARGE_FAILED,
                f"recharge-failed:{request.id}:{request.attempt}", {

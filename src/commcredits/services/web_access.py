@@ -227,6 +227,44 @@ def sign_out(svc: Services, token: str | None) -> None:
         uow.commit()
 
 
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    account: AdminAccountRecord
+    link_token: str  # shown once: the path is /signin/link/{link_token}
+
+
+def invite_admin(
+    svc: Services, principal: Principal, tenant_id: str, *, email: object, role: object,
+    name: object = "",
+) -> Invitation:
+    """A global admin (or the operator) creates a tenant admin account and gets a one-time
+    sign-in link for it. The account gets a random password that nobody is shown: the new
+    admin signs in with the link, and a global admin can make a new link when it is used."""
+    if str(role) == Role.OPERATOR.value:
+        raise InvalidInput(
+            "INVALID_ROLE", "The role must be one of: "
+            + ", ".join(r.value for r in CONTACT_ROLES) + ".", {"role": str(role)},
+        )
+    account = create_admin(svc, principal, email=email, password=secrets.token_urlsafe(24),
+                           role=role, tenant_id=tenant_id, name=name)
+    return Invitation(account, create_sign_in_link(svc, account.id))
+
+
+def new_link_for(svc: Services, principal: Principal, tenant_id: str,
+                 account_id: str) -> Invitation:
+    """A new one-time sign-in link for an admin of the tenant (audit-logged)."""
+    _require_admin_manager(principal, tenant_id)
+    with svc.uow() as uow:
+        account = uow.web.account(account_id)
+        if account is None or account.tenant_id != tenant_id:
+            raise NotFound("ADMIN_NOT_FOUND", "No such admin account in this tenant.",
+                           {"id": account_id})
+        uow.audit.add(tenant_id, svc.clock.now(), principal.actor, "admin_link_created",
+                      {"email": account.email})
+        uow.commit()
+    return Invitation(account, create_sign_in_link(svc, account.id))
+
+
 def list_admins(svc: Services, principal: Principal, tenant_id: str | None) -> list[
         AdminAccountRecord]:
     _require_admin_manager(principal, tenant_id)

@@ -159,6 +159,16 @@ payment_methods = Table(
     Column("exp_year", Integer, nullable=True),
     Column("token", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The processor's keyed hash of the card number (never the number): the same card added
+    # again is found by it (PAY-1). Null for invoice accounts and cards added before 0006.
+    Column("fingerprint", String(64), nullable=True),
+    # Set when an admin removes the method: it can no longer pay, and past invoices (which
+    # copy brand and last 4) are untouched.
+    Column("removed_at", UTCDateTime, nullable=True),
+    # The last successful and the last failed payment with this method: Add funds offers
+    # the card that last worked.
+    Column("last_paid_at", UTCDateTime, nullable=True),
+    Column("last_failed_at", UTCDateTime, nullable=True),
 )
 
 subscriptions = Table(
@@ -194,6 +204,13 @@ sandbox_vault = Table(
     Column("outcome", String(32), nullable=False),
     Column("exp_month", Integer, nullable=False),
     Column("exp_year", Integer, nullable=False),
+)
+
+# The sandbox's secret key for card fingerprints (one row, made on first use).
+sandbox_secret = Table(
+    "sandbox_secret", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", String(64), nullable=False),
 )
 
 sandbox_charges = Table(

@@ -447,11 +447,13 @@ class SqlInvoices(_Repo):
 
 
 class SqlPaymentMethods(_Repo):
+    """Payment methods; removed ones stay as rows (removed_at) but are never returned."""
+
     def add(self, method: PaymentMethod, at: datetime) -> None:
         self.conn.execute(insert(t.payment_methods).values(
             id=method.id, tenant_id=method.tenant_id, type=method.type.value, brand=method.brand,
             last4=method.last4, exp_month=method.exp_month, exp_year=method.exp_year,
-            token=method.token, created_at=at,
+            token=method.token, created_at=at, fingerprint=method.fingerprint,
         ))
 
     @staticmethod
@@ -459,20 +461,47 @@ class SqlPaymentMethods(_Repo):
         return PaymentMethod(
             id=r.id, tenant_id=r.tenant_id, type=PaymentMethodType(r.type), brand=r.brand,
             last4=r.last4, exp_month=r.exp_month, exp_year=r.exp_year, token=r.token,
+            fingerprint=r.fingerprint, last_paid_at=r.last_paid_at,
+            last_failed_at=r.last_failed_at,
         )
 
+    def _active(self, tenant_id: str) -> Any:
+        pm = t.payment_methods
+        return select(pm).where(pm.c.tenant_id == tenant_id, pm.c.removed_at.is_(None))
+
     def get(self, tenant_id: str, method_id: str) -> PaymentMethod | None:
-        row = self.conn.execute(select(t.payment_methods).where(
-            t.payment_methods.c.tenant_id == tenant_id, t.payment_methods.c.id == method_id,
-        )).first()
+        row = self.conn.execute(
+            self._active(tenant_id).where(t.payment_methods.c.id == method_id)).first()
         return self._method(row) if row else None
 
     def list(self, tenant_id: str) -> list[PaymentMethod]:
-        rows = self.conn.execute(
-            select(t.payment_methods).where(t.payment_methods.c.tenant_id == tenant_id)
-            .order_by(t.payment_methods.c.created_at, t.payment_methods.c.id)
-        )
+        rows = self.conn.execute(self._active(tenant_id).order_by(
+            t.payment_methods.c.created_at, t.payment_methods.c.id))
         return [self._method(r) for r in rows]
+
+    def find_card(
+        self, tenant_id: str, fingerprint: str, exp_month: int, exp_year: int,
+    ) -> PaymentMethod | None:
+        pm = t.payment_methods
+        row = self.conn.execute(self._active(tenant_id).where(
+            pm.c.fingerprint == fingerprint, pm.c.exp_month == exp_month,
+            pm.c.exp_year == exp_year,
+        ).order_by(pm.c.created_at, pm.c.id)).first()
+        return self._method(row) if row else None
+
+    def remove(self, tenant_id: str, method_id: str, at: datetime) -> None:
+        pm = t.payment_methods
+        self.conn.execute(update(pm).where(
+            pm.c.tenant_id == tenant_id, pm.c.id == method_id, pm.c.removed_at.is_(None),
+        ).values(removed_at=at))
+
+    def record_payment(
+        self, tenant_id: str, method_id: str, at: datetime, *, succeeded: bool,
+    ) -> None:
+        pm = t.payment_methods
+        column = "last_paid_at" if succeeded else "last_failed_at"
+        self.conn.execute(update(pm).where(
+            pm.c.tenant_id == tenant_id, pm.c.id == method_id).values({column: at}))
 
 
 class SqlAccess(_Repo):

@@ -4,10 +4,16 @@ It behaves by card number, like a real processor's test mode, and keeps its vaul
 outcome and expiry; never the number) and a log of charges keyed by idempotency key in its
 own tables. A charge retried with the same key returns the first answer and is never made
 twice (AR-4); `charges_for` lets tests count payments per key.
+
+Like a real processor, it gives each card a fingerprint: an HMAC-SHA256 of the number under
+the sandbox's own random secret (one row in `sandbox_secret`, made on first use), so the same
+card gives the same fingerprint and the number cannot be recovered from it (PAY-1).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from datetime import datetime
 
@@ -33,15 +39,35 @@ class SandboxGateway:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._secret: bytes | None = None
 
     def tokenize_card(self, digits: str, exp_month: int, exp_year: int) -> CardToken:
         token = "tok_sandbox_" + secrets.token_hex(12)
+        fingerprint = hmac.new(self._key(), digits.encode(), hashlib.sha256).hexdigest()
         with self.engine.begin() as conn:
             conn.execute(insert(t.sandbox_vault).values(
                 token=token, outcome=OUTCOMES.get(digits, SUCCEEDS),
                 exp_month=exp_month, exp_year=exp_year,
             ))
-        return CardToken(token=token, brand=card_brand(digits), last4=digits[-4:])
+        return CardToken(token=token, brand=card_brand(digits), last4=digits[-4:],
+                         fingerprint=fingerprint)
+
+    def _key(self) -> bytes:
+        """The fingerprint secret: read once, or made once (the first writer wins a race)."""
+        if self._secret is None:
+            table = t.sandbox_secret
+            with self.engine.begin() as conn:
+                value = conn.execute(select(table.c.secret).where(table.c.id == 1)).scalar()
+                if value is None:
+                    try:
+                        with conn.begin_nested():
+                            value = secrets.token_hex(32)
+                            conn.execute(insert(table).values(id=1, secret=value))
+                    except IntegrityError:
+                        value = conn.execute(
+                            select(table.c.secret).where(table.c.id == 1)).scalar_one()
+            self._secret = str(value).encode()
+        return self._secret
 
     def charge(
         self, token: str, amount: Money, idempotency_key: str, at: datetime,

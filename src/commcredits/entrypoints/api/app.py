@@ -26,6 +26,7 @@ from commcredits.entrypoints.api import (
     routes_reports,
 )
 from commcredits.entrypoints.api.routes import router
+from commcredits.entrypoints.humane import human_time, payment_line
 from commcredits.entrypoints.web import app as web
 from commcredits.services.jobs import run_due_work
 
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.state.templates = Environment(
         loader=PackageLoader("commcredits", "templates"), autoescape=select_autoescape(),
     )
+    app.state.templates.filters.update(human_time=human_time, payment_line=payment_line)
     errors.install(app)
     app.include_router(router)
     app.include_router(routes_directory.router)

@@ -39,11 +39,28 @@ def envelope(status: int, code: str, message: str, details: Any = None) -> JSONR
     )
 
 
+def _is_page(request: Request) -> bool:
+    """An admin-center path, answered with an HTML page rather than the JSON envelope."""
+    html = getattr(request.app.state, "html_error", None)
+    return html is not None and bool(html.handles(request.url.path))
+
+
+# Unknown routes: API clients are pointed to the API docs; admins on a page are not.
+_HTTP_MESSAGES = {
+    404: "No such resource. See /docs for the API.",
+    405: "This method is not allowed here. See /docs for the API.",
+}
+_PAGE_MESSAGES = {
+    404: "There is no page at this address. Check the link, or start again from Home.",
+    405: "This page cannot do that. Go back, reload the page and try again.",
+}
+
+
 def _answer(request: Request, status: int, code: str, message: str, details: Any = None,
             ) -> Response:
     """The envelope, or the admin center's HTML error page for its own paths."""
     html = getattr(request.app.state, "html_error", None)
-    if html is not None and html.handles(request.url.path):
+    if html is not None and _is_page(request):
         response: Response = html(request, status, code, message, details)
         return response
     return envelope(status, code, message, details)
@@ -71,10 +88,8 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED"}
         code = codes.get(exc.status_code, "HTTP_ERROR")
-        message = {
-            404: "No such resource. See /docs for the API.",
-            405: "This method is not allowed here. See /docs for the API.",
-        }.get(exc.status_code, str(exc.detail))
+        messages = _PAGE_MESSAGES if _is_page(request) else _HTTP_MESSAGES
+        message = messages.get(exc.status_code, str(exc.detail))
         return _answer(request, exc.status_code, code, message)
 
     @app.exception_handler(Exception)

@@ -86,12 +86,24 @@ def audit_log(
 @router.post("/tenants/{tid}/payment-methods", status_code=201, tags=["payments"])
 def add_payment_method(
     tid: str, body: PaymentMethodCreate, svc: ServicesDep, who: PaymentMethodsDep,
+    response: Response,
 ) -> Json:
-    m = payments.add_payment_method(
+    """201 with a new method; 200 with the existing one when the same card is added again."""
+    added = payments.add_or_find_payment_method(
         svc, who, tid, type=body.type, number=body.number, exp_month=body.exp_month,
         exp_year=body.exp_year,
     )
-    return views.payment_method(m)
+    if not added.created:
+        response.status_code = 200
+    return views.payment_method(added.method)
+
+
+@router.delete("/tenants/{tid}/payment-methods/{mid}", status_code=204, tags=["payments"],
+               response_class=Response)
+def remove_payment_method(tid: str, mid: str, svc: ServicesDep, who: PrincipalDep) -> Response:
+    """Remove a payment method; 409 PAYMENT_METHOD_IN_USE while auto-recharge pays with it."""
+    payments.remove_payment_method(svc, who, tid, mid)
+    return Response(status_code=204)
 
 
 @router.get("/tenants/{tid}/payment-methods", tags=["payments"])

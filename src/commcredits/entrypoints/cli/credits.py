@@ -89,6 +89,20 @@ def credits_add_card(
               f"[bold]{m.id}[/]")
 
 
+@credits_app.command("remove-card")
+@friendly
+def credits_remove_card(
+    tenant_id: str,
+    payment_method_id: Annotated[str, typer.Argument(help="The payment method's id.")],
+    db: Db = None,
+) -> None:
+    """Remove a payment method; it can no longer pay (past invoices are unchanged)."""
+    with runtime(db) as rt:
+        m = payments.remove_payment_method(rt.services, OPERATOR_CLI, tenant_id,
+                                           payment_method_id)
+    out.print(f"Removed {m.brand} ending {m.last4}: [bold]{m.id}[/]")
+
+
 @credits_app.command("purchase")
 @friendly
 def credits_purchase(

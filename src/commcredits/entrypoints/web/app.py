@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from commcredits.entrypoints.web import (
     common,
     pages_admin,
+    pages_admins,
     pages_credits,
     pages_directory,
     pages_home,
@@ -21,7 +22,8 @@ from commcredits.entrypoints.web.common import SignInRequired
 
 # Page routers, in nav order. Each module owns one area of the admin center.
 ROUTERS = [pages_signin.router, pages_home.router, pages_credits.router,
-           pages_directory.router, pages_reports.router, pages_admin.router]
+           pages_directory.router, pages_reports.router, pages_admin.router,
+           pages_admins.router]
 
 
 class _HtmlErrors:
@@ -37,8 +39,16 @@ class _HtmlErrors:
                                  details if isinstance(details, dict) else None)
 
 
+FAVICON = "/static/favicon.svg"
+
+
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(packages=[("commcredits", "static")]), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """Browsers ask for /favicon.ico on pages without an icon link (/docs, JSON)."""
+        return RedirectResponse(FAVICON, status_code=308)
     app.state.html_error = _HtmlErrors()
 
     @app.exception_handler(SignInRequired)

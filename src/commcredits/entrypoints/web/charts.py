@@ -4,6 +4,10 @@
 each day's spend as bars on their own right axis, so a few cents of spend stay visible next
 to a balance of hundreds. Every bar and point has a <title> for hover and screen readers,
 and the chart carries a text summary in its <desc>.
+
+`for_page` gives the Home page two drawings of the same chart: a wide one, and a narrow one
+for phones whose labels stay readable at 390 px (a wide SVG scaled down to a phone shrinks
+its 12 px labels to 5 px). CSS shows one of them.
 """
 
 from __future__ import annotations
@@ -58,18 +62,29 @@ def _nice(value: Decimal) -> Decimal:
     return step * 10  # pragma: no cover
 
 
+def for_page(points: Sequence[BalancePoint], currency: str, *, days: int = 90) -> Markup:
+    """The wide and the narrow drawing, for CSS to show one (see app.css `.chart-narrow`)."""
+    wide = balance_and_spend(points, currency, days=days, css_class="chart-wide")
+    narrow = balance_and_spend(points, currency, days=days, width=400, height=300,
+                               margin=46, ids="chart-narrow", css_class="chart-narrow")
+    return wide + narrow
+
+
 def balance_and_spend(points: Sequence[BalancePoint], currency: str, *, days: int = 90,
-                      width: int = 860, height: int = 280) -> Markup:
+                      width: int = 860, height: int = 280, margin: int = 64,
+                      ids: str = "chart", css_class: str = "") -> Markup:
     series = _fill_days(points, days)
-    left, right, top, bottom = 64, 64, 30, 36
+    left, right, top, bottom = margin, margin, 30, 36
     pw, ph = width - left - right, height - top - bottom
+    classes = f"balance-chart {css_class}".strip()
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="chart-title chart-desc" class="balance-chart">',
-        f'<title id="chart-title">Balance and daily spend, last {days} days ({currency})</title>',
+        f'aria-labelledby="{ids}-title {ids}-desc" class="{classes}">',
+        f'<title id="{ids}-title">Balance and daily spend, last {days} days ({currency})'
+        '</title>',
     ]
     if not series:
-        parts.append('<desc id="chart-desc">No ledger entries yet.</desc>')
+        parts.append(f'<desc id="{ids}-desc">No ledger entries yet.</desc>')
         parts.append(f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle" '
                      'class="label">No ledger entries yet</text></svg>')
         return Markup("".join(parts))  # noqa: S704 - built from numbers and escaped text
@@ -87,7 +102,7 @@ def balance_and_spend(points: Sequence[BalancePoint], currency: str, *, days: in
         return float(top + ph - v / spend_max * ph)
 
     parts.append(
-        f'<desc id="chart-desc">From {series[0].day} to {series[-1].day} the balance went '
+        f'<desc id="{ids}-desc">From {series[0].day} to {series[-1].day} the balance went '
         f'from {series[0].balance:.2f} to {series[-1].balance:.2f} {escape(currency)}; '
         f'{total:.2f} {escape(currency)} was spent in all.</desc>'
     )
@@ -118,9 +133,8 @@ def balance_and_spend(points: Sequence[BalancePoint], currency: str, *, days: in
     parts.append(f'<text x="{left}" y="{height - 12}" class="label">{series[0].day}</text>')
     parts.append(f'<text x="{left + pw}" y="{height - 12}" text-anchor="end" class="label">'
                  f'{series[-1].day}</text>')
-    parts.append(f'<text x="{left - 6}" y="14" text-anchor="end" '
-                 'class="label balance-label">balance</text>')
-    parts.append(f'<text x="{left + pw + 6}" y="14" '
+    parts.append('<text x="4" y="14" class="label balance-label">balance</text>')
+    parts.append(f'<text x="{width - 4}" y="14" text-anchor="end" '
                  'class="label spend-label">spend/day</text>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built from numbers and escaped text

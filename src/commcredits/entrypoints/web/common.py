@@ -22,10 +22,13 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from commcredits.domain.errors import DomainError, Forbidden
+from commcredits.domain.payments import FAILURE_MESSAGES, PaymentFailure
 from commcredits.domain.tenants import Role, Tenant
 from commcredits.entrypoints.api.errors import STATUS
+from commcredits.entrypoints.humane import human_time, payment_line
 from commcredits.services import queries, web_access
 from commcredits.services.auth import ROLE_ACTIONS, Action
 from commcredits.services.context import Services
@@ -64,6 +67,18 @@ def _day(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def _failure(code: Any) -> Markup:
+    """A payment failure for people: "The card was declined", the code small beside it."""
+    if not code:
+        return Markup("—")
+    try:
+        text = FAILURE_MESSAGES[PaymentFailure(str(code))].split(". ")[0].rstrip(".")
+    except ValueError:
+        text = str(code).replace("_", " ").capitalize()
+    return Markup('{} <small class="muted code"><code>{}</code></small>').format(
+        escape(text), escape(str(code)))
+
+
 def make_env() -> Environment:
     env = Environment(
         loader=PackageLoader("commcredits", "templates/web"),
@@ -73,6 +88,9 @@ def make_env() -> Environment:
     env.filters["money"] = _money
     env.filters["when"] = _when
     env.filters["day"] = _day
+    env.filters["failure"] = _failure
+    env.filters["human_time"] = human_time
+    env.filters["payment_line"] = payment_line
     env.globals["Action"] = Action
     return env
 
@@ -97,6 +115,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("reports", "Reports", "/reports/usage", Action.READ_DIRECTORY),
     NavItem("notifications", "Notifications", "/notifications", Action.READ_AUDIT),
     NavItem("audit", "Audit log", "/audit", Action.READ_AUDIT),
+    NavItem("admins", "Admins", "/admins", Action.MANAGE_ADMINS),
 )
 
 
@@ -130,6 +149,13 @@ class Page:
 
     def require(self, action: Action) -> None:
         """Refuse a forced request for something the role may not do (AUTH-1)."""
+        if not self.can(action) and action is Action.OPERATE:
+            raise Forbidden(
+                "FORBIDDEN",
+                "Only the service operator can open this page: it lists every tenant and "
+                "sets the clock. Your own tenant's pages are in the menu.",
+                {"role": self.role.value, "action": action.name.lower()},
+            )
         if not self.can(action):
             raise Forbidden(
                 "FORBIDDEN",
@@ -247,9 +273,12 @@ def error_page(request: Request, status: int, code: str, message: str,
     page = None
     if session is not None:
         tid = request.path_params.get("tid") if hasattr(request, "path_params") else None
+        # The signed-in admin's own tenant menu, whatever the path asked for (a page of
+        # another tenant, an operator page, an unknown address), so there is a way on.
         page = Page(request, svc, session, tenant_id=None)
-        if tid and session.principal.tenant_id == tid:
-            page.tenant_id = str(tid)
+        if session.principal.tenant_id:
+            page.tenant_id = str(session.principal.tenant_id)
+        del tid
     html = ENV.get_template("error.html").render(
         page=page, title=f"Error {status}", request=request, status=status, code=code,
         message=message, details=details or {},

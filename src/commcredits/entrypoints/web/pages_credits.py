@@ -23,8 +23,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from commcredits.domain.errors import DomainError
-from commcredits.domain.payments import PaymentMethod, PaymentMethodType, card_expired
+from commcredits.domain.errors import DomainError, PaymentFailed
+from commcredits.domain.payments import PaymentMethod, PaymentMethodType, default_payment_method
 from commcredits.domain.reference import minimum_purchase
 from commcredits.domain.tenants import BillingAccountType
 from commcredits.entrypoints.web.common import FormDep, Page, PageDep, status_of
@@ -55,6 +55,7 @@ class Forms:
     recharge_error: DomainError | None = None
     card: dict[str, str] = field(default_factory=dict)
     card_error: DomainError | None = None
+    methods_error: DomainError | None = None  # a refused Remove
     key: str = field(default_factory=_new_key)
 
 
@@ -68,6 +69,7 @@ class CreditsData:
     invoices: list[InvoiceRecord]
     minimum: str
     expired_ids: set[str]
+    pay_default: str  # the method Add funds offers first: the one that last worked
 
     @property
     def currency(self) -> str:
@@ -97,11 +99,12 @@ def _load(page: Page, before: int | None = None) -> CreditsData:
     invoices = queries.invoices(page.svc, page.principal, tid) \
         if page.can(Action.READ_INVOICES) else []
     now = page.svc.clock.now()
-    expired = {m.id for m in methods if m.type is PaymentMethodType.CARD
-               and m.exp_month and m.exp_year and card_expired(m.exp_month, m.exp_year, now)}
+    expired = {m.id for m in methods if not m.usable(now)}
+    chosen = default_payment_method(methods, now)
     return CreditsData(
         view, status, methods, entries[:LEDGER_PAGE], more, invoices,
         f"{minimum_purchase(view.tenant.currency):,.2f}", expired,
+        chosen.id if chosen else "",
     )
 
 
@@ -125,11 +128,16 @@ def _recharge_defaults(data: CreditsData, request: Request) -> dict[str, str]:
 
 
 def _funds_defaults(data: CreditsData) -> dict[str, str]:
-    s = data.status.settings
-    usable = [m for m in data.methods if m.id not in data.expired_ids]
-    chosen = s.payment_method_id if s and s.payment_method_id in {m.id for m in usable} \
-        else (usable[0].id if usable else "")
-    return {"amount": "", "payment_method_id": chosen or ""}
+    """Add funds offers the card that last worked, not the auto-recharge card (issue #11)."""
+    return {"amount": "", "payment_method_id": data.pay_default}
+
+
+def _kept_after(exc: DomainError, values: dict[str, str]) -> dict[str, str]:
+    """What a refused Add funds form keeps: all it was sent, except a card that just failed
+    to pay (the form then offers the card that last worked)."""
+    if isinstance(exc, PaymentFailed):
+        return {k: v for k, v in values.items() if k != "payment_method_id"}
+    return values
 
 
 def _render_page(page: Page, forms: Forms, *, before: int | None = None,
@@ -168,10 +176,11 @@ def add_funds(tid: str, page: PageDep, form: FormDep) -> Response:
             idempotency_key=form.get("idempotency_key", "")[:200] or None,
         )
     except DomainError as exc:
-        forms = Forms(funds=values, funds_error=exc)
+        kept = _kept_after(exc, values)
+        forms = Forms(funds=kept, funds_error=exc)
         if page.is_htmx:
             data = _load(page)
-            forms.funds = {**_funds_defaults(data), **values}
+            forms.funds = {**_funds_defaults(data), **kept}
             response = page.partial("credits/_funds_swap.html", d=data, f=forms,
                                     status_code=status_of(exc), oob=False, **_kinds(data))
             response.headers[ERROR_HEADER] = exc.code
@@ -225,13 +234,26 @@ def add_card(tid: str, page: PageDep, form: FormDep) -> Response:
     number = form.get("number", "")[:40]
     kept = {k: form.get(k, "").strip()[:4] for k in ("exp_month", "exp_year")}
     try:
-        method = payments.add_payment_method(
+        added = payments.add_or_find_payment_method(
             page.svc, page.principal, tid, type="card", number=number,
             exp_month=_int_or_text(kept["exp_month"]), exp_year=_int_or_text(kept["exp_year"]),
         )
     except DomainError as exc:
         return _render_page(page, Forms(card=kept, card_error=exc), status_code=status_of(exc))
-    return page.redirect(_back(page, f"Added {_label(method)}.", "payment-methods"))
+    notice = f"Added {_label(added.method)}." if added.created \
+        else f"{_label(added.method)} is already saved; nothing was added."
+    return page.redirect(_back(page, notice, "payment-methods"))
+
+
+@router.post("/t/{tid}/credits/payment-methods/{mid}/remove", response_model=None)
+def remove_card(tid: str, mid: str, page: PageDep) -> Response:
+    """Remove a payment method; the auto-recharge card is refused inline (409)."""
+    page.require(Action.MANAGE_PAYMENT_METHODS)
+    try:
+        method = payments.remove_payment_method(page.svc, page.principal, tid, mid[:100])
+    except DomainError as exc:
+        return _render_page(page, Forms(methods_error=exc), status_code=status_of(exc))
+    return page.redirect(_back(page, f"Removed {_label(method)}.", "payment-methods"))
 
 
 def _back(page: Page, notice: str, section: str) -> str:

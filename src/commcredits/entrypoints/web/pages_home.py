@@ -22,7 +22,7 @@ def home(tid: str, page: PageDep) -> HTMLResponse:
         credits = queries.credits(page.svc, page.principal, tid)
         recommendation = insight.recommendation(page.svc, page.principal, tid)
         history = insight.balance_history(page.svc, page.principal, tid)
-        chart = charts.balance_and_spend(history.points, history.currency)
+        chart = charts.for_page(history.points, history.currency)
         alerts = list(notifications.list_notifications(page.svc, page.principal, tid, 5))
     return page.render(
         "home.html", title="Home", active="home", credits=credits,
