@@ -82,10 +82,12 @@ def credits_add_card(
         raise InvalidInput("INVALID_EXPIRY", "Write the expiry as MM/YYYY, e.g. 12/2030.")
     card_number = read_card_number(number)
     with runtime(db) as rt:
-        m = payments.add_payment_method(rt.services, OPERATOR_CLI, tenant_id,
-                                        number=card_number, exp_month=int(month),
-                                        exp_year=int(year))
-    out.print(f"Added {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
+        added = payments.add_or_find_payment_method(
+            rt.services, OPERATOR_CLI, tenant_id, number=card_number, exp_month=int(month),
+            exp_year=int(year))
+    m = added.method
+    verb = "Added" if added.created else "Already added: the same card is"
+    out.print(f"{verb} {m.brand} ending {m.last4} (expires {m.exp_month:02d}/{m.exp_year}): "
               f"[bold]{m.id}[/]")
 
 
