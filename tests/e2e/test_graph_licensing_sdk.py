@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -83,7 +84,10 @@ def graph(url: str, key: str) -> GraphServiceClient:
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(cast(Any, make)())
+    """Run the SDK's coroutine on a fresh event loop in its own thread: a session fixture
+    (Playwright's sync API in tests/browser) may already run a loop on this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(cast(Any, make)())).result()
 
 
 @dataclass
