@@ -80,5 +80,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
         log.exception("unexpected error", exc_info=exc)
-        return _answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side; nothing "
-                        "was changed. Try again, and report it if it persists.")
+        return _answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side. "
+                        "Check whether the request took effect before you repeat it (retry "
+                        "with the same Idempotency-Key where it has one), and report it if "
+                        "it persists.")
