@@ -317,6 +317,9 @@ class SimulatedClockStore(Protocol):
 
     def read(self) -> tuple[bool, datetime | None]: ...
     def write(self, simulated: bool, now: datetime | None) -> None: ...
+    def move(self, expected: datetime, target: datetime) -> bool:
+        """Set the simulated time to ``target`` if it still reads ``expected``."""
+        ...
 
 
 # --- Auto-recharge and notifications (issue: auto-recharge and email) ----------------------
