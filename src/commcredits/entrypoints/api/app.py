@@ -25,6 +25,7 @@ from commcredits.entrypoints.api import (
     routes_reports,
 )
 from commcredits.entrypoints.api.routes import router
+from commcredits.entrypoints.api.text_guard import TextGuard
 from commcredits.entrypoints.web import app as web
 from commcredits.services.jobs import run_due_work
 
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
         loader=PackageLoader("commcredits", "templates"), autoescape=select_autoescape(),
     )
     errors.install(app)
+    app.add_middleware(TextGuard)  # ERR-1: NUL and lone surrogates refused at the edge
     app.include_router(router)
     app.include_router(routes_directory.router)
     app.include_router(routes_postpaid.router)

@@ -39,7 +39,7 @@ def envelope(status: int, code: str, message: str, details: Any = None) -> JSONR
     )
 
 
-def _answer(request: Request, status: int, code: str, message: str, details: Any = None,
+def answer(request: Request, status: int, code: str, message: str, details: Any = None,
             ) -> Response:
     """The envelope, or the admin center's HTML error page for its own paths."""
     html = getattr(request.app.state, "html_error", None)
@@ -52,7 +52,7 @@ def _answer(request: Request, status: int, code: str, message: str, details: Any
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        return _answer(request, STATUS[exc.kind], exc.code, exc.message, exc.details)
+        return answer(request, STATUS[exc.kind], exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -61,7 +61,7 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"location": "body", "problem": "invalid"}
-        return _answer(
+        return answer(
             request, 422, "VALIDATION_ERROR",
             f"The request is not valid: {first['location']}: {first['problem']}.",
             {"errors": problems},
@@ -75,12 +75,12 @@ def install(app: FastAPI) -> None:
             404: "No such resource. See /docs for the API.",
             405: "This method is not allowed here. See /docs for the API.",
         }.get(exc.status_code, str(exc.detail))
-        return _answer(request, exc.status_code, code, message)
+        return answer(request, exc.status_code, code, message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
         log.exception("unexpected error", exc_info=exc)
-        return _answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side. "
+        return answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side. "
                         "Check whether the request took effect before you repeat it (retry "
                         "with the same Idempotency-Key where it has one), and report it if "
                         "it persists.")
