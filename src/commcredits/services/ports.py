@@ -256,6 +256,14 @@ class WebAccessRepository(Protocol):
     def use_link(self, token_hash: str, at: datetime) -> str | None:
         """Mark an unused, unexpired link used and return its account id (once only)."""
         ...
+    def signin_failures(
+        self, scope: str, subject: str, since: datetime,
+    ) -> tuple[int, datetime | None]:
+        """How many sign-ins of this subject failed since ``since``, and the last one's time."""
+        ...
+    def add_signin_failure(self, scope: str, subject: str, at: datetime,
+                           prune_before: datetime) -> None: ...
+    def clear_signin_failures(self, scope: str, subject: str) -> None: ...
 
 
 class UnitOfWork(Protocol):

@@ -27,6 +27,7 @@ from commcredits.entrypoints.api import (
 from commcredits.entrypoints.api.routes import router
 from commcredits.entrypoints.api.text_guard import TextGuard
 from commcredits.entrypoints.web import app as web
+from commcredits.entrypoints.web.security import SecurityHeaders, redact_access_log
 from commcredits.services.jobs import run_due_work
 
 log = logging.getLogger("commcredits.worker")
@@ -57,6 +58,8 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(TextGuard)  # ERR-1: NUL and lone surrogates refused at the edge
+    app.add_middleware(SecurityHeaders)  # framing refused, CSP (entrypoints/web/security.py)
+    redact_access_log()  # no one-time sign-in token in uvicorn's access log
     app.include_router(router)
     app.include_router(routes_directory.router)
     app.include_router(routes_postpaid.router)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.api.operations import allowed_methods
 
 log = logging.getLogger("commcredits.api")
 
@@ -26,6 +27,7 @@ STATUS = {
     "conflict": 409,
     "payment": 402,
     "unauthenticated": 401,
+    "throttled": 429,
 }
 
 
@@ -75,7 +77,12 @@ def install(app: FastAPI) -> None:
             404: "No such resource. See /docs for the API.",
             405: "This method is not allowed here. See /docs for the API.",
         }.get(exc.status_code, str(exc.detail))
-        return answer(request, exc.status_code, code, message)
+        response = answer(request, exc.status_code, code, message)
+        if exc.status_code == 405:  # name every method of the path, not one route's
+            allowed = allowed_methods(request.app, request.url.path)
+            response.headers["Allow"] = ", ".join(allowed) if allowed else \
+                (exc.headers or {}).get("Allow", "")
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover

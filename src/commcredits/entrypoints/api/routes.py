@@ -22,6 +22,7 @@ from commcredits.entrypoints.api.schemas import (
     PurchaseCreate,
     TenantCreate,
 )
+from commcredits.entrypoints.web.security import INVOICE_POLICY
 from commcredits.services import clock as clock_service
 from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import require_operator
@@ -172,7 +173,8 @@ def get_invoice(
     found = queries.invoice(svc, who, tid, iid.removesuffix(".html"))
     if as_html:
         template = request.app.state.templates.get_template("invoice.html")
-        return HTMLResponse(template.render(invoice=found.document))
+        return HTMLResponse(template.render(invoice=found.document),
+                            headers={"Content-Security-Policy": INVOICE_POLICY})
     return views.invoice(found)
 
 

@@ -15,8 +15,6 @@ valid key is still answered 401 first, as every other refusal (AUTH-1).
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
@@ -26,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.text import bad_text_refusal, find_bad_text, text_problem
 from commcredits.entrypoints.api import errors
+from commcredits.entrypoints.api.operations import operation_for
 from commcredits.services.auth import authenticate
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -66,46 +65,17 @@ def _path_problem(scope: Scope) -> InvalidInput | None:
     if problem is None:
         return None
     name = "path"
-    for pattern, _ in _operations(scope.get("app")):
-        match = pattern.match(path)
-        if match:
-            name = next((k for k, v in match.groupdict().items() if text_problem(v)), name)
-            break
+    found = operation_for(scope.get("app"), path)
+    if found is not None:
+        name = next((k for k, v in found[1].items() if text_problem(v)), name)
     return bad_text_refusal("path parameter", repr(name), problem, param=name)
-
-
-Operations = list[tuple[re.Pattern[str], set[str]]]
-
-
-def _operations(app: Any) -> Operations:
-    """The API's path templates as patterns, each with the methods that read a JSON body
-    (from the OpenAPI document; built once per app)."""
-    state = getattr(app, "state", None)
-    found: Operations | None = getattr(state, "text_guard_operations", None)
-    if found is None:
-        paths = app.openapi().get("paths", {}) if hasattr(app, "openapi") else {}
-        found = []
-        for template, operations in paths.items():
-            regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template))
-            json_methods = {
-                method.upper() for method, op in operations.items()
-                if isinstance(op, dict)
-                and "application/json" in op.get("requestBody", {}).get("content", {})
-            }
-            found.append((re.compile(f"^{regex}$"), json_methods))
-        if state is not None:
-            state.text_guard_operations = found
-    return found
 
 
 def _reads_json(scope: Scope) -> bool:
     """Whether the API operation of this request reads its body as JSON (uploads do not:
     their one reader checks them, by line)."""
-    path: str = scope["path"]
-    for pattern, json_methods in _operations(scope.get("app")):
-        if pattern.match(path):
-            return scope["method"] in json_methods
-    return True
+    found = operation_for(scope.get("app"), scope["path"])
+    return found is None or scope["method"] in found[0].json_methods
 
 
 def _query_problem(scope: Scope) -> InvalidInput | None:
