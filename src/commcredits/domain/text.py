@@ -56,13 +56,19 @@ def find_bad_text(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def shown(value: str) -> str:
+    """Text safe to echo in an answer: a lone surrogate as its escape (``\\ud800``)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def bad_text_refusal(kind: str, name: str, problem: str, **details: Any) -> InvalidInput:
     """The one refusal for such text: ``INVALID_INPUT`` naming where it was."""
     return InvalidInput(
         "INVALID_INPUT",
-        f"The {kind} {name} holds {problem}, which text may not contain; remove it and "
-        "send the request again.",
-        {**details, "problem": problem},
+        f"The {kind} {shown(name)} holds {problem}, which text may not contain; remove it "
+        "and send the request again.",
+        {**{k: shown(v) if isinstance(v, str) else v for k, v in details.items()},
+         "problem": problem},
     )
 
 
