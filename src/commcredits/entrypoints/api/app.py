@@ -16,6 +16,7 @@ from commcredits import __version__
 from commcredits.bootstrap import Runtime
 from commcredits.entrypoints.api import (
     errors,
+    openapi,
     routes_calls,
     routes_directory,
     routes_graph,
@@ -69,6 +70,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_insight.router)
     app.include_router(routes_graph.router)
     web.install(app)
+    openapi.install(app)  # the error envelope declared for every operation
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

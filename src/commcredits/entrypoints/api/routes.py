@@ -97,7 +97,9 @@ def get_credits(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
     return views.credits(queries.credits(svc, who, tid))
 
 
-@router.post("/tenants/{tid}/credits/purchases", status_code=201, tags=["credits"])
+@router.post("/tenants/{tid}/credits/purchases", status_code=201, tags=["credits"],
+             responses={200: {"description": "A repeat of the same Idempotency-Key: the first "
+                              "purchase, with replayed true"}})
 def create_purchase(
     tid: str, body: PurchaseCreate, svc: ServicesDep, who: PrincipalDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
