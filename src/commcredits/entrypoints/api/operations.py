@@ -19,23 +19,26 @@ class Operation:
     json_methods: frozenset[str]
 
 
+_BY_DOCUMENT: dict[int, tuple[dict[str, Any], list[Operation]]] = {}
+
+
 def operations(app: Any) -> list[Operation]:
-    state = getattr(app, "state", None)
-    found: list[Operation] | None = getattr(state, "api_operations", None)
-    if found is None:
-        paths = app.openapi().get("paths", {}) if hasattr(app, "openapi") else {}
-        found = []
-        for template, ops in paths.items():
-            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
-            methods = {m.upper() for m, op in ops.items() if isinstance(op, dict)}
-            json_methods = {
-                m.upper() for m, op in ops.items() if isinstance(op, dict)
-                and "application/json" in op.get("requestBody", {}).get("content", {})
-            }
-            found.append(Operation(re.compile(f"^{regex}$"), frozenset(methods),
-                                   frozenset(json_methods)))
-        if state is not None:
-            state.api_operations = found
+    """The operations of the app's document (shared by apps with the same document)."""
+    document: dict[str, Any] = app.openapi() if hasattr(app, "openapi") else {}
+    cached = _BY_DOCUMENT.get(id(document))
+    if cached is not None and cached[0] is document:
+        return cached[1]
+    found: list[Operation] = []
+    for template, ops in document.get("paths", {}).items():
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        methods = {m.upper() for m, op in ops.items() if isinstance(op, dict)}
+        json_methods = {
+            m.upper() for m, op in ops.items() if isinstance(op, dict)
+            and "application/json" in op.get("requestBody", {}).get("content", {})
+        }
+        found.append(Operation(re.compile(f"^{regex}$"), frozenset(methods),
+                               frozenset(json_methods)))
+    _BY_DOCUMENT[id(document)] = (document, found)
     return found
 
 

@@ -43,12 +43,10 @@ class TextGuard:
         refusal = _path_problem(scope) or _query_problem(scope)
         if refusal is None and scope["method"] in BODY_METHODS:
             kind = _body_kind(scope)
-            if kind is not None:
-                body = await _read_body(receive)
+            if kind is not None and _body_is_checked(scope, kind):
+                body = await _read_body(receive)  # uploads are not buffered: not checked here
                 refusal = _body_problem(kind, body)
                 receive = _replay(body, receive)
-                if refusal is not None and not _body_is_checked(scope, kind):
-                    refusal = None
         if refusal is None:
             await self.app(scope, receive, send)
             return
