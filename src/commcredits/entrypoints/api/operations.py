@@ -24,7 +24,9 @@ _BY_DOCUMENT: dict[int, tuple[dict[str, Any], list[Operation]]] = {}
 
 def operations(app: Any) -> list[Operation]:
     """The operations of the app's document (shared by apps with the same document)."""
-    document: dict[str, Any] = app.openapi() if hasattr(app, "openapi") else {}
+    if not hasattr(app, "openapi"):
+        return []
+    document: dict[str, Any] = app.openapi()
     cached = _BY_DOCUMENT.get(id(document))
     if cached is not None and cached[0] is document:
         return cached[1]

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.text import bad_text_refusal, find_bad_text, text_problem
 from commcredits.entrypoints.api import errors
-from commcredits.entrypoints.api.operations import operation_for
+from commcredits.entrypoints.api.operations import operation_for, operations
 from commcredits.services.auth import authenticate
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -72,8 +72,8 @@ def _path_problem(scope: Scope) -> InvalidInput | None:
 def _reads_json(scope: Scope) -> bool:
     """Whether the API operation of this request reads its body as JSON (uploads do not:
     their one reader checks them, by line)."""
-    found = operation_for(scope.get("app"), scope["path"])
-    return found is None or scope["method"] in found[0].json_methods
+    matching = [op for op in operations(scope.get("app")) if op.pattern.match(scope["path"])]
+    return not matching or any(scope["method"] in op.json_methods for op in matching)
 
 
 def _query_problem(scope: Scope) -> InvalidInput | None:
