@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from commcredits.entrypoints.cli.main import app
 from commcredits.services.context import Services
 from tests.e2e.conftest import Api, assert_envelope, snapshot
+from tests.e2e.test_web_credits import _sign_in
 from tests.integration.test_calls import GB_MOBILE, setup
 
 CALL = {"call_id": "api-1", "call_type": "user_out", "user": "alice0@contoso.com",
@@ -87,3 +88,22 @@ def test_cdrs_upload_over_http_and_import_from_the_cli(
     assert "accepted 1, duplicates 1, rejected 1" in result.output
     assert "USER_NOT_FOUND" in result.output
     assert api.ok(f"/tenants/{tid}/credits")["balance"] == "99.64"
+
+
+@pytest.mark.rule("CALL-8")
+def test_credits_available_is_the_balance_minus_open_reservations(
+    api: Api, svc: Services,
+) -> None:
+    tid = setup(svc)
+    platform = api.key(tid, "platform")
+    r = api.post(f"/tenants/{tid}/calls/authorize", CALL, key=platform)
+    assert r.status_code == 200, r.text
+    credits = api.ok(f"/tenants/{tid}/credits")
+    assert (credits["balance"], credits["available"]) == ("100.00", "99.40")
+    _sign_in(api.client, svc, tid, "reader")
+    home = api.client.get(f"/t/{tid}")
+    assert 'data-testid="available">99.40 <small>USD</small>' in home.text
+    r = api.post(f"/tenants/{tid}/calls/api-1/end", {"duration_seconds": 361}, key=platform)
+    assert r.status_code == 200, r.text
+    credits = api.ok(f"/tenants/{tid}/credits")
+    assert (credits["balance"], credits["available"]) == ("99.16", "99.16")

@@ -78,6 +78,18 @@ class DbClockStore:
                 conn.execute(insert(t.sim_clock).values(id=1, simulated=simulated, now=now))
 
 
+    def move(self, expected: datetime, target: datetime) -> bool:
+        """Compare and set, in one statement: False if another move came first."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(t.sim_clock)
+                .where(t.sim_clock.c.id == 1, t.sim_clock.c.simulated.is_(True),
+                       t.sim_clock.c.now == expected)
+                .values(now=target)
+            ).rowcount
+        return bool(changed)
+
+
 class DatabaseClock:
     """The real clock, unless the database says the simulated clock is on (SIM-1)."""
 

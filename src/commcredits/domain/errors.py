@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 ErrorKind = Literal[
-    "invalid", "not_found", "forbidden", "conflict", "payment", "unauthenticated"
+    "invalid", "not_found", "forbidden", "conflict", "payment", "unauthenticated",
+    "throttled",
 ]
 
 
@@ -66,6 +67,12 @@ class Unauthenticated(DomainError):
     """No valid credentials were presented."""
 
     kind = "unauthenticated"
+
+
+class Throttled(DomainError):
+    """Too many failed attempts: wait ``details["retry_after_seconds"]`` and try again."""
+
+    kind = "throttled"
 
 
 class Forbidden(DomainError):

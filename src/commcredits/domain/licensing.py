@@ -26,6 +26,7 @@ from functools import cache
 from importlib import resources
 
 from commcredits.domain.errors import Conflict, InvalidInput
+from commcredits.domain.text import read_upload
 
 CREDITS_SKU = "MCOPSTNC"
 PHONE_SKU = "MCOEV"
@@ -290,15 +291,8 @@ def parse_bulk_csv(data: bytes | str) -> list[BulkRow]:
     case). A file that cannot be read that way is refused whole with ``MALFORMED_FILE``; the
     values of each row are checked later, row by row. Line numbers count the header as 1.
     """
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise _malformed(f"the file is not UTF-8 (byte {exc.start})") from None
-    else:
-        text = data.removeprefix("\ufeff")
-    if "\x00" in text:
-        raise _malformed("the file holds NUL bytes; is it a spreadsheet rather than CSV?")
+    text = read_upload(
+        data, lambda exc: _malformed(f"the file is not UTF-8 (byte {exc.start})"))
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:

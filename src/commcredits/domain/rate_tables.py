@@ -16,6 +16,7 @@ from decimal import Decimal
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.money import MAX_PURCHASE, Money, parse_amount
 from commcredits.domain.rating import Direction, NumberType, Rate
+from commcredits.domain.text import read_upload
 
 REQUIRED = ("prefix", "destination", "number_type", "direction", "rate_per_minute",
             "connection_fee", "first_increment", "next_increment", "effective_from")
@@ -43,11 +44,8 @@ def _increment(text: str, name: str) -> int:
 
 def parse_rate_csv(data: bytes | str, currency: str) -> list[Rate]:
     """Parse a whole table, or raise INVALID_RATE_TABLE listing every bad line."""
-    try:
-        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise InvalidInput("INVALID_RATE_TABLE", "The rate table must be UTF-8 text.") \
-            from None
+    text = read_upload(data, lambda _: InvalidInput(
+        "INVALID_RATE_TABLE", "The rate table must be UTF-8 text."))
     reader = csv.DictReader(io.StringIO(text))
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]

@@ -33,6 +33,7 @@ from commcredits.domain.authorization import Denied
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.reports import RETENTION_DAYS
 from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.domain.text import check_json_line, read_upload
 from commcredits.services import calls, cdr_batch
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
@@ -62,12 +63,14 @@ def _refuse(message: str) -> InvalidInput:
     return InvalidInput("INVALID_CDR_FILE", message + " Nothing was imported.")
 
 
+def _text(data: bytes | str) -> str:
+    """The file's text, through the one upload reader (UTF-8, no NUL, ERR-1)."""
+    return read_upload(data, lambda _: _refuse("The file must be UTF-8 text."))
+
+
 def parse(data: bytes | str) -> list[tuple[int, dict[str, Any]]]:
     """Rows with their line numbers, from CSV (header row) or JSON lines."""
-    try:
-        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise _refuse("The file must be UTF-8 text.") from None
+    text = _text(data)
     stripped = text.lstrip()
     if not stripped:
         raise _refuse("The file is empty.")
@@ -82,6 +85,7 @@ def parse(data: bytes | str) -> list[tuple[int, dict[str, Any]]]:
                 raise _refuse(f"Line {number} is not JSON.") from None
             if not isinstance(value, dict):
                 raise _refuse(f"Line {number} is not a JSON object.")
+            check_json_line(value, number)
             rows.append((number, value))
     else:
         reader = csv.DictReader(io.StringIO(text))
@@ -192,10 +196,7 @@ def _records(data: bytes | str, report: CdrReport, now: datetime) -> list[cdr_ba
 
 def _rows(data: bytes | str) -> list[tuple[int, dict[str, Any] | cdr_batch.Record]]:
     """`parse`, except that a CSV row that passes `_quick` comes back as a Record already."""
-    try:
-        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise _refuse("The file must be UTF-8 text.") from None
+    text = _text(data)
     if text.lstrip().startswith("{") or not text.strip():
         return list(parse(text))
     reader = csv.reader(io.StringIO(text))

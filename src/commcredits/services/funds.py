@@ -116,6 +116,9 @@ def purchase(
         description = WEB_DIRECT_OFFERS[tenant.cloud]
     with svc.uow() as uow:
         if key:
+            # Take the tenant's lock before looking for the key: a concurrent repeat waits
+            # for the first purchase to commit, then finds its lot and answers with it.
+            uow.credits.account(tenant.id, lock=True)
             replay = _replay(uow, tenant, key, money)
             if replay:
                 return replay

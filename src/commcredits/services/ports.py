@@ -271,6 +271,14 @@ class WebAccessRepository(Protocol):
     def use_link(self, token_hash: str, at: datetime) -> str | None:
         """Mark an unused, unexpired link used and return its account id (once only)."""
         ...
+    def signin_failures(
+        self, scope: str, subject: str, since: datetime,
+    ) -> tuple[int, datetime | None]:
+        """How many sign-ins of this subject failed since ``since``, and the last one's time."""
+        ...
+    def add_signin_failure(self, scope: str, subject: str, at: datetime,
+                           prune_before: datetime) -> None: ...
+    def clear_signin_failures(self, scope: str, subject: str) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -332,6 +340,9 @@ class SimulatedClockStore(Protocol):
 
     def read(self) -> tuple[bool, datetime | None]: ...
     def write(self, simulated: bool, now: datetime | None) -> None: ...
+    def move(self, expected: datetime, target: datetime) -> bool:
+        """Set the simulated time to ``target`` if it still reads ``expected``."""
+        ...
 
 
 # --- Auto-recharge and notifications (issue: auto-recharge and email) ----------------------

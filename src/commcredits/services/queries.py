@@ -13,6 +13,7 @@ from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentMethod
 from commcredits.domain.tenants import Contact, Tenant
 from commcredits.services.auth import Action, Principal, authorize
+from commcredits.services.calls import available_in
 from commcredits.services.context import Services
 from commcredits.services.funds import apply_expiry
 from commcredits.services.ports import (
@@ -26,6 +27,8 @@ from commcredits.services.ports import (
 
 @dataclass(frozen=True, slots=True)
 class CreditsView:
+    """The credit account as read: ``available`` is the balance minus open reservations."""
+
     tenant: Tenant
     balance: Money
     available: Money
@@ -45,7 +48,8 @@ def credits(svc: Services, principal: Principal, tenant_id: str) -> CreditsView:
         state = uow.credits.account(tenant_id, lock=False)
         lots = uow.credits.lots(tenant_id, tenant.currency)
         settings = uow.recharge.settings(tenant_id, tenant.currency)
-    return CreditsView(tenant, state.balance, state.balance, state.debt, lots, settings)
+        available = available_in(uow, tenant_id, state.balance)  # CALL-8, as call control
+    return CreditsView(tenant, state.balance, available, state.debt, lots, settings)
 
 
 def ledger(

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from commcredits.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from commcredits.domain.tenants import CONTACT_ROLES, Role
+from commcredits.services import signin_throttle
 from commcredits.services.auth import (
     Principal,
     authenticate,
@@ -140,8 +141,12 @@ def _principal(account: AdminAccountRecord) -> Principal:
     return Principal(account.role, account.tenant_id, None, account.email)
 
 
-def sign_in_password(svc: Services, email: object, password: object) -> WebSession:
+def sign_in_password(svc: Services, email: object, password: object,
+                     address: str | None = None) -> WebSession:
+    """Email and password, throttled per account and per address (`signin_throttle`)."""
     email_s = str(email or "").strip().lower()
+    now = _now()
+    signin_throttle.check(svc, email_s, address, now)
     with svc.uow(readonly=True) as uow:
         account = uow.web.account_by_email(email_s)
     ok: bool
@@ -150,18 +155,27 @@ def sign_in_password(svc: Services, email: object, password: object) -> WebSessi
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or account is None:
+        signin_throttle.failed(svc, email_s, address, now)
         raise _sign_in_failed()
     if _hasher.check_needs_rehash(account.password_hash):
         with svc.uow() as uow:
             uow.web.set_password(account.id, _hasher.hash(str(password)))
             uow.commit()
+    signin_throttle.succeeded(svc, email_s, address)
     return _open_session(svc, _principal(account), account_id=account.id, key_hash=None)
 
 
-def sign_in_key(svc: Services, key: object) -> WebSession:
+def sign_in_key(svc: Services, key: object, address: str | None = None) -> WebSession:
+    """An API key, throttled per address (`signin_throttle`)."""
     key_s = str(key or "").strip()
-    with svc.uow(readonly=True) as uow:
-        principal = authenticate(uow, key_s, svc.operator_key)
+    now = _now()
+    signin_throttle.check(svc, None, address, now)
+    try:
+        with svc.uow(readonly=True) as uow:
+            principal = authenticate(uow, key_s, svc.operator_key)
+    except Unauthenticated:
+        signin_throttle.failed(svc, None, address, now)
+        raise
     if principal.role is Role.PLATFORM:
         raise Unauthenticated(
             "SIGN_IN_FAILED", "A platform key is for call control only and cannot sign in.",

@@ -514,3 +514,14 @@ signin_links = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime, nullable=True),
 )
+
+# Failed sign-ins (migration 0007): scope "account" (subject: a hash of the
+# email) or "address" (the client address); read to throttle, pruned as they age.
+signin_failures = Table(
+    "signin_failures", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("scope", String(16), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_signin_failures_scope_subject_at", "scope", "subject", "at"),
+)

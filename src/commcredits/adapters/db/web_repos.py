@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from commcredits.adapters.db import tables as t
 from commcredits.domain.tenants import Role
@@ -97,3 +97,25 @@ class SqlWebAccess:
             .values(used_at=at).returning(c.account_id)
         ).first()
         return str(row.account_id) if row else None
+
+    def signin_failures(
+        self, scope: str, subject: str, since: datetime,
+    ) -> tuple[int, datetime | None]:
+        """How many sign-ins of this subject failed since then, and when the last did."""
+        f = t.signin_failures
+        row = self.conn.execute(
+            select(func.count(), func.max(f.c.at))
+            .where(f.c.scope == scope, f.c.subject == subject, f.c.at >= since)
+        ).one()
+        return int(row[0]), row[1]
+
+    def add_signin_failure(self, scope: str, subject: str, at: datetime,
+                           prune_before: datetime) -> None:
+        f = t.signin_failures
+        self.conn.execute(delete(f).where(f.c.scope == scope, f.c.subject == subject,
+                                          f.c.at < prune_before))
+        self.conn.execute(insert(f).values(scope=scope, subject=subject, at=at))
+
+    def clear_signin_failures(self, scope: str, subject: str) -> None:
+        f = t.signin_failures
+        self.conn.execute(delete(f).where(f.c.scope == scope, f.c.subject == subject))

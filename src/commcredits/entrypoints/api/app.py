@@ -16,6 +16,7 @@ from commcredits import __version__
 from commcredits.bootstrap import Runtime
 from commcredits.entrypoints.api import (
     errors,
+    openapi,
     routes_calls,
     routes_directory,
     routes_graph,
@@ -26,8 +27,10 @@ from commcredits.entrypoints.api import (
     routes_reports,
 )
 from commcredits.entrypoints.api.routes import router
+from commcredits.entrypoints.api.text_guard import TextGuard
 from commcredits.entrypoints.humane import human_time, payment_line
 from commcredits.entrypoints.web import app as web
+from commcredits.entrypoints.web.security import SecurityHeaders, redact_access_log
 from commcredits.services.jobs import run_due_work
 
 log = logging.getLogger("commcredits.worker")
@@ -58,6 +61,9 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     )
     app.state.templates.filters.update(human_time=human_time, payment_line=payment_line)
     errors.install(app)
+    app.add_middleware(TextGuard)  # ERR-1: NUL and lone surrogates refused at the edge
+    app.add_middleware(SecurityHeaders)  # framing refused, CSP (entrypoints/web/security.py)
+    redact_access_log()  # no one-time sign-in token in uvicorn's access log
     app.include_router(router)
     app.include_router(routes_directory.router)
     app.include_router(routes_postpaid.router)
@@ -68,6 +74,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_graph.router)
     app.include_router(routes_graph_licensing.router)
     web.install(app)
+    openapi.install(app)  # the error envelope declared for every operation
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

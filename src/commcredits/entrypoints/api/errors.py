@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from commcredits.domain.errors import DomainError
+from commcredits.entrypoints.api.operations import allowed_methods
 
 log = logging.getLogger("commcredits.api")
 
@@ -26,6 +27,7 @@ STATUS = {
     "conflict": 409,
     "payment": 402,
     "unauthenticated": 401,
+    "throttled": 429,
 }
 
 
@@ -56,7 +58,7 @@ _PAGE_MESSAGES = {
 }
 
 
-def _answer(request: Request, status: int, code: str, message: str, details: Any = None,
+def answer(request: Request, status: int, code: str, message: str, details: Any = None,
             ) -> Response:
     """The envelope, or the admin center's HTML error page for its own paths."""
     html = getattr(request.app.state, "html_error", None)
@@ -69,7 +71,7 @@ def _answer(request: Request, status: int, code: str, message: str, details: Any
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        return _answer(request, STATUS[exc.kind], exc.code, exc.message, exc.details)
+        return answer(request, STATUS[exc.kind], exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -78,7 +80,7 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         first = problems[0] if problems else {"location": "body", "problem": "invalid"}
-        return _answer(
+        return answer(
             request, 422, "VALIDATION_ERROR",
             f"The request is not valid: {first['location']}: {first['problem']}.",
             {"errors": problems},
@@ -90,10 +92,17 @@ def install(app: FastAPI) -> None:
         code = codes.get(exc.status_code, "HTTP_ERROR")
         messages = _PAGE_MESSAGES if _is_page(request) else _HTTP_MESSAGES
         message = messages.get(exc.status_code, str(exc.detail))
-        return _answer(request, exc.status_code, code, message)
+        response = answer(request, exc.status_code, code, message)
+        if exc.status_code == 405:  # name every method of the path, not one route's
+            allowed = allowed_methods(request.app, request.url.path)
+            response.headers["Allow"] = ", ".join(allowed) if allowed else \
+                (exc.headers or {}).get("Allow", "")
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:  # pragma: no cover
         log.exception("unexpected error", exc_info=exc)
-        return _answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side; nothing "
-                        "was changed. Try again, and report it if it persists.")
+        return answer(request, 500, "INTERNAL_ERROR", "Something went wrong on our side. "
+                        "Check whether the request took effect before you repeat it (retry "
+                        "with the same Idempotency-Key where it has one), and report it if "
+                        "it persists.")

@@ -32,6 +32,7 @@ from commcredits.entrypoints.api.deps import (
     ServicesDep,
 )
 from commcredits.entrypoints.api.routing import api_router
+from commcredits.entrypoints.web.security import INVOICE_POLICY
 from commcredits.services import clock as clock_service
 from commcredits.services import funds, notifications, payments, queries, recharge, tenants
 from commcredits.services.auth import require_operator
@@ -118,7 +119,9 @@ def get_credits(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
     return views.credits(queries.credits(svc, who, tid))
 
 
-@router.post("/tenants/{tid}/credits/purchases", status_code=201, tags=["credits"])
+@router.post("/tenants/{tid}/credits/purchases", status_code=201, tags=["credits"],
+             responses={200: {"description": "A repeat of the same Idempotency-Key: the first "
+                              "purchase, with replayed true"}})
 def create_purchase(
     tid: str, body: PurchaseCreate, svc: ServicesDep, who: FundDep, response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -194,7 +197,8 @@ def get_invoice(
     found = queries.invoice(svc, who, tid, iid.removesuffix(".html"))
     if as_html:
         template = request.app.state.templates.get_template("invoice.html")
-        return HTMLResponse(template.render(invoice=found.document))
+        return HTMLResponse(template.render(invoice=found.document),
+                            headers={"Content-Security-Policy": INVOICE_POLICY})
     return views.invoice(found)
 
 

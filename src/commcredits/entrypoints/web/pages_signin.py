@@ -90,13 +90,18 @@ def signin(
 ) -> Response:
     _check_pre(request, csrf_token)
     svc = common.get_services(request)
+    address = request.client.host if request.client else None
     try:
         if api_key.strip():
-            session = web_access.sign_in_key(svc, api_key)
+            session = web_access.sign_in_key(svc, api_key, address)
         else:
-            session = web_access.sign_in_password(svc, email, password)
+            session = web_access.sign_in_password(svc, email, password, address)
     except DomainError as exc:
-        return _form(request, error=exc, email=email, status_code=401, next_path=next)
+        response = _form(request, error=exc, email=email, status_code=common.status_of(exc),
+                         next_path=next)
+        if "retry_after_seconds" in exc.details:
+            response.headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        return response
     target = _safe_next(next)
     return _signed_in(request, session, target if target != "/" else _home(session))
 
