@@ -8,10 +8,6 @@ surrogates, huge strings, wrong types, integer overflow, floats, non-ASCII digit
 years 0001 and 9999. Every answer must be a 4xx in the error envelope (the Graph endpoint
 answers in Graph's own error shape, REP-3), and a fingerprint of the database (row counts
 and a hash of every table's rows) must read the same after the sweep as before.
-
-Some kinds of junk are refused only once the request-body models, amount caps and bounds
-of another branch are merged (`pending`): `test_junk_the_body_models_will_refuse` sweeps
-those, and is expected to fail until then.
 """
 
 from __future__ import annotations
@@ -58,24 +54,6 @@ NUMBER_PARAMS = {"limit", "before", "$top"}
 DATE_PARAMS = {"from", "to", "month"}
 
 BAD_TEXT = ("\x00", "a\x00b", "\ud800", "%00", "a%00b")
-
-
-def pending(case: Case) -> str | None:
-    """Why this junk is refused only once the other branch is merged (issue #12 items 1,
-    6-8: request-body models for every route, amount caps, bounds on numbers and dates), or
-    None for junk that must be refused now."""
-    if case.kind == "query" and case.where in NUMBER_PARAMS | DATE_PARAMS:
-        return "bounds on query numbers and dates"
-    if case.kind != "body" or case.where == "key" or \
-            (isinstance(case.junk, str) and case.junk in BAD_TEXT):
-        return None
-    if case.where in NUMBER_FIELDS | DATE_FIELDS:
-        return "amount caps, float amounts, bounds on numbers and dates"
-    if case.where in BOOL_FIELDS | LIST_FIELDS:
-        return "typed request-body models"
-    if case.junk == HUGE:
-        return "string lengths in the request-body models"
-    return "typed request-body models (a text field given a number, list or object)"
 
 
 @dataclass(frozen=True)
@@ -312,22 +290,11 @@ def _spec(api: Api) -> dict[str, Any]:
 def test_junk_in_every_input_of_every_operation_is_refused_in_the_envelope_and_changes_nothing(
     api: Api, engine: Engine, world: World,
 ) -> None:
-    all_cases = [c for c in cases(_spec(api), world) if pending(c) is None]
+    all_cases = list(cases(_spec(api), world))
     assert len(all_cases) >= 300
     operations = {(c.method, c.path.split("?")[0]) for c in all_cases if c.kind == "body"}
     assert len(operations) >= 20  # every JSON operation
     before = fingerprint(engine)
     failures = sweep(api.client, engine, all_cases)
     assert not failures, f"{len(failures)} of {len(all_cases)} requests:\n" + "\n".join(failures)
-    assert fingerprint(engine) == before
-
-
-@pytest.mark.rule("ERR-1")
-@pytest.mark.xfail(reason="refused once the request-body models, amount caps and number and "
-                   "date bounds of issue #12 items 1 and 6-8 are merged", strict=False)
-def test_junk_the_body_models_will_refuse(api: Api, engine: Engine, world: World) -> None:
-    later = [c for c in cases(_spec(api), world) if pending(c) is not None]
-    before = fingerprint(engine)
-    failures = sweep(api.client, engine, later)
-    assert not failures, f"{len(failures)} of {len(later)} requests:\n" + "\n".join(failures)
     assert fingerprint(engine) == before

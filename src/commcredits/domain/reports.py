@@ -196,27 +196,35 @@ class ReportRange:
         return f"from {self.start:%Y-%m-%d %H:%M:%S} to {self.end:%Y-%m-%d %H:%M:%S} UTC"
 
 
+# The years a range may name: well inside what dates and times can represent (ERR-1).
+RANGE_YEARS = (2000, 9000)
+
+
 def parse_bound(value: Bound, name: str) -> date | datetime | None:
     """One end of a range: a UTC day (YYYY-MM-DD, or a `date`) or an ISO 8601 date-time
     (naive means UTC). Empty means not given."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        return value
+    text = str(value).strip()
+    refusal = InvalidInput(
+        "INVALID_DATE", f"'{name}' must be a UTC day like 2026-01-31 or an ISO 8601 "
+        f"date-time like 2026-01-31T08:00:00Z, in the years {RANGE_YEARS[0]} to "
+        f"{RANGE_YEARS[1]}.", {name: text[:40]},
+    )
+    parsed: date | datetime
+    if isinstance(value, date):
+        parsed = value
     else:
-        text = str(value).strip()
         try:
-            if len(text) == 10:
-                return date.fromisoformat(text)
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = date.fromisoformat(text) if len(text) == 10 else \
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidInput(
-                "INVALID_DATE", f"'{name}' must be a UTC day like 2026-01-31 or an ISO 8601 "
-                "date-time like 2026-01-31T08:00:00Z.", {name: text[:40]},
-            ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            raise refusal from None
+    if not RANGE_YEARS[0] <= parsed.year <= RANGE_YEARS[1]:
+        raise refusal
+    if not isinstance(parsed, datetime):
+        return parsed
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _day_start(day: date) -> datetime:

@@ -10,6 +10,17 @@
       document.querySelectorAll("details.navmenu").forEach(function (d) { d.open = false; });
     }
   });
+  // A form with data-confirm asks before it is sent (the Remove card button).
+  document.addEventListener("submit", function (event) {
+    var form = event.target instanceof HTMLFormElement ? event.target : null;
+    var question = form ? form.getAttribute("data-confirm") : null;
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+  // A one-time link's field selects itself, ready to copy.
+  document.addEventListener("focusin", function (event) {
+    var target = event.target instanceof HTMLInputElement ? event.target : null;
+    if (target && target.hasAttribute("data-select-on-focus")) { target.select(); }
+  });
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
     if (!target) { return; }

@@ -79,7 +79,8 @@ def create_api_key(tid: str, body: ApiKeyCreate, svc: ServicesDep, who: KeysDep)
 
 @router.get("/tenants/{tid}/audit-log", tags=["access"])
 def audit_log(
-    tid: str, svc: ServicesDep, who: PrincipalDep, limit: Annotated[int, Query(ge=1)] = 200,
+    tid: str, svc: ServicesDep, who: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Json:
     return {"entries": [views.audit(a) for a in queries.audit_log(svc, who, tid, limit)]}
 
