@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from commcredits.domain.calls import CallSource
 from commcredits.domain.errors import InvalidInput
 
 COLUMNS: tuple[str, ...] = (
@@ -133,7 +134,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
         callee, rec.external_country,
         rec.start_at, rec.end_at, rec.duration or 0,
         money(rec.connection_fee), money(rec.charge), rec.currency, rec.capability,
-        OPERATOR, "operator" if rec.source == "cdr" else "microsoft", None,
+        OPERATOR, "operator" if rec.source == CallSource.CDR else "microsoft", None,
     )
 
 

@@ -18,7 +18,7 @@ time, but:
   allocations and the same idempotency key (FUND-6).
 
 What it does not handle is left to the single-call path, one record at a time, in order:
-a record of another call type than the outbound user calls (`calls.OUTBOUND_TYPES`), an MCA
+a record of another call type than the outbound user calls (`CallType.is_outbound`), an MCA
 tenant (post-usage billing), and a chunk whose write hits an existing ledger key. When a
 charge queues an auto-recharge (AR-2), the chunk ends right after that record and is
 committed, and the recharge is processed before the next record, as it is one by one.
@@ -46,6 +46,7 @@ from commcredits.domain.authorization import (
     Funding,
     decide,
 )
+from commcredits.domain.calls import OUTBOUND_TYPES, CallSource, CallStatus
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
 from commcredits.domain.money import Money
@@ -82,7 +83,8 @@ from commcredits.services.rates import version_for
 from commcredits.services.recharge import queue_if_due
 
 CREDITS_CAPABILITY = "MCOPSTNPP"
-FAST_TYPES = frozenset(calls.OUTBOUND_TYPES)
+FAST_TYPES = OUTBOUND_TYPES
+_CDR, _ENDED = CallSource.CDR.value, CallStatus.ENDED.value
 _UNLIMITED = Decimal("1000000000")  # a finished call is rated whatever the balance
 
 
@@ -416,7 +418,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
             if request is not None:
                 result.recharge_request = request
         batch.calls.append((
-            row, tid, req.call_id, usage_id, "cdr", "ended", req.call_type, *fields[:11],
+            row, tid, req.call_id, usage_id, _CDR, _ENDED, req.call_type.value, *fields[:11],
             req.start, req.start + timedelta(seconds=duration), duration,
             decision.funding.value, capability, pool_key, pool_minutes, rate_id,
             state.currency, 0, None, None, duration, now, fee, amount, entry_id,

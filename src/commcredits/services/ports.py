@@ -14,6 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
+from commcredits.domain.calls import Call, CallStatus
 from commcredits.domain.directory import (
     AssigneeKind,
     NumberType,
@@ -620,17 +621,17 @@ class PostpaidRepository(Protocol):
 class CallControlFacts:
     """What one call-control request reads before the tenant lock, in one round trip: the
     API key (by hash), the tenant, its directory version, its auto-recharge settings, and
-    the stored call (read by attribute) if there is one."""
+    the stored call if there is one."""
 
     key: ApiKeyRecord | None
     tenant: Tenant | None
     directory_version: str | None
     auto_recharge: AutoRechargeRecord | None
-    call: Any
+    call: Call | None
 
 
 class CallRepository(Protocol):
-    """Calls with their reservations and rated usage; rows are read by attribute."""
+    """Calls (`domain.calls.Call`) with their reservations and rated usage."""
 
     def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
                       usage_id: str) -> CallControlFacts: ...
@@ -638,11 +639,13 @@ class CallRepository(Protocol):
                      usage_id: str) -> tuple[Money, bool]:
         """What open reservations hold, and whether the call is stored (under the lock)."""
         ...
-    def status(self, tenant_id: str, row_id: str) -> str | None: ...
+    def status(self, tenant_id: str, row_id: str) -> CallStatus | None: ...
     def display_name(self, tenant_id: str, user_id: str) -> str | None: ...
-    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any: ...
-    def add(self, tenant_id: str, values: dict[str, Any]) -> None: ...
-    def update(self, tenant_id: str, row_id: str, **values: Any) -> None: ...
+    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Call | None: ...
+    def add(self, call: Call) -> None: ...
+    def update(self, call: Call, fields: Sequence[str]) -> None:
+        """Write these fields of the call (those its last transition changed)."""
+        ...
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money: ...
     def stale(self, cutoff: datetime) -> list[tuple[str, str]]: ...
 

@@ -15,12 +15,13 @@ from sqlalchemy import Connection, case, func, or_, select
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.report_repos import retained
 from commcredits.adapters.db.types import MicroAmount
+from commcredits.domain.calls import FINISHED_STATUSES
 from commcredits.domain.reports import Retention
 from commcredits.services.ports import RatedCallRecord, SpendRecord
 
 C = t.calls
 E = t.ledger_entries
-FINISHED = ("ended", "expired")
+FINISHED = tuple(status.value for status in FINISHED_STATUSES)
 _GROUPS: dict[str, Any] = {
     "day": func.date(C.c.start_at),
     "user": func.coalesce(C.c.upn, C.c.user_object_id, ""),

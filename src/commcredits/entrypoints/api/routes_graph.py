@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from commcredits.domain.calls import CallSource
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.entrypoints.api.deps import ServicesDep
 from commcredits.entrypoints.api.errors import STATUS
@@ -126,7 +127,7 @@ def pstn_row(row: RatedCallRecord, tenant_country: str) -> dict[str, Any]:
         "licenseCapability": row.capability,
         "inventoryType": inventory_type(row),
         "operator": OPERATOR,
-        "callDurationSource": "microsoft" if row.source == "live" else "operator",
+        "callDurationSource": "microsoft" if row.source == CallSource.LIVE else "operator",
         "tenantCountryCode": tenant_country,
         "usageCountryCode": row.user_location,
     }
