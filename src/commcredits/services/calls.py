@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.authorization import (
+    CREDITS_CAPABILITY,
     GRANT_SECONDS,
     Allowed,
     CallFacts,
@@ -43,6 +44,7 @@ from commcredits.domain.authorization import (
     Denied,
     Funding,
     decide,
+    unlimited,
 )
 from commcredits.domain.calls import (
     CALL_TYPES,
@@ -61,12 +63,11 @@ from commcredits.domain.calls import (
 )
 from commcredits.domain.directory import NumberType as InventoryType
 from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
+from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
 from commcredits.domain.money import Money
 from commcredits.domain.pools import (
     DirectoryUser,
     LicenseIndex,
-    calling_plan_skus,
     locate,
     month_of,
 )
@@ -164,11 +165,6 @@ class _DisplayNames:
 DISPLAY_NAMES = _DisplayNames()
 
 
-def _UNLIMITED(currency: str) -> Money:  # noqa: N802
-    """A finished call from a CDR is rated whatever the balance: what it cost is owed."""
-    return Money(Decimal("1000000000"), currency)
-
-
 def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     """Validate an authorize request (CALL-1)."""
     def text(name: str, required: bool = True, limit: int = 64) -> str | None:
@@ -232,8 +228,7 @@ def rate_call(
     found = index.user(req.user) if req.user else None
     held = index.held_at(found.id, req.start) if found else {}
     location = (found.usage_location if found else None) or tenant_country
-    plans = sorted(held.keys() & calling_plan_skus())
-    plan = plans[0] if plans else None
+    plan = calling_plan_code(held)
     base: dict[str, Any] = {
         "user_id": found.id if found else None, "upn": found.upn if found else None,
         "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
@@ -256,7 +251,7 @@ def rate_call(
             rated = svc.rate_book.lookup(uow, tenant.currency, caller.digits, req.start,
                                          Direction.TOLL_FREE_INBOUND) if caller.valid else None
             facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
-                              available=available if live else _UNLIMITED(tenant.currency),
+                              available=available if live else unlimited(tenant.currency),
                               postpaid=on_mca, overage_enabled=overage)
             return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
                          facts=facts,
@@ -290,7 +285,7 @@ def rate_call(
         pool_capability=quote.capability if quote and quote.covered else None,
         pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
         rate=rated.rate if rated else None,
-        available=available if live else _UNLIMITED(tenant.currency),
+        available=available if live else unlimited(tenant.currency),
         postpaid=on_mca, overage_enabled=overage,
     )
     return Rated(
@@ -615,7 +610,7 @@ def _settle(
         pool_minutes = used.minutes_covered
         if used.uncovered_seconds and rate is not None:
             amount = charge(_no_fee(rate), used.uncovered_seconds)
-            capability = "MCOPSTNPP"
+            capability = CREDITS_CAPABILITY
     elif call.funding in (Funding.CREDITS.value, Funding.POST_USAGE.value) \
             and rate is not None and duration > 0:
         amount = charge(rate, duration)
@@ -632,7 +627,7 @@ def _settle(
         reference = f"call:{call.call_id}:{call.usage_id}"
         if tenant.billing_account_type is BillingAccountType.MCA:
             split = postpaid.charge_postpaid_in(
-                uow, tenant_id, amount, capability=capability or "MCOPSTNPP",
+                uow, tenant_id, amount, capability=capability or CREDITS_CAPABILITY,
                 country=call.external_country or tenant.country, reference=reference,
                 at=at, description=f"Call {call.call_id}",
             )
