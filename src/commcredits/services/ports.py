@@ -14,7 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
-from commcredits.domain.calls import Call, CallStatus
+from commcredits.domain.calls import Call, CallSource, CallStatus, CallType
 from commcredits.domain.directory import (
     AssigneeKind,
     NumberType,
@@ -701,13 +701,14 @@ class CdrBatchRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RatedCallRecord:
-    """One finished (ended or expired) rated call, as the Graph PSTN call log shows it."""
+    """One finished (ended or expired) rated call, as the Graph PSTN call log shows it: a
+    projection of its `Call`."""
 
     id: str
     call_id: str
     usage_id: str
-    source: str
-    call_type: str
+    source: CallSource
+    call_type: CallType
     user_object_id: str | None
     upn: str | None
     display_name: str | None
@@ -726,6 +727,20 @@ class RatedCallRecord:
     currency: str
     connection_fee: Decimal | None
     charge: Decimal | None
+
+    @classmethod
+    def of(cls, call: Call) -> RatedCallRecord:
+        return cls(
+            id=call.id, call_id=call.call_id, usage_id=call.usage_id, source=call.source,
+            call_type=call.call_type, user_object_id=call.user_object_id, upn=call.upn,
+            display_name=call.display_name, user_location=call.user_location,
+            caller=call.caller, callee=call.callee, conference_id=call.conference_id,
+            number_type=call.number_type, domestic=call.domestic,
+            destination_name=call.destination_name, external_country=call.external_country,
+            start_at=call.start_at, end_at=call.end_at, duration=call.duration,
+            capability=call.capability, currency=call.currency,
+            connection_fee=call.connection_fee, charge=call.charge,
+        )
 
 
 @dataclass(frozen=True, slots=True)
