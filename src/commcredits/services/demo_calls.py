@@ -11,6 +11,7 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from commcredits.domain.calls import CallType
 from commcredits.services import cdrs
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
@@ -53,11 +54,11 @@ def seed_calls(svc: Services, tenant_id: str) -> int:
             at = start + timedelta(minutes=rng.randint(0, 9 * 60))
             if rng.random() < 0.2:
                 caller = rng.choice(TOLL_FREE_CALLERS)
-                rows.append([f"demo-{day}-{n}", "", "user_in", caller, TOLL_FREE,
+                rows.append([f"demo-{day}-{n}", "", CallType.USER_IN.value, caller, TOLL_FREE,
                              _iso(at), str(rng.randint(60, 1200))])
                 continue
             user, number, destinations = rng.choice(CALLERS)
-            rows.append([f"demo-{day}-{n}", f"{user}@{DOMAIN}", "user_out", number,
+            rows.append([f"demo-{day}-{n}", f"{user}@{DOMAIN}", CallType.USER_OUT.value, number,
                          rng.choice(destinations), _iso(at), str(rng.randint(20, 1500))])
         buffer = io.StringIO()
         writer = csv.writer(buffer)
