@@ -8,13 +8,20 @@ balance, the billing account) and stores the reservation; this module only decid
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from commcredits.domain.money import Money
 from commcredits.domain.rating import MAX_CALL_SECONDS, NumberType, Rate, max_seconds
 
 GRANT_SECONDS = 300  # CALL-7: the first grant is 5 minutes
-CREDITS_CAPABILITY = "MCOPSTNPP"
+CREDITS_CAPABILITY = "MCOPSTNPP"  # what a call paid from credits (or post-usage) is billed as
+UNLIMITED = Decimal("1000000000")  # a finished call (a CDR) is rated whatever the balance
+
+
+def unlimited(currency: str) -> Money:
+    """The available balance a finished call is decided with: what it cost is owed."""
+    return Money(UNLIMITED, currency)
 
 
 class Funding(StrEnum):

@@ -161,10 +161,18 @@ def calling_plans(skus: Iterable[str]) -> list[str]:
     return sorted(code for code in skus if code in table and table[code].is_calling_plan)
 
 
+def calling_plan_code(skus: Iterable[str]) -> str | None:
+    """The code of the calling plan a user's calls are made on, or None: the user's one
+    plan (LIC-3), or the first by code should several be held at a moment. The one rule
+    for call control, CDR batches and the pool lookup (CALL-3, POOL-2)."""
+    plans = calling_plans(skus)
+    return plans[0] if plans else None
+
+
 def calling_plan(skus: Iterable[str]) -> Sku | None:
     """The user's one calling plan (LIC-3), or None."""
-    plans = calling_plans(skus)
-    return sku_table()[plans[0]] if plans else None
+    code = calling_plan_code(skus)
+    return sku_table()[code] if code else None
 
 
 @dataclass(frozen=True, slots=True)

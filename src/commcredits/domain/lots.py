@@ -3,6 +3,10 @@
 A lot is one purchase of credits. These are pure functions over immutable lot views: they
 decide which lots pay, which expire and how much debt a new lot settles, and report the
 shortfall instead of raising. Persisting the outcome is the service layer's job.
+
+FIFO has one kernel, `fifo_micros`, over mutable balances in integer micro-units: CDR
+batches run it directly over a chunk's lots, and `consume_fifo` (a single charge, in Money)
+converts to it and back.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from commcredits.domain.money import Money
+from commcredits.domain.errors import CurrencyMismatch
+from commcredits.domain.money import Money, from_micros, to_micros
 
 LOT_LIFETIME_MONTHS = 12
 
@@ -78,19 +83,52 @@ def fifo_order(lots: Iterable[LotView]) -> list[LotView]:
     return sorted(lots, key=lambda lot: (lot.purchased_at, lot.id))
 
 
-def consume_fifo(lots: Iterable[LotView], amount: Money, at: datetime) -> Consumption:
-    """Take ``amount`` from unexpired lots, oldest first. Expired lots are never used."""
+@dataclass(slots=True)
+class LotBalance:
+    """A lot as FIFO sees it during a batch: what it holds, in micros, changing in place."""
+
+    id: int
+    purchased_at: datetime
+    expires_at: datetime
+    remaining: int
+
+
+def fifo_micros(lots: list[LotBalance], amount: int, at: datetime) -> tuple[
+        list[tuple[int, int]], int]:
+    """Take ``amount`` micros from unexpired lots, oldest purchase first, ties by id
+    (``lots`` must already be in that order); returns ((lot id, micros) allocations,
+    shortfall) and lowers each lot's ``remaining`` (FUND-3, FUND-5)."""
     left = amount
-    allocations: list[Allocation] = []
-    for lot in fifo_order(lots):
-        if not left.is_positive():
+    allocations: list[tuple[int, int]] = []
+    for lot in lots:
+        if left <= 0:
             break
-        if lot.is_expired(at) or not lot.remaining.is_positive():
+        if lot.remaining <= 0 or at >= lot.expires_at:
             continue
-        take = lot.remaining.min(left)
-        allocations.append(Allocation(lot.id, take))
-        left = left - take
-    return Consumption(tuple(allocations), left)
+        take = lot.remaining if lot.remaining < left else left
+        lot.remaining -= take
+        allocations.append((lot.id, take))
+        left -= take
+    return allocations, left
+
+
+def consume_fifo(lots: Iterable[LotView], amount: Money, at: datetime) -> Consumption:
+    """Take ``amount`` from unexpired lots, oldest first. Expired lots are never used.
+
+    `fifo_micros` over the lots in `fifo_order`, in the amount's currency (a lot in another
+    raises CURRENCY_MISMATCH)."""
+    currency = amount.currency
+    balances = []
+    for lot in fifo_order(lots):
+        if lot.remaining.currency != currency:
+            raise CurrencyMismatch(lot.remaining.currency, currency)
+        balances.append(LotBalance(lot.id, lot.purchased_at, lot.expires_at,
+                                   to_micros(lot.remaining.amount)))
+    taken, shortfall = fifo_micros(balances, to_micros(amount.amount), at)
+    return Consumption(
+        tuple(Allocation(lot_id, Money(from_micros(m), currency)) for lot_id, m in taken),
+        Money(from_micros(shortfall), currency) if taken else amount,
+    )
 
 
 def expiring(lots: Iterable[LotView], at: datetime) -> list[Allocation]:

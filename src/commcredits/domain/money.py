@@ -18,6 +18,7 @@ from commcredits.domain.errors import CurrencyMismatch, InvalidInput
 
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
+MICROS = 1_000_000  # micro-units (10^-6) per unit: how amounts are stored and batch-rated
 MAX_PURCHASE = Decimal("1000000.00")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _AMOUNT_RE = re.compile(r"^[+-]?([0-9]+)(\.[0-9]+)?$", re.ASCII)
@@ -102,6 +103,21 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.format()} {self.currency}"
+
+
+def to_micros(amount: Decimal) -> int:
+    """A Decimal amount of at most 6 places as integer micro-units (exact, or ValueError)."""
+    scaled = amount * MICROS
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than 6 decimal places")
+    return int(scaled)
+
+
+def from_micros(value: int) -> Decimal:
+    """Micro-units back to a Decimal: 2 places when exact in cents, else up to 6."""
+    exact = Decimal(value).scaleb(-6)
+    cents = exact.quantize(CENT)
+    return cents if cents == exact else exact.normalize()
 
 
 def format_amount(amount: Decimal) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
+from commcredits.domain.money import Money
 from commcredits.domain.tenants import Contact, Role
 
 NOTIFIED_ROLES = (Role.GLOBAL_ADMIN, Role.BILLING_ADMIN)
@@ -24,6 +25,21 @@ class NotificationKind(StrEnum):
     FUNDS_EXPIRED = "funds_expired"
     DIALOUT_POOL_80 = "dialout_pool_80"
     DIALOUT_POOL_100 = "dialout_pool_100"
+
+
+def balance_depleted(before: Money | int, after: Money | int) -> bool:
+    """NOTE-1: a charge that takes a positive balance to zero or below is emailed about,
+    once per such charge (the event id is the entry's). Both charging paths ask this: a
+    single charge in Money, a CDR batch in integer micro-units."""
+    if isinstance(before, Money) and isinstance(after, Money):
+        return before.is_positive() and not after.is_positive()
+    assert isinstance(before, int) and isinstance(after, int)
+    return before > 0 >= after
+
+
+def depleted_event(entry_id: int, balance: Money) -> tuple[str, dict[str, Any]]:
+    """The balance-depleted email's event id and context, for the charge ``entry_id``."""
+    return f"balance-depleted:{entry_id}", {"balance": balance.format()}
 
 
 def recipients(contacts: Iterable[Contact]) -> list[str]:

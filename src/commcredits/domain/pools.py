@@ -28,7 +28,12 @@ from functools import cache
 from importlib import resources
 
 from commcredits.domain.errors import InvalidInput
-from commcredits.domain.licensing import CONFERENCING_SKU, effective, sku_table
+from commcredits.domain.licensing import (
+    CONFERENCING_SKU,
+    calling_plan_code,
+    effective,
+    sku_table,
+)
 from commcredits.domain.reference import countries
 
 TENANT_WIDE = "*"
@@ -89,11 +94,6 @@ def plan_for(sku: str, kind: PoolKind, region: str) -> MinutePlan | None:
     if regions is None:
         return None
     return regions.get(region) or regions.get(TENANT_WIDE)
-
-
-@cache
-def calling_plan_skus() -> frozenset[str]:
-    return frozenset(code for code, sku in sku_table().items() if sku.is_calling_plan)
 
 
 @cache
@@ -442,8 +442,7 @@ def locate(
     ask (POOL-2); premium numbers are refused before asking (CALL-3)."""
     held = index.held_at(user.id, at)
     location = user.usage_location
-    plans = held.keys() & calling_plan_skus()
-    plan_code = min(plans) if plans else None
+    plan_code = calling_plan_code(held)
     if plan_code is not None:
         location = held[plan_code] or location
     domestic = location is not None and is_domestic(location, destination_country)

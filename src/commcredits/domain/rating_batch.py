@@ -8,9 +8,8 @@
   (10^-6), rounded half-up to cents exactly as `rating.charge` rounds its Decimal, so a batch
   never goes through Decimal per call; `ChargeMemo` computes each distinct (rate, seconds)
   once.
-- `fifo_micros`: FUND-3's first-in-first-out consumption over mutable lot balances in
-  micro-units, returning the allocations and the shortfall (debt, FUND-5) like
-  `lots.consume_fifo`.
+- `fifo_micros` (from `domain.lots`, re-exported): FUND-3's first-in-first-out consumption
+  over mutable lot balances in micro-units; `lots.consume_fifo` runs on the same kernel.
 
 The single-call functions stay the reference: tests check these against them over many
 random inputs. Pure Python, stdlib only.
@@ -21,23 +20,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
+from commcredits.domain.lots import LotBalance, fifo_micros
+from commcredits.domain.money import to_micros
 from commcredits.domain.rating import Direction, Rate, billed_seconds
 
-MICROS = 1_000_000
+__all__ = ["ChargeMemo", "LotBalance", "PrefixIndex", "RateTerms", "charge_micros",
+           "fifo_micros", "micros"]
+
 CENT_MICROS = 10_000
 # charge (in cents) = (60 × fee + rate × seconds) / 600,000 with both amounts in micros.
 _CENTS_DENOMINATOR = 60 * CENT_MICROS
 _HALF = _CENTS_DENOMINATOR // 2
 
 
-def micros(amount: Decimal) -> int:
-    """A Decimal amount of at most 6 places as integer micro-units (exact, or ValueError)."""
-    scaled = amount * MICROS
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} has more than 6 decimal places")
-    return int(scaled)
+micros = to_micros  # `money.to_micros`, the one converter (the name batch code reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,32 +133,3 @@ class PrefixIndex:
             if start <= at and (end is None or at < end):
                 return row_id, rate
         return None
-
-
-@dataclass(slots=True)
-class LotBalance:
-    """A lot as FIFO sees it during a batch: what it holds, in micros, changing in place."""
-
-    id: int
-    purchased_at: datetime
-    expires_at: datetime
-    remaining: int
-
-
-def fifo_micros(lots: list[LotBalance], amount: int, at: datetime) -> tuple[
-        list[tuple[int, int]], int]:
-    """Take ``amount`` micros from unexpired lots, oldest purchase first, ties by id
-    (``lots`` must already be in that order); returns ((lot id, micros) allocations,
-    shortfall) and lowers each lot's ``remaining`` (FUND-3, FUND-5)."""
-    left = amount
-    allocations: list[tuple[int, int]] = []
-    for lot in lots:
-        if left <= 0:
-            break
-        if lot.remaining <= 0 or at >= lot.expires_at:
-            continue
-        take = lot.remaining if lot.remaining < left else left
-        lot.remaining -= take
-        allocations.append((lot.id, take))
-        left -= take
-    return allocations, left

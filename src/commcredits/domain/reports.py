@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from commcredits.domain.calls import CallSource, CallType
 from commcredits.domain.errors import InvalidInput
 
 COLUMNS: tuple[str, ...] = (
@@ -90,7 +91,7 @@ class UsageRecord:
     upn: str | None
     display_name: str | None
     caller: str
-    call_type: str
+    call_type: CallType
     callee: str
     number_type: str | None
     domestic: bool | None
@@ -103,7 +104,7 @@ class UsageRecord:
     charge: Decimal | None
     currency: str
     capability: str | None
-    source: str
+    source: CallSource
 
 
 def duration_source(source: str) -> str:
@@ -113,8 +114,8 @@ def duration_source(source: str) -> str:
 
 
 def is_inbound(call_type: str) -> bool:
-    """Inbound call types end in `_in` (user_in, conf_in, dr_unassigned_in, …)."""
-    return call_type.endswith("_in")
+    """Received by the tenant (`CallType.is_inbound`: user_in, conf_in, dr_unassigned_in, …)."""
+    return CallType(call_type).is_inbound
 
 
 def mask_number(number: str, country: str) -> str:
@@ -143,7 +144,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
     scope = None if rec.domestic is None else ("Domestic" if rec.domestic else "International")
     return (
         rec.usage_id, rec.call_id, rec.conference_id, rec.user_location, rec.user_object_id,
-        rec.upn, rec.display_name, caller, rec.call_type,
+        rec.upn, rec.display_name, caller, rec.call_type.value,
         "Inbound" if inbound else "Outbound", rec.number_type, scope, rec.destination_name,
         callee, rec.external_country,
         rec.start_at, rec.end_at, rec.duration or 0,

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.authorization import (
+    CREDITS_CAPABILITY,
     GRANT_SECONDS,
     Allowed,
     CallFacts,
@@ -43,25 +44,34 @@ from commcredits.domain.authorization import (
     Denied,
     Funding,
     decide,
+    unlimited,
+)
+from commcredits.domain.calls import (
+    CALL_TYPES,
+    DIAL_OUT_TYPES,
+    EMERGENCY_TYPES,
+    INBOUND_TYPES,
+    OUTBOUND_TYPES,
+    Call,
+    CallAlreadyEnded,
+    CallDenied,
+    CallSource,
+    CallStatus,
+    CallType,
+    Settlement,
+    rate_snapshot,
 )
 from commcredits.domain.directory import NumberType as InventoryType
-from commcredits.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unauthenticated
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
+from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
 from commcredits.domain.money import Money
 from commcredits.domain.pools import (
     DirectoryUser,
     LicenseIndex,
-    calling_plan_skus,
     locate,
     month_of,
 )
-from commcredits.domain.rating import (
-    Direction,
-    NumberType,
-    Rate,
-    charge,
-    max_seconds,
-)
+from commcredits.domain.rating import Direction, Rate, charge, max_seconds
 from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Role, Tenant
 from commcredits.services import pools, postpaid
@@ -72,14 +82,8 @@ from commcredits.services.funds import charge_in
 from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, UnitOfWork
 from commcredits.services.recharge import ReadSettings, process_request
 
-EMERGENCY_TYPES = {"emergency_out", "dr_emergency_out"}
-INBOUND_TYPES = {"user_in", "emergency_in", "unassigned_in", "fmc_in", "ucap_in", "dr_in",
-                 "dr_unassigned_in"}
-DIAL_OUT_TYPES = {"conf_out", "user_out_conf", "ucap_out_conf", "dr_out_user_conf"}
-OUTBOUND_TYPES = {"user_out", "user_out_transfer", "user_out_forwarding", "fmc_out",
-                  "ucap_out", "dr_out", "dr_out_user_forwarding", "dr_out_user_transfer"}
-CALL_TYPES = EMERGENCY_TYPES | INBOUND_TYPES | DIAL_OUT_TYPES | OUTBOUND_TYPES | {"conf_in"}
-OPEN = ("authorized", "active")
+__all__ = ["CALL_TYPES", "DIAL_OUT_TYPES", "EMERGENCY_TYPES", "INBOUND_TYPES",
+           "OUTBOUND_TYPES", "rate_snapshot"]  # re-exported: the call model's own
 LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
 MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
 
@@ -87,7 +91,7 @@ MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
 @dataclass(frozen=True, slots=True)
 class CallRequest:
     call_id: str
-    call_type: str
+    call_type: CallType
     user: str | None
     caller: str
     callee: str
@@ -163,11 +167,6 @@ class _DisplayNames:
 DISPLAY_NAMES = _DisplayNames()
 
 
-def _UNLIMITED(currency: str) -> Money:  # noqa: N802
-    """A finished call from a CDR is rated whatever the balance: what it cost is owed."""
-    return Money(Decimal("1000000000"), currency)
-
-
 def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     """Validate an authorize request (CALL-1)."""
     def text(name: str, required: bool = True, limit: int = 64) -> str | None:
@@ -181,7 +180,7 @@ def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     call_type = text("call_type", limit=32)
     if call_type not in CALL_TYPES:
         raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
-                           {"allowed": sorted(CALL_TYPES)})
+                           {"allowed": sorted(t.value for t in CALL_TYPES)})
     start = body.get("start")
     if start is None:
         at = now
@@ -195,7 +194,8 @@ def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     if at.tzinfo is None:
         raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
     return CallRequest(
-        call_id=str(text("call_id")), call_type=str(call_type), user=text("user", False, 128),
+        call_id=str(text("call_id")), call_type=CallType(call_type),
+        user=text("user", False, 128),
         caller=str(text("caller")), callee=str(text("callee")), start=at,
         usage_id=text("usage_id", False), conference_id=text("conference_id", False),
     )
@@ -242,8 +242,7 @@ def rate_call(
     found = index.user(req.user) if req.user else None
     held = index.held_at(found.id, req.start) if found else {}
     location = (found.usage_location if found else None) or tenant_country
-    plans = sorted(held.keys() & calling_plan_skus())
-    plan = plans[0] if plans else None
+    plan = calling_plan_code(held)
     base: dict[str, Any] = {
         "user_id": found.id if found else None, "upn": found.upn if found else None,
         "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
@@ -255,8 +254,8 @@ def rate_call(
     overage = postpaid.overage_enabled_in(uow, tenant.id, req.start) if on_mca else True
     callee = phone.classify(req.callee, location)
 
-    inbound = req.call_type in INBOUND_TYPES or req.call_type == "conf_in"
-    if req.call_type in EMERGENCY_TYPES or (not inbound and callee.emergency):
+    inbound = req.call_type.is_inbound
+    if req.call_type.is_emergency or (not inbound and callee.emergency):
         return Rated(decide(CallFacts(CallKind.EMERGENCY, calling_plan=plan)),
                      CallKind.EMERGENCY, number_type="emergency", **base)
     if inbound:
@@ -266,7 +265,7 @@ def rate_call(
             rated = svc.rate_book.lookup(uow, tenant.currency, caller.digits, req.start,
                                          Direction.TOLL_FREE_INBOUND) if caller.valid else None
             facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
-                              available=available if live else _UNLIMITED(tenant.currency),
+                              available=available if live else unlimited(tenant.currency),
                               postpaid=on_mca, overage_enabled=overage)
             return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
                          facts=facts,
@@ -275,14 +274,14 @@ def rate_call(
                          external_country=caller.country or None,
                          rate_id=rated.rate_id if rated else None,
                          rate=rated.rate if rated else None, **base)
-        kind = CallKind.CONFERENCE_DIAL_IN if req.call_type == "conf_in" \
+        kind = CallKind.CONFERENCE_DIAL_IN if req.call_type is CallType.CONF_IN \
             else CallKind.USER_INBOUND
         caller = phone.classify(req.caller, location)
         return Rated(decide(CallFacts(kind, calling_plan=plan)), kind,
                      number_type=caller.number_type.value if caller.valid else None,
                      external_country=caller.country or None, **base)
 
-    dial_out = req.call_type in DIAL_OUT_TYPES
+    dial_out = req.call_type.is_dial_out
     kind = CallKind.CONFERENCE_DIAL_OUT if dial_out else CallKind.USER_OUTBOUND
     if found is None and not dial_out:
         raise NotFound("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
@@ -300,7 +299,7 @@ def rate_call(
         pool_capability=quote.capability if quote and quote.covered else None,
         pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
         rate=rated.rate if rated else None,
-        available=available if live else _UNLIMITED(tenant.currency),
+        available=available if live else unlimited(tenant.currency),
         postpaid=on_mca, overage_enabled=overage,
     )
     return Rated(
@@ -338,38 +337,13 @@ def _quote(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, found: Director
         raise
 
 
-def answer(call: Any) -> dict[str, Any]:
+def answer(call: Call) -> dict[str, Any]:
     """The authorize answer stored with the call and repeated on replays (CALL-9)."""
     return dict(call.decision["reply"])
 
 
-def rate_snapshot(rate: Rate | None) -> dict[str, Any] | None:
-    """The rate a call was authorized with, kept with the call so that every later step
-    prices it exactly the same way (RATE-3)."""
-    if rate is None:
-        return None
-    return {
-        "prefix": rate.prefix, "destination": rate.destination,
-        "number_type": rate.number_type.value, "direction": rate.direction.value,
-        "rate_per_minute": str(rate.rate_per_minute.amount),
-        "connection_fee": str(rate.connection_fee.amount),
-        "currency": rate.rate_per_minute.currency, "first_increment": rate.first_increment,
-        "next_increment": rate.next_increment,
-        "effective_from": rate.effective_from.isoformat(),
-    }
-
-
-def rate_of(call: Any) -> Rate | None:
-    snap = call.decision.get("rate")
-    if not snap:
-        return None
-    cur = snap["currency"]
-    return Rate(
-        snap["prefix"], snap["destination"], NumberType(snap["number_type"]),
-        Direction(snap["direction"]), Money(Decimal(snap["rate_per_minute"]), cur),
-        Money(Decimal(snap["connection_fee"]), cur), int(snap["first_increment"]),
-        int(snap["next_increment"]), datetime.fromisoformat(snap["effective_from"]),
-    )
+def rate_of(call: Call) -> Rate | None:
+    return call.rate
 
 
 def _control(
@@ -419,7 +393,7 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
     try:
         req = check_live_start(parse_request(body, now), now)
     except DomainError as exc:  # refused after authentication and access (401, 403/404)
-        invalid, req = exc, CallRequest("", "", None, "", "", now)
+        invalid, req = exc, CallRequest("", CallType.USER_OUT, None, "", "", now)
     usage_id = req.usage_id or req.call_id
     with svc.uow() as uow:
         principal, facts = _control(svc, uow, who, tenant_id, req.call_id, usage_id)
@@ -436,7 +410,9 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
         held, stored = uow.calls.reservations(tenant_id, tenant.currency, req.call_id,
                                               usage_id)
         if stored:  # the same call id, authorized while this request waited for the lock
-            return answer(uow.calls.get(tenant_id, req.call_id, usage_id))
+            twin = uow.calls.get(tenant_id, req.call_id, usage_id)
+            assert twin is not None
+            return answer(twin)
         rated = rated.with_available(account.balance - held)  # CALL-8
         decision = rated.decision
         call_row_id = uuid.uuid4().hex
@@ -446,7 +422,7 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
             reply = {"decision": "deny", "reason": decision.code, "message": decision.message,
                      "funding": None, "capability": None, "max_seconds": 0,
                      "grant_seconds": 0, "reservation_id": None}
-            status = "denied"
+            status = CallStatus.DENIED
         else:
             grant = decision.grant_seconds
             if decision.funding is Funding.CREDITS and rated.rate and grant:
@@ -457,32 +433,41 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
             reply = {"decision": "allow", "reason": "OK", "funding": decision.funding.value,
                      "capability": decision.capability, "max_seconds": decision.max_seconds,
                      "grant_seconds": grant, "reservation_id": call_row_id}
-            status = "authorized"
-        uow.calls.add(tenant_id, {
-            "id": call_row_id, "call_id": req.call_id, "usage_id": usage_id, "source": "live",
-            "status": status, "call_type": req.call_type, "caller": req.caller,
-            "callee": req.callee, "conference_id": req.conference_id, "start_at": req.start,
-            "currency": tenant.currency, "reserved": reserved.amount,
-            "max_seconds": reply["max_seconds"], "granted_seconds": reply["grant_seconds"],
-            "used_seconds": 0, "last_update_at": now,
-            "decision": {"reply": reply, "rate": rate_snapshot(rated.rate)},
-            **report_fields(rated),
-        })
+            status = CallStatus.AUTHORIZED
+        uow.calls.add(new_call(
+            tenant, req, rated, row_id=call_row_id, usage_id=usage_id, source=CallSource.LIVE,
+            status=status, now=now, reserved=reserved.amount, max_secs=reply["max_seconds"],
+            granted=reply["grant_seconds"], reply=reply,
+        ))
         uow.commit()
     return reply
 
 
-def report_fields(rated: Rated) -> dict[str, Any]:
+def new_call(
+    tenant: Tenant, req: CallRequest, rated: Rated, *, row_id: str, usage_id: str,
+    source: CallSource, status: CallStatus, now: datetime, reserved: Decimal = Decimal(0),
+    max_secs: int | None = None, granted: int | None = None,
+    reply: dict[str, Any] | None = None,
+) -> Call:
+    """The call as authorization (or a CDR's rating) stores it, before any settlement."""
     d = rated.decision
-    return {
-        "user_object_id": rated.user_id, "upn": rated.upn, "display_name": rated.display_name,
-        "user_location": rated.user_location, "number_type": rated.number_type,
-        "domestic": rated.domestic, "destination_name": rated.destination_name,
-        "external_country": (rated.external_country or "")[:2] or None,
-        "funding": d.funding.value if isinstance(d, Allowed) else None,
-        "capability": d.capability if isinstance(d, Allowed) else None,
-        "pool_key": rated.pool_key, "rate_id": rated.rate_id,
-    }
+    return Call(
+        id=row_id, tenant_id=tenant.id, call_id=req.call_id, usage_id=usage_id,
+        source=source, status=status, call_type=req.call_type,
+        user_object_id=rated.user_id, upn=rated.upn, display_name=rated.display_name,
+        user_location=rated.user_location, caller=req.caller, callee=req.callee,
+        conference_id=req.conference_id, number_type=rated.number_type,
+        domestic=rated.domestic, destination_name=rated.destination_name,
+        external_country=(rated.external_country or "")[:2] or None, start_at=req.start,
+        end_at=None, duration=None,
+        funding=d.funding.value if isinstance(d, Allowed) else None,
+        capability=d.capability if isinstance(d, Allowed) else None,
+        pool_key=rated.pool_key, pool_minutes=None, rate_id=rated.rate_id,
+        currency=tenant.currency, reserved=reserved, max_seconds=max_secs,
+        granted_seconds=granted, used_seconds=0, last_update_at=now, connection_fee=None,
+        charge=None, entry_id=None,
+        decision={"reply": reply or {}, "rate": rate_snapshot(rated.rate)},
+    )
 
 
 def _no_fee(rate: Rate) -> Rate:
@@ -500,14 +485,14 @@ def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
                 or not 0 <= used_seconds <= MAX_USED_SECONDS:
             raise InvalidInput("INVALID_USAGE",
                                "used_seconds must be a whole number from 0 to 86400.")
-        if _checked(facts.call, call_id).status not in OPEN:
-            return {"grant_seconds": 0, "final": True, "status": facts.call.status}
+        if not _checked(facts.call, call_id).is_open:
+            return _final(_checked(facts.call, call_id))
         account = uow.credits.account(tenant_id, lock=True)
         call = _open_call(uow, tenant_id, call_id)
-        if call.status not in OPEN:
-            return {"grant_seconds": 0, "final": True, "status": call.status}
+        if not call.is_open:
+            return _final(call)
         used = max(call.used_seconds, used_seconds)
-        rate = rate_of(call)
+        rate = call.rate
         funding = call.funding
         limit: int | None = call.max_seconds
         if funding == Funding.CREDITS.value and rate is not None:
@@ -521,22 +506,26 @@ def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
         granted = used + grant
         reserved = charge(rate, granted) if funding == Funding.CREDITS.value and rate \
             else Money.zero(tenant.currency)
-        uow.calls.update(tenant_id, call.id, status="active", used_seconds=used,
-                         granted_seconds=granted, last_update_at=now,
-                         reserved=reserved.amount)
+        active = call.update(used, granted, reserved.amount, now)
+        uow.calls.update(active, Call.UPDATE_FIELDS)
         uow.commit()
-    return {"grant_seconds": grant, "final": final, "status": "active"}
+    return {"grant_seconds": grant, "final": final, "status": active.status.value}
 
 
-def _open_call(uow: UnitOfWork, tenant_id: str, call_id: str) -> Any:
+def _final(call: Call) -> dict[str, Any]:
+    """The answer to an update of a call that has already ended or expired (CALL-9)."""
+    return {"grant_seconds": 0, "final": True, "status": call.status.value}
+
+
+def _open_call(uow: UnitOfWork, tenant_id: str, call_id: str) -> Call:
     return _checked(uow.calls.get(tenant_id, call_id, call_id), call_id)
 
 
-def _checked(call: Any, call_id: str) -> Any:
+def _checked(call: Call | None, call_id: str) -> Call:
     if call is None:
         raise NotFound("CALL_NOT_FOUND", f"No call {call_id!r} was authorized in this tenant.")
-    if call.status == "denied":
-        raise Conflict("CALL_DENIED", "This call was denied; it cannot be updated or ended.")
+    if call.status is CallStatus.DENIED:
+        raise CallDenied()
     return call
 
 
@@ -552,37 +541,34 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
             raise InvalidInput("INVALID_DURATION",
                                "duration_seconds must be a whole number from 0 to 86400.")
         call = _checked(facts.call, call_id)
-        if call.status not in OPEN:
+        if not call.is_open:
             return ended_answer(call)
 
         def still_open() -> None:  # under the tenant lock: a twin may have ended it
-            if uow.calls.status(tenant_id, call.id) not in OPEN:
-                raise _AlreadyEnded
+            status = uow.calls.status(tenant_id, call.id)
+            if status is None or not status.is_open:  # (None: gone; re-read, not found)
+                raise CallAlreadyEnded(status or CallStatus.ENDED)
 
         try:
             if _plain_credits(call, tenant, duration_seconds):
                 # The charge takes the lock; `still_open` runs as soon as it holds it.
-                request_id, values = _settle(svc, uow, tenant_id, call, duration_seconds,
-                                             now, tenant=tenant, open_under_lock=still_open,
-                                             recharge=facts.auto_recharge)
+                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                                            now, tenant=tenant, open_under_lock=still_open,
+                                            recharge=facts.auto_recharge)
             else:
                 uow.credits.account(tenant_id, lock=True)
                 still_open()
-                request_id, values = _settle(svc, uow, tenant_id, call, duration_seconds,
-                                             now, tenant=tenant)
-        except _AlreadyEnded:
+                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                                            now, tenant=tenant)
+        except CallAlreadyEnded:  # a twin ended it while this request waited for the lock
             return ended_answer(_open_call(uow, tenant_id, call_id))  # rolled back
         uow.commit()
     if request_id:
         process_request(svc, request_id)
-    return ended_answer(_Ended(call, values))
+    return ended_answer(ended)
 
 
-class _AlreadyEnded(Exception):
-    """Another request ended the call while this one waited for the tenant lock."""
-
-
-def _plain_credits(call: Any, tenant: Tenant, duration: int) -> bool:
+def _plain_credits(call: Call, tenant: Tenant, duration: int) -> bool:
     """A prepaid credits call with a charge: its settlement is one ledger charge, which
     takes the tenant lock first thing."""
     return call.funding == Funding.CREDITS.value and duration > 0 \
@@ -590,22 +576,11 @@ def _plain_credits(call: Any, tenant: Tenant, duration: int) -> bool:
         and bool(call.decision.get("rate"))
 
 
-class _Ended:
-    """A call row with the values its settlement wrote, read by attribute."""
-
-    def __init__(self, call: Any, values: dict[str, Any]) -> None:
-        self._call = call
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__["_values"]
-        return values[name] if name in values else getattr(self.__dict__["_call"], name)
-
-
-def ended_answer(call: Any) -> dict[str, Any]:
+def ended_answer(call: Call) -> dict[str, Any]:
     currency = call.currency
     return {
-        "call_id": call.call_id, "status": call.status, "duration_seconds": call.duration,
+        "call_id": call.call_id, "status": call.status.value,
+        "duration_seconds": call.duration,
         "charge": Money(call.charge or Decimal(0), currency).format(),
         "connection_fee": Money(call.connection_fee or Decimal(0), currency).format(),
         "currency": currency, "capability": call.capability,
@@ -613,21 +588,22 @@ def ended_answer(call: Any) -> dict[str, Any]:
     }
 
 
-def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duration: int,
-              at: datetime) -> str | None:
-    """Commit a call's charge (RATE-2, POOL-5) inside the caller's locked transaction.
+def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int,
+              at: datetime, *, expire: bool = False) -> str | None:
+    """Commit a call's charge (RATE-2, POOL-5) inside the caller's locked transaction; the
+    call ends (or, with ``expire``, expires at its last reported usage).
 
     Returns the auto-recharge request the charge queued, if any.
     """
-    return _settle(svc, uow, tenant_id, call, duration, at)[0]
+    return _settle(svc, uow, tenant_id, call, duration, at, expire=expire)[0]
 
 
 def _settle(
-    svc: Services, uow: UnitOfWork, tenant_id: str, call: Any, duration: int, at: datetime,
+    svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int, at: datetime,
     *, tenant: Tenant | None = None, open_under_lock: Callable[[], None] | None = None,
-    recharge: AutoRechargeRecord | None = None,
-) -> tuple[str | None, dict[str, Any]]:
-    """`settle_in`, and the values written to the call row.
+    recharge: AutoRechargeRecord | None = None, expire: bool = False,
+) -> tuple[str | None, Call]:
+    """`settle_in`, and the call as it was written.
 
     ``tenant`` saves reading it again. ``open_under_lock`` (for a `_plain_credits` call,
     whose charge takes the tenant lock) checks that the call is still open once the lock is
@@ -636,7 +612,7 @@ def _settle(
     lookup; ``recharge`` is then the tenant's auto-recharge settings (None: none), read at
     the start of the request.
     """
-    rate = rate_of(call)
+    rate = call.rate
     currency = call.currency
     amount = Money.zero(currency)
     fee = Money.zero(currency)
@@ -648,7 +624,7 @@ def _settle(
         pool_minutes = used.minutes_covered
         if used.uncovered_seconds and rate is not None:
             amount = charge(_no_fee(rate), used.uncovered_seconds)
-            capability = "MCOPSTNPP"
+            capability = CREDITS_CAPABILITY
     elif call.funding in (Funding.CREDITS.value, Funding.POST_USAGE.value) \
             and rate is not None and duration > 0:
         amount = charge(rate, duration)
@@ -665,7 +641,7 @@ def _settle(
         reference = f"call:{call.call_id}:{call.usage_id}"
         if tenant.billing_account_type is BillingAccountType.MCA:
             split = postpaid.charge_postpaid_in(
-                uow, tenant_id, amount, capability=capability or "MCOPSTNPP",
+                uow, tenant_id, amount, capability=capability or CREDITS_CAPABILITY,
                 country=call.external_country or tenant.country, reference=reference,
                 at=at, description=f"Call {call.call_id}",
             )
@@ -678,15 +654,10 @@ def _settle(
                                recharge=ReadSettings(recharge) if open_under_lock else None,
                                locked=open_under_lock)
             entry_id, request_id = result.entry_id, result.recharge_request_id
-    values: dict[str, Any] = {
-        "status": "ended", "duration": duration,
-        "end_at": call.start_at + timedelta(seconds=duration), "used_seconds": duration,
-        "charge": amount.amount, "connection_fee": fee.amount, "pool_minutes": pool_minutes,
-        "capability": capability, "reserved": Decimal(0), "entry_id": entry_id,
-        "last_update_at": at,
-    }
-    uow.calls.update(tenant_id, call.id, **values)
-    return request_id, values
+    settlement = Settlement(amount.amount, fee.amount, pool_minutes, capability, entry_id)
+    done = call.expire(settlement, at) if expire else call.end(duration, settlement, at)
+    uow.calls.update(done, Call.SETTLE_FIELDS)
+    return request_id, done
 
 
 def expire_stale(svc: Services) -> int:
@@ -701,10 +672,10 @@ def expire_stale(svc: Services) -> int:
         with svc.uow() as uow:
             uow.credits.account(tenant_id, lock=True)
             call = uow.calls.get(tenant_id, call_id, call_id)
-            if call is None or call.status not in OPEN or call.last_update_at > cutoff:
+            if call is None or not call.is_open or call.last_update_at > cutoff:
                 continue
-            request_id = settle_in(svc, uow, tenant_id, call, call.used_seconds, now)
-            uow.calls.update(tenant_id, call.id, status="expired")
+            request_id = settle_in(svc, uow, tenant_id, call, call.used_seconds, now,
+                                   expire=True)
             uow.commit()
             done += 1
         if request_id:

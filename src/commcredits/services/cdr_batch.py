@@ -18,7 +18,7 @@ time, but:
   allocations and the same idempotency key (FUND-6).
 
 What it does not handle is left to the single-call path, one record at a time, in order:
-a record of another call type than the outbound user calls (`calls.OUTBOUND_TYPES`), an MCA
+a record of another call type than the outbound user calls (`CallType.is_outbound`), an MCA
 tenant (post-usage billing), and a chunk whose write hits an existing ledger key. When a
 charge queues an auto-recharge (AR-2), the chunk ends right after that record and is
 committed, and the recharge is processed before the next record, as it is one by one.
@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from commcredits.domain.authorization import (
+    CREDITS_CAPABILITY,
     Allowed,
     CallFacts,
     CallKind,
@@ -45,17 +44,18 @@ from commcredits.domain.authorization import (
     Denied,
     Funding,
     decide,
+    unlimited,
 )
+from commcredits.domain.calls import OUTBOUND_TYPES, CallSource, CallStatus
 from commcredits.domain.errors import InvalidInput
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU
-from commcredits.domain.money import Money
-from commcredits.domain.notifications import NotificationKind
+from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
+from commcredits.domain.money import Money, from_micros
+from commcredits.domain.notifications import balance_depleted
 from commcredits.domain.pools import (
     DirectoryUser,
     LicenseIndex,
     PoolRef,
     PoolTarget,
-    calling_plan_skus,
     locate,
     month_of,
     parse_pool_key,
@@ -76,14 +76,13 @@ from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import calls, pools
 from commcredits.services.account import AccountWriter
 from commcredits.services.context import Services
-from commcredits.services.notifications import notify
+from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import CdrBatch, RateTableRecord, UnitOfWork
 from commcredits.services.rates import version_for
 from commcredits.services.recharge import queue_if_due
 
-CREDITS_CAPABILITY = "MCOPSTNPP"
-FAST_TYPES = frozenset(calls.OUTBOUND_TYPES)
-_UNLIMITED = Decimal("1000000000")  # a finished call is rated whatever the balance
+FAST_TYPES = OUTBOUND_TYPES
+_CDR, _ENDED = CallSource.CDR.value, CallStatus.ENDED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,25 +110,6 @@ class ChunkResult:
 # --- Reference data for a whole import ----------------------------------------------------
 
 
-class _RateTables:
-    """`PrefixIndex` per rate table version (row ids included), shared by the process."""
-
-    _lock = threading.Lock()
-    _indexes: ClassVar[dict[int, PrefixIndex]] = {}
-
-    @classmethod
-    def index(cls, uow: UnitOfWork, table: RateTableRecord) -> PrefixIndex:
-        with cls._lock:
-            found = cls._indexes.get(table.id)
-        if found is None:
-            found = PrefixIndex(uow.rates.rows(table.id, table.currency))
-            with cls._lock:
-                if len(cls._indexes) >= 16:
-                    cls._indexes.clear()
-                cls._indexes[table.id] = found
-        return found
-
-
 class ImportState:
     """Caches that hold for one import (one tenant, one currency, one `now`)."""
 
@@ -149,7 +129,6 @@ class ImportState:
         self.starts: list[datetime] = []
         self.chosen: list[RateTableRecord] = []
         self.indexes: dict[int, PrefixIndex] = {}
-        self.plans = calling_plan_skus()
         self.index: LicenseIndex | None = None
         self.epochs: list[datetime] = []
         self.held: dict[tuple[str, int], tuple[dict[str, str | None], str | None]] = {}
@@ -180,8 +159,7 @@ class ImportState:
         if found is None:
             assert self.index is not None
             held = self.index.held_at(user_id, at)
-            plans = sorted(held.keys() & self.plans)
-            found = self.held[key] = (held, plans[0] if plans else None)
+            found = self.held[key] = (held, calling_plan_code(held))
         return found
 
     def locate(self, user: DirectoryUser, dest: str, epoch: int, at: datetime) -> PoolTarget:
@@ -224,12 +202,15 @@ class ImportState:
 
     def rate(self, uow: UnitOfWork, digits: str, at: datetime) -> tuple[int, Rate] | None:
         """`RateBook.lookup` for the outbound direction: the version in force at ``at``
-        (RATE-3), then the longest prefix in force (RATE-1)."""
-        if self.tables is None:
-            self.tables = uow.rates.tables(self.currency)
+        (RATE-3), then the longest prefix in force (RATE-1), from the same book (so the
+        same versions, refreshed by the same rule, as the single-call path)."""
+        tables = self.svc.rate_book.versions(uow, self.currency)
+        if tables is not self.tables:
+            self.tables = tables
             # version_for answers by imported_at; precompute its answer per interval.
-            self.starts = sorted({r.imported_at for r in self.tables})
-            self.chosen = [version_for(self.tables, s) for s in self.starts]  # type: ignore[misc]
+            self.starts = sorted({r.imported_at for r in tables})
+            self.chosen = [version_for(tables, s) for s in self.starts]  # type: ignore[misc]
+            self.indexes.clear()
         if not self.tables:
             return None
         i = bisect_right(self.starts, at)
@@ -237,7 +218,7 @@ class ImportState:
         assert table is not None
         index = self.indexes.get(table.id)
         if index is None:
-            index = self.indexes[table.id] = _RateTables.index(uow, table)
+            index = self.indexes[table.id] = self.svc.rate_book.prefix_index(uow, table)
         return index.lookup(digits, at, Direction.OUTBOUND)
 
     def rate_terms(self, rate_id: int, rate: Rate) -> RateTerms:
@@ -284,7 +265,7 @@ class _Ledger:
         self.recharge_blocked = False
 
     def money(self, value: int) -> Money:
-        return Money(Decimal(value).scaleb(-6), self.currency)
+        return Money(from_micros(value), self.currency)
 
     def charge(self, amount: int, batch: CdrBatch, reference: str, description: str) \
             -> tuple[int, str | None]:
@@ -299,10 +280,9 @@ class _Ledger:
                               description, reference))
         for lot_id, taken in allocations:
             batch.allocations.append((entry_id, lot_id, taken))
-        if before > 0 and self.balance <= 0:
-            notify(self.uow, self.tenant_id, NotificationKind.BALANCE_DEPLETED,
-                   f"balance-depleted:{entry_id}",
-                   {"balance": self.money(self.balance).format()}, self.now)
+        if balance_depleted(before, self.balance):
+            notify_depleted(self.uow, self.tenant_id, entry_id, self.money(self.balance),
+                            self.now)
         request = None
         if self.rule is not None and not self.recharge_blocked \
                 and self.rule.due(self.money(self.balance)):
@@ -416,7 +396,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
             if request is not None:
                 result.recharge_request = request
         batch.calls.append((
-            row, tid, req.call_id, usage_id, "cdr", "ended", req.call_type, *fields[:11],
+            row, tid, req.call_id, usage_id, _CDR, _ENDED, req.call_type.value, *fields[:11],
             req.start, req.start + timedelta(seconds=duration), duration,
             decision.funding.value, capability, pool_key, pool_minutes, rate_id,
             state.currency, 0, None, None, duration, now, fee, amount, entry_id,
@@ -532,7 +512,7 @@ def _rate(
             user_blocked=static.blocked, has_phone_license=static.has_phone,
             calling_plan=static.plan, has_credits_license=static.has_credits,
             pool_capability=static.pool_capability, pool_minutes_left=left, rate=rate,
-            available=Money(_UNLIMITED, state.currency), postpaid=False, overage_enabled=True,
+            available=unlimited(state.currency), postpaid=False, overage_enabled=True,
         )
         decision = state.decisions[key] = decide(facts)
     if isinstance(decision, Denied):

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from commcredits.domain.authorization import Denied
+from commcredits.domain.calls import CallSource, CallStatus, CallType
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.reports import RETENTION_DAYS
 from commcredits.domain.tenants import BillingAccountType, Tenant
@@ -278,7 +279,7 @@ def _quick(line: int, v: list[str], index: tuple[int, ...]) -> cdr_batch.Record 
     if start.tzinfo is None:
         return None
     return cdr_batch.Record(line, calls.CallRequest(
-        call_id=call_id, call_type=call_type, user=user, caller=caller, callee=callee,
+        call_id=call_id, call_type=CallType(call_type), user=user, caller=caller, callee=callee,
         start=start, usage_id=usage_id, conference_id=conference_id,
     ), int(raw))
 
@@ -376,17 +377,9 @@ def _apply(svc: Services, tenant_id: str, req: calls.CallRequest, duration: int)
         rated = calls.rate_call(svc, uow, tenant, req, account.balance, live=False)
         if isinstance(rated.decision, Denied):
             return rated.decision
-        row_id = uuid.uuid4().hex
-        uow.calls.add(tenant_id, {
-            "id": row_id, "call_id": req.call_id, "usage_id": usage_id, "source": "cdr",
-            "status": "authorized", "call_type": req.call_type, "caller": req.caller,
-            "callee": req.callee, "conference_id": req.conference_id, "start_at": req.start,
-            "currency": tenant.currency, "reserved": 0, "max_seconds": None,
-            "granted_seconds": None, "used_seconds": 0, "last_update_at": now,
-            "decision": {"reply": {}, "rate": calls.rate_snapshot(rated.rate)},
-            **calls.report_fields(rated),
-        })
-        call = uow.calls.get(tenant_id, req.call_id, usage_id)
+        call = calls.new_call(tenant, req, rated, row_id=uuid.uuid4().hex, usage_id=usage_id,
+                              source=CallSource.CDR, status=CallStatus.AUTHORIZED, now=now)
+        uow.calls.add(call)
         request_id = calls.settle_in(svc, uow, tenant_id, call, duration, now)
         uow.commit()
     if request_id:

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from commcredits.domain.calls import CallType
 from commcredits.domain.pools import month_bounds, month_of
 from commcredits.services import cdrs
 from commcredits.services.auth import OPERATOR_CLI
@@ -74,11 +75,11 @@ def seed_calls(svc: Services, tenant_id: str) -> int:
             at = start + timedelta(minutes=rng.randint(0, 9 * 60))
             if rng.random() < 0.2:
                 caller = rng.choice(TOLL_FREE_CALLERS)
-                rows.append([f"demo-{day}-{n}", "", "user_in", caller, TOLL_FREE,
+                rows.append([f"demo-{day}-{n}", "", CallType.USER_IN.value, caller, TOLL_FREE,
                              _iso(at), str(rng.randint(60, 1200))])
                 continue
             user, number, destinations = rng.choice(CALLERS)
-            rows.append([f"demo-{day}-{n}", f"{user}@{DOMAIN}", "user_out", number,
+            rows.append([f"demo-{day}-{n}", f"{user}@{DOMAIN}", CallType.USER_OUT.value, number,
                          rng.choice(destinations), _iso(at), str(rng.randint(20, 1500))])
         rated += _rate(svc, tenant_id, rows, start + timedelta(hours=10))
     for row in _this_month(now):  # each rated on its own day, a few minutes after it ends

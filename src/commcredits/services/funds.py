@@ -21,7 +21,7 @@ from commcredits.domain.errors import Conflict, InvalidInput, NotFound
 from commcredits.domain.ledger import EntryDraft, EntryKind, charge_entry
 from commcredits.domain.lots import Allocation, LotSource
 from commcredits.domain.money import Money, check_limit, parse_amount
-from commcredits.domain.notifications import NotificationKind
+from commcredits.domain.notifications import balance_depleted
 from commcredits.domain.payments import (
     PaymentFailure,
     PaymentMethod,
@@ -43,7 +43,7 @@ from commcredits.services.account import AccountWriter
 from commcredits.services.auth import Action, Principal, authorize, require_operator
 from commcredits.services.context import Services
 from commcredits.services.funding import CREDITS_FREE_SEATS, CREDITS_SKU, fund_in
-from commcredits.services.notifications import notify
+from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import InvoiceRecord, LotRecord, UnitOfWork
 from commcredits.services.recharge import ReadSettings, process_request, queue_if_due
 
@@ -241,9 +241,8 @@ def charge_in(
     before = writer.balance
     (entry_id,) = writer.write([draft], idempotency_key=idempotency_key)
     writer.save()
-    if before.is_positive() and not writer.balance.is_positive():
-        notify(uow, tenant_id, NotificationKind.BALANCE_DEPLETED,
-               f"balance-depleted:{entry_id}", {"balance": writer.balance.format()}, now)
+    if balance_depleted(before, writer.balance):
+        notify_depleted(uow, tenant_id, entry_id, writer.balance, now)
     request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id,
                               known=recharge)
     return ChargeResult(

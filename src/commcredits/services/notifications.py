@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commcredits.domain.notifications import NotificationKind, recipients, subject
+from commcredits.domain.money import Money
+from commcredits.domain.notifications import (
+    NotificationKind,
+    depleted_event,
+    recipients,
+    subject,
+)
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.ports import Mailer, OutboxRecord, UnitOfWork
@@ -38,6 +44,15 @@ def notify(
     return uow.outbox.enqueue(
         tenant_id, event_id, kind.value, to, subject(kind, ctx), ctx, at, datetime.now(UTC),
     )
+
+
+def notify_depleted(uow: UnitOfWork, tenant_id: str, entry_id: int, balance: Money,
+                    at: datetime) -> bool:
+    """The balance-depleted email for the charge ``entry_id``, which left ``balance``
+    (call it when `notifications.balance_depleted` says so: single charges and CDR batches
+    alike)."""
+    event_id, context = depleted_event(entry_id, balance)
+    return notify(uow, tenant_id, NotificationKind.BALANCE_DEPLETED, event_id, context, at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
+from commcredits.domain.calls import Call, CallSource, CallStatus, CallType
 from commcredits.domain.directory import (
     AssigneeKind,
     NumberType,
@@ -643,17 +644,17 @@ class PostpaidRepository(Protocol):
 class CallControlFacts:
     """What one call-control request reads before the tenant lock, in one round trip: the
     API key (by hash), the tenant, its directory version, its auto-recharge settings, and
-    the stored call (read by attribute) if there is one."""
+    the stored call if there is one."""
 
     key: ApiKeyRecord | None
     tenant: Tenant | None
     directory_version: str | None
     auto_recharge: AutoRechargeRecord | None
-    call: Any
+    call: Call | None
 
 
 class CallRepository(Protocol):
-    """Calls with their reservations and rated usage; rows are read by attribute."""
+    """Calls (`domain.calls.Call`) with their reservations and rated usage."""
 
     def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
                       usage_id: str) -> CallControlFacts: ...
@@ -661,11 +662,13 @@ class CallRepository(Protocol):
                      usage_id: str) -> tuple[Money, bool]:
         """What open reservations hold, and whether the call is stored (under the lock)."""
         ...
-    def status(self, tenant_id: str, row_id: str) -> str | None: ...
+    def status(self, tenant_id: str, row_id: str) -> CallStatus | None: ...
     def display_name(self, tenant_id: str, user_id: str) -> str | None: ...
-    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any: ...
-    def add(self, tenant_id: str, values: dict[str, Any]) -> None: ...
-    def update(self, tenant_id: str, row_id: str, **values: Any) -> None: ...
+    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Call | None: ...
+    def add(self, call: Call) -> None: ...
+    def update(self, call: Call, fields: Sequence[str]) -> None:
+        """Write these fields of the call (those its last transition changed)."""
+        ...
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money: ...
     def stale(self, cutoff: datetime) -> list[tuple[str, str]]: ...
 
@@ -721,13 +724,14 @@ class CdrBatchRepository(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RatedCallRecord:
-    """One finished (ended or expired) rated call, as the Graph PSTN call log shows it."""
+    """One finished (ended or expired) rated call, as the Graph PSTN call log shows it: a
+    projection of its `Call`."""
 
     id: str
     call_id: str
     usage_id: str
-    source: str
-    call_type: str
+    source: CallSource
+    call_type: CallType
     user_object_id: str | None
     upn: str | None
     display_name: str | None
@@ -746,6 +750,20 @@ class RatedCallRecord:
     currency: str
     connection_fee: Decimal | None
     charge: Decimal | None
+
+    @classmethod
+    def of(cls, call: Call) -> RatedCallRecord:
+        return cls(
+            id=call.id, call_id=call.call_id, usage_id=call.usage_id, source=call.source,
+            call_type=call.call_type, user_object_id=call.user_object_id, upn=call.upn,
+            display_name=call.display_name, user_location=call.user_location,
+            caller=call.caller, callee=call.callee, conference_id=call.conference_id,
+            number_type=call.number_type, domestic=call.domestic,
+            destination_name=call.destination_name, external_country=call.external_country,
+            start_at=call.start_at, end_at=call.end_at, duration=call.duration,
+            capability=call.capability, currency=call.currency,
+            connection_fee=call.connection_fee, charge=call.charge,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ apply (`RateIndex.lookup`).
 
 Hot path: the book caches a `RateIndex` per (currency, version), built once from the
 database, and the list of versions per currency. An import in this process refreshes the
-list at once; other processes' imports are seen within ``refresh_seconds`` (5 s).
+list at once; other processes' imports are seen within ``refresh_seconds`` (5 s). CDR
+batches use the same book (``prefix_index``, ``versions``), so both rating paths see a new
+version at the same moment.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.rate_tables import parse_rate_csv
 from commcredits.domain.rating import Direction, Rate, RateIndex
+from commcredits.domain.rating_batch import PrefixIndex
 from commcredits.domain.reference import known_currency
 from commcredits.services.auth import Principal, require_operator
 from commcredits.services.ports import RateTableRecord, UnitOfWork
@@ -131,14 +134,26 @@ def version_for(tables: list[RateTableRecord], at: datetime) -> RateTableRecord 
 
 
 class _Loaded:
-    __slots__ = ("ids", "index", "version")
+    """One version's rows, with its `RateIndex` (single calls) and, once a CDR batch asks,
+    its `PrefixIndex` (many calls): one cache entry, evicted as one."""
+
+    __slots__ = ("_lock", "_prefix", "ids", "index", "rows", "version")
 
     def __init__(self, version: int, rows: list[tuple[int, Rate]]) -> None:
         self.version = version
+        self.rows = rows
         self.index = RateIndex(rate for _, rate in rows)
         # The index hands back the very Rate objects it was built from, so their identity
         # maps them to their row ids (Rate keeps the fields other code relies on).
         self.ids = {id(rate): row_id for row_id, rate in rows}
+        self._prefix: PrefixIndex | None = None
+        self._lock = threading.Lock()
+
+    def prefix_index(self) -> PrefixIndex:
+        with self._lock:
+            if self._prefix is None:
+                self._prefix = PrefixIndex(self.rows)
+            return self._prefix
 
 
 class RateBook:
@@ -185,6 +200,11 @@ class RateBook:
             while len(self._indexes) > self.max_indexes:
                 self._indexes.popitem(last=False)
         return loaded
+
+    def prefix_index(self, uow: UnitOfWork, table: RateTableRecord) -> PrefixIndex:
+        """The version's `PrefixIndex`, for CDR batches: cached with the version's
+        `RateIndex`, so both paths read a version once and forget it together."""
+        return self._loaded(uow, table).prefix_index()
 
     def lookup(
         self, uow: UnitOfWork, currency: str, digits: str, at: datetime,

@@ -8,7 +8,8 @@ the unit of work's own DBAPI cursor (`compiled.Compiled`), in its transaction:
   its auto-recharge settings, and the call itself (if stored);
 - `reservations`: after the lock, what open reservations hold and whether the call is
   there already (a concurrent twin), in one statement;
-- `add`, `update`, `get`: the call row, with statements compiled per set of columns.
+- `add`, `update`, `get`: the call, a `domain.calls.Call`, with statements compiled per set
+  of columns.
 
 See `docs/benchmarks.md` (call control) for what this buys.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +38,7 @@ from sqlalchemy import (
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
+from commcredits.domain.calls import OPEN_STATUSES, Call, CallStatus
 from commcredits.domain.money import Money
 from commcredits.domain.tenants import BillingAccountType, Cloud, Role, Tenant
 from commcredits.services.ports import (
@@ -47,9 +48,8 @@ from commcredits.services.ports import (
 )
 
 C = t.calls
-OPEN = ("authorized", "active")
+OPEN = tuple(status.value for status in OPEN_STATUSES)
 CALL_COLUMNS = tuple(c.key for c in C.columns)
-CallRow = namedtuple("CallRow", CALL_COLUMNS)  # type: ignore[misc]
 
 _K, _T, _V, _AR = t.api_keys, t.tenants, t.directory_versions, t.auto_recharge
 _KEY_COLS = (_K.c.id, _K.c.tenant_id, _K.c.partner_id, _K.c.role, _K.c.name)
@@ -194,7 +194,7 @@ class SqlCalls(CursorRunner):
                 payment_method_id=method, last_recharge_at=last_ok, last_failure_at=last_fail,
                 last_failure_reason=reason, waiting_for_payment_method=bool(waiting),
             )
-        call = CallRow(*call_row) if call_row[0] is not None else None
+        call = Call.of_row(call_row) if call_row[0] is not None else None
         return CallControlFacts(key, tenant, version, settings, call)
 
     def reservations(self, tenant_id: str, currency: str, call_id: str,
@@ -207,30 +207,34 @@ class SqlCalls(CursorRunner):
         value = reserved if isinstance(reserved, Decimal) else Decimal(reserved or 0)
         return Money(value, currency), existing is not None
 
-    def status(self, tenant_id: str, row_id: str) -> str | None:
+    def status(self, tenant_id: str, row_id: str) -> CallStatus | None:
         rows = self._run(self._sql.status, {"tenant_id": tenant_id, "row_id": row_id})
-        return str(rows[0][0]) if rows else None
+        return CallStatus(rows[0][0]) if rows else None
 
     def display_name(self, tenant_id: str, user_id: str) -> str | None:
         rows = self._run(self._sql.display_name, {"tenant_id": tenant_id, "user_id": user_id})
         return str(rows[0][0]) if rows else None
 
-    # --- rows -----------------------------------------------------------------------------
+    # --- calls ----------------------------------------------------------------------------
 
-    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Any:
+    def get(self, tenant_id: str, call_id: str, usage_id: str) -> Call | None:
         rows = self._run(self._sql.get, {"tenant_id": tenant_id, "call_id": call_id,
                                          "usage_id": usage_id})
-        return CallRow(*rows[0]) if rows else None
+        return Call.of_row(rows[0]) if rows else None
 
-    def add(self, tenant_id: str, values: dict[str, Any]) -> None:
-        row = {"tenant_id": tenant_id, **values}
-        self._run(self._sql.insert(sorted(row)), row)
+    def add(self, call: Call) -> None:
+        row = dict(zip(CALL_COLUMNS, call.row(), strict=True))
+        self._run(self._sql.insert(CALL_COLUMNS), row)
 
-    def update(self, tenant_id: str, row_id: str, **values: Any) -> None:
-        keys = sorted(values)
+    def update(self, call: Call, fields: Sequence[str]) -> None:
+        """Write ``fields`` of ``call`` (a transition's `Call.UPDATE_FIELDS` or
+        `Call.SETTLE_FIELDS`) to its stored row."""
+        keys = sorted(fields)
+        values = {f"v_{k}": getattr(call, k) for k in keys}
+        if "v_status" in values:
+            values["v_status"] = call.status.value
         self._run(self._sql.update(keys), {
-            "w_tenant_id": tenant_id, "w_row_id": row_id,
-            **{f"v_{k}": v for k, v in values.items()},
+            "w_tenant_id": call.tenant_id, "w_row_id": call.id, **values,
         })
 
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money:

@@ -15,12 +15,13 @@ from sqlalchemy import Connection, case, func, or_, select
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.report_repos import retained
 from commcredits.adapters.db.types import MicroAmount
+from commcredits.domain.calls import FINISHED_STATUSES, Call
 from commcredits.domain.reports import Retention
 from commcredits.services.ports import RatedCallRecord, SpendRecord
 
 C = t.calls
 E = t.ledger_entries
-FINISHED = ("ended", "expired")
+FINISHED = tuple(status.value for status in FINISHED_STATUSES)
 _GROUPS: dict[str, Any] = {
     "day": func.date(C.c.start_at),
     "user": func.coalesce(C.c.upn, C.c.user_object_id, ""),
@@ -88,16 +89,4 @@ class SqlInsight:
             at, row_id = after
             query = query.where(or_(C.c.start_at > at, (C.c.start_at == at) & (C.c.id > row_id)))
         rows = self.conn.execute(query.order_by(C.c.start_at, C.c.id).limit(limit))
-        return [
-            RatedCallRecord(
-                id=r.id, call_id=r.call_id, usage_id=r.usage_id, source=r.source,
-                call_type=r.call_type, user_object_id=r.user_object_id, upn=r.upn,
-                display_name=r.display_name, user_location=r.user_location, caller=r.caller,
-                callee=r.callee, conference_id=r.conference_id, number_type=r.number_type,
-                domestic=r.domestic, destination_name=r.destination_name,
-                external_country=r.external_country, start_at=r.start_at, end_at=r.end_at,
-                duration=r.duration, capability=r.capability, currency=r.currency,
-                connection_fee=r.connection_fee, charge=r.charge,
-            )
-            for r in rows
-        ]
+        return [RatedCallRecord.of(Call.of_row(tuple(r))) for r in rows]

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from commcredits.adapters.db import tables as t
+from commcredits.domain.calls import FINISHED_STATUSES, CallSource, CallType
 from commcredits.domain.reports import Retention, UsageRecord
 
 C = t.calls
-FINISHED = ("ended", "expired")
+FINISHED = tuple(status.value for status in FINISHED_STATUSES)
 _COLUMNS = (
     C.c.id, C.c.usage_id, C.c.call_id, C.c.conference_id, C.c.user_location,
     C.c.user_object_id, C.c.upn, C.c.display_name, C.c.caller, C.c.call_type, C.c.callee,
@@ -73,7 +74,8 @@ class SqlReports:
         rows = self.conn.execute(
             select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
         )
-        return [UsageRecord(**r._asdict()) for r in rows]
+        return [UsageRecord(**{**r._asdict(), "call_type": CallType(r.call_type),
+                               "source": CallSource(r.source)}) for r in rows]
 
     def count(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,

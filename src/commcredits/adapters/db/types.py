@@ -14,22 +14,9 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
-MICROS = 1_000_000
-CENT = Decimal("0.01")
+from commcredits.domain.money import MICROS, from_micros, to_micros
 
-
-def to_micros(amount: Decimal) -> int:
-    scaled = amount * MICROS
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount} has more than 6 decimal places")
-    return int(scaled)
-
-
-def from_micros(value: int) -> Decimal:
-    """Micro-units back to a Decimal: 2 places when exact in cents, else up to 6."""
-    exact = Decimal(value).scaleb(-6)
-    cents = exact.quantize(CENT)
-    return cents if cents == exact else exact.normalize()
+__all__ = ["MICROS", "MicroAmount", "UTCDateTime", "from_micros", "to_micros"]
 
 
 class MicroAmount(TypeDecorator[Decimal]):

@@ -116,7 +116,7 @@ def pstn_row(row: RatedCallRecord, tenant_country: str) -> dict[str, Any]:
         "charge": _number(row.charge),
         "connectionCharge": _number(row.connection_fee),
         "currency": row.currency,
-        "callType": row.call_type,
+        "callType": row.call_type.value,
         "calleeNumber": row.callee,
         "callerNumber": row.caller,
         "destinationContext": None if row.domestic is None

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
+from commcredits.domain.calls import CallType
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.entrypoints.api.routes_reports import export_file
 from commcredits.entrypoints.web.common import Page, PageDep, status_of
@@ -44,11 +45,12 @@ SHOWN = tuple(c for c in reports.PstnUsage.columns if c in {
 })
 WRAP = {"Destination Dialed"}
 NUMERIC = {"Duration Seconds", "Connection Fee", "Charge"}
-CALL_TYPES = (
-    "user_in", "user_out", "user_out_conf", "user_out_transfer", "user_out_forwarding",
-    "conf_in", "conf_out", "unassigned_in", "emergency_in", "emergency_out", "fmc_in",
-    "fmc_out", "ucap_in", "ucap_out", "ucap_out_conf",
-)
+CALL_TYPES = tuple(t.value for t in (  # the report filter's choices, in this order
+    CallType.USER_IN, CallType.USER_OUT, CallType.USER_OUT_CONF, CallType.USER_OUT_TRANSFER,
+    CallType.USER_OUT_FORWARDING, CallType.CONF_IN, CallType.CONF_OUT, CallType.UNASSIGNED_IN,
+    CallType.EMERGENCY_IN, CallType.EMERGENCY_OUT, CallType.FMC_IN, CallType.FMC_OUT,
+    CallType.UCAP_IN, CallType.UCAP_OUT, CallType.UCAP_OUT_CONF,
+))
 CAPABILITIES = (
     "MCOPSTN1", "MCOPSTN2", "MCOPSTN5", "MCOPSTN6", "MCOPSTN8", "MCOPSTNPP", "MCOMEETADD",
     "MCOMEETACPEA", "MCOEV", "FREECALL",
