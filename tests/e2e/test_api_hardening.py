@@ -429,7 +429,18 @@ def test_a_bad_body_is_judged_only_after_the_key_and_the_access(
          {**unauthenticated, "reader": keys["reader"], "billing admin": keys["billing_admin"]},
          {"reader": (403, "FORBIDDEN"), "billing admin": (422, "VALIDATION_ERROR")}),
         ("POST", f"/tenants/{tid}/calls/authorize", b'{"call_id": "x"}',
-         {"no key": None}, {}),
+         {**unauthenticated, "stranger": stranger, "platform": keys["platform"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "platform": (422, "VALIDATION_ERROR")}),
+        ("POST", f"/tenants/{tid}/calls/c-1/end", b'{"duration_seconds": 1, "x": 1}',
+         {**unauthenticated, "stranger": stranger, "platform": keys["platform"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "platform": (422, "VALIDATION_ERROR")}),
+        # A bad query parameter, too, is judged after the key and the tenant.
+        ("GET", f"/tenants/{tid}/credits/ledger?limit=many", b"",
+         {**unauthenticated, "stranger": stranger, "reader": keys["reader"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "reader": (422, "VALIDATION_ERROR")}),
+        ("GET", f"/tenants/{tid}/audit-log?limit=0", b"",
+         {**unauthenticated, "stranger": stranger, "global admin": keys["global_admin"]},
+         {"stranger": (404, "TENANT_NOT_FOUND"), "global admin": (422, "VALIDATION_ERROR")}),
     ]
     with unchanged(api, engine, tid), unchanged(api, engine, other):
         for method, path, content, sent, expected in cases:

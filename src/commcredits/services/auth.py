@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from commcredits.domain.errors import Forbidden, NotFound, Unauthenticated
+from commcredits.domain.errors import DomainError, Forbidden, NotFound, Unauthenticated
 from commcredits.domain.tenants import Role, Tenant
 from commcredits.services.ports import UnitOfWork
 
@@ -104,6 +104,19 @@ def require_operator(principal: Principal) -> None:
         )
 
 
+def access_refusal(uow: UnitOfWork, key: str | None, operator_key: str | None,
+                   tenant_id: str | None) -> DomainError | None:
+    """What a request would be refused for before its input is judged: no valid key (401),
+    or a tenant it may not see (404); None when neither (ERR-1's order: 401, 404/403, 422)."""
+    try:
+        principal = authenticate(uow, key, operator_key)
+        if tenant_id is not None:
+            visible_tenant(uow, principal, tenant_id)
+    except DomainError as exc:
+        return exc
+    return None
+
+
 def tenant_not_found(tenant_id: str) -> NotFound:
     return NotFound(
         "TENANT_NOT_FOUND", f"No tenant {tenant_id!r} exists for this key.",
@@ -111,8 +124,8 @@ def tenant_not_found(tenant_id: str) -> NotFound:
     )
 
 
-def authorize(uow: UnitOfWork, principal: Principal, tenant_id: str, action: Action) -> Tenant:
-    """Return the tenant if ``principal`` may perform ``action`` on it, else refuse."""
+def visible_tenant(uow: UnitOfWork, principal: Principal, tenant_id: str) -> Tenant:
+    """The tenant if ``principal`` may see it at all, else NOT_FOUND (AUTH-2)."""
     tenant = uow.tenants.get(tenant_id)
     if tenant is None:
         raise tenant_not_found(tenant_id)
@@ -122,6 +135,12 @@ def authorize(uow: UnitOfWork, principal: Principal, tenant_id: str, action: Act
             raise tenant_not_found(tenant_id)
     elif principal.role is not Role.OPERATOR and principal.tenant_id != tenant_id:
         raise tenant_not_found(tenant_id)
+    return tenant
+
+
+def authorize(uow: UnitOfWork, principal: Principal, tenant_id: str, action: Action) -> Tenant:
+    """Return the tenant if ``principal`` may perform ``action`` on it, else refuse."""
+    tenant = visible_tenant(uow, principal, tenant_id)
     if action not in ROLE_ACTIONS[principal.role]:
         raise Forbidden(
             "FORBIDDEN",
