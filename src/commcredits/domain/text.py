@@ -10,7 +10,7 @@ lines, bulk license files) is read through `read_upload`, which refuses it by li
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from commcredits.domain.errors import InvalidInput
@@ -78,20 +78,41 @@ def read_upload(
     """An uploaded file's text: UTF-8 (a BOM is dropped), refused by line when it holds a
     NUL character or a lone surrogate. ``undecodable`` makes the refusal for bytes that are
     not UTF-8, in the words of the file's own format."""
+    return _checked(data, undecodable, first=1, bom=True)
+
+
+def read_upload_lines(
+    lines: Iterable[bytes | str], undecodable: Callable[[UnicodeDecodeError], InvalidInput],
+) -> Iterator[str]:
+    """`read_upload` for a file read line by line (each line with its line end, as a binary
+    file's ``readline`` gives them): each line's text, refused at its line as `read_upload`
+    refuses the whole file, so a file of any size is read in memory of one line (CDR-3)."""
+    number = 1
+    for line in lines:
+        text = _checked(line, undecodable, first=number, bom=number == 1)
+        number += text.count("\n")
+        yield text
+
+
+def _checked(
+    data: bytes | str, undecodable: Callable[[UnicodeDecodeError], InvalidInput],
+    *, first: int, bom: bool,
+) -> str:
+    """The text of ``data``, whose first line is line ``first`` of the file."""
     if isinstance(data, bytes):
         try:
-            text = data.decode("utf-8-sig")
+            text = data.decode("utf-8-sig" if bom else "utf-8")
         except UnicodeDecodeError as exc:
             raise undecodable(exc) from None
         found = text.find("\x00")  # decoded UTF-8 holds no surrogates
         problem = NUL_PROBLEM
     else:
-        text = data.removeprefix("\ufeff")
+        text = data.removeprefix("\ufeff") if bom else data
         match = _BAD.search(text)
         found = match.start() if match else -1
         problem = NUL_PROBLEM if match and match.group() == "\x00" else SURROGATE_PROBLEM
     if found >= 0:
-        line = text.count("\n", 0, found) + 1
+        line = first + text.count("\n", 0, found)
         raise bad_text_refusal("file, at line", str(line), problem, line=line)
     return text
 
