@@ -199,17 +199,24 @@ def test_malformed_and_rule_breaking_assign_license_requests_are_refused_and_cha
     for body, code in bad:
         sent = {"content": body} if isinstance(body, bytes) else {"json": body}
         graph_error(graph(api, "POST", path, admin, **sent), 400, "Request_BadRequest", code)
-    for user in ("%00", "x" * 5000, "%F0%9F%93%9E@contoso.com", "%ED%A0%80"):
+    for user in ("%00",):  # a NUL is refused at the edge (ERR-1), in Graph's shape
+        graph_error(graph(api, "POST", f"/users/{user}/assignLicense", admin,
+                          json={"addLicenses": [{"skuId": SKU_IDS["MCOPSTNC"]}]}),
+                    400, "Request_BadRequest", "INVALID_INPUT")
+        graph_error(graph(api, "GET", f"/users/{user}/licenseDetails", admin),
+                    400, "Request_BadRequest", "INVALID_INPUT")
+    for user in ("x" * 5000, "%F0%9F%93%9E@contoso.com", "%ED%A0%80"):
         graph_error(graph(api, "POST", f"/users/{user}/assignLicense", admin,
                           json={"addLicenses": [{"skuId": SKU_IDS["MCOPSTNC"]}]}),
                     404, "Request_ResourceNotFound", "USER_NOT_FOUND")
         graph_error(graph(api, "GET", f"/users/{user}/licenseDetails", admin),
                     404, "Request_ResourceNotFound", "USER_NOT_FOUND")
-    for query, code in (("$filter=userPrincipalName eq '%00'", None),
+    for query, code in (("$filter=userPrincipalName eq '%00'", "INVALID_INPUT"),
                         ("$filter=" + "a" * 3000, "INVALID_FILTER"),
-                        ("$select=%00", "INVALID_SELECT"), ("$top=%00", "INVALID_TOP"),
+                        ("$select=%00", "INVALID_INPUT"), ("$top=%00", "INVALID_INPUT"),
+                        ("$select=x", "INVALID_SELECT"), ("$top=x", "INVALID_TOP"),
                         ("$skiptoken=AA", None), ("$skiptoken=A", "INVALID_SKIPTOKEN"),
-                        ("tenant=%00", "TENANT_NOT_FOUND"),
+                        ("tenant=%00", "INVALID_INPUT"),
                         ("tenant=" + "t" * 100, "TENANT_NOT_FOUND")):
         r = graph(api, "GET", f"/users?{query}", admin)
         if code is None:

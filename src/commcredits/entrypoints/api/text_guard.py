@@ -19,11 +19,13 @@ from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.text import bad_text_refusal, find_bad_text, text_problem
 from commcredits.entrypoints.api import errors
+from commcredits.entrypoints.api.graph_odata import graph_refusal
 from commcredits.entrypoints.api.operations import operation_for, operations
 from commcredits.services.auth import authenticate
 
@@ -52,8 +54,11 @@ class TextGuard:
             return
         request = Request(scope, receive)
         answer: DomainError = await _unauthenticated(scope) or refusal
-        response = errors.answer(request, errors.STATUS[answer.kind], answer.code,
-                                 answer.message, answer.details)
+        if str(scope["path"]).startswith("/graph/"):  # Graph's own error shape there
+            response: Response = graph_refusal(answer)
+        else:
+            response = errors.answer(request, errors.STATUS[answer.kind], answer.code,
+                                     answer.message, answer.details)
         await response(scope, receive, send)
 
 
@@ -157,9 +162,10 @@ def _body_problem(kind: str, body: bytes) -> InvalidInput | None:
 
 
 async def _unauthenticated(scope: Scope) -> DomainError | None:
-    """On an API path, the refusal for a missing or unknown key, which comes first."""
+    """On an API or Graph path, the refusal for a missing or unknown key, which comes
+    first."""
     path: str = scope["path"]
-    if not path.startswith("/api/"):
+    if not path.startswith(("/api/", "/graph/")):
         return None
     services = scope["app"].state.services
     key = None
