@@ -14,12 +14,15 @@ time, but:
   micro-units (`charge_micros`, half-up to cents as `rating.charge`);
 - pools, lots, balance and debt are tracked in memory in start-time order, so POOL-5's
   split, FIFO over lots (FUND-3), debt (FUND-5) and the balance-depleted email follow each
-  charge as they would one by one; every charge is still its own ledger entry with its
-  allocations and the same idempotency key (FUND-6).
+  charge as they would one by one; the charges are posted in bulk (FUND-10,
+  `cdr_posting.ChunkLedger`): one `charge` entry per chunk, split after the charge that
+  depleted the balance or queued an auto-recharge, and each call row keeps its own charge
+  and the id of the entry that paid it.
 
 What it does not handle is left to the single-call path, one record at a time, in order:
 a record of another call type than the outbound user calls (`CallType.is_outbound`), an MCA
-tenant (post-usage billing), and a chunk whose write hits an existing ledger key. When a
+tenant (post-usage billing), and a chunk with a call whose single-call ledger key
+(`call:<call id>:<usage id>`) is already taken (an interrupted earlier attempt). When a
 charge queues an auto-recharge (AR-2), the chunk ends right after that record and is
 committed, and the recharge is processed before the next record, as it is one by one.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,8 +53,6 @@ from commcredits.domain.authorization import (
 from commcredits.domain.calls import OUTBOUND_TYPES, CallSource, CallStatus
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
-from commcredits.domain.money import Money, from_micros
-from commcredits.domain.notifications import balance_depleted
 from commcredits.domain.pools import (
     DirectoryUser,
     LicenseIndex,
@@ -64,22 +66,16 @@ from commcredits.domain.pools import (
 from commcredits.domain.rating import Classified, Direction, Rate
 from commcredits.domain.rating_batch import (
     ChargeMemo,
-    LotBalance,
     PrefixIndex,
     RateTerms,
-    fifo_micros,
-    micros,
 )
-from commcredits.domain.recharge import AutoRecharge
 from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import calls, pools
-from commcredits.services.account import AccountWriter
+from commcredits.services.cdr_posting import ChunkLedger
 from commcredits.services.context import Services
-from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import CdrBatch, RateTableRecord, UnitOfWork
 from commcredits.services.rates import version_for
-from commcredits.services.recharge import queue_if_due
 
 FAST_TYPES = OUTBOUND_TYPES
 _CDR, _ENDED = CallSource.CDR.value, CallStatus.ENDED.value
@@ -134,6 +130,9 @@ class ImportState:
         self.held: dict[tuple[str, int], tuple[dict[str, str | None], str | None]] = {}
         self.targets: dict[tuple[str, str, int], PoolTarget] = {}
         self.statics: dict[tuple[str | None, str, int], _Static | Denied] = {}
+        # The import's bulk charge entries are `cdr-batch:<batch_id>:<n>` (FUND-10).
+        self.batch_id = uuid.uuid4().hex
+        self.entries = 0
 
     def licenses(self, uow: UnitOfWork) -> LicenseIndex:
         """The tenant's license index for this chunk, and the moments where any license
@@ -238,73 +237,6 @@ class ImportState:
 # --- One chunk ----------------------------------------------------------------------------
 
 
-class _Ledger:
-    """The tenant's lots, balance and debt during a chunk, in micro-units (FUND-3..6)."""
-
-    def __init__(self, uow: UnitOfWork, tenant_id: str, now: datetime, remaining: int) -> None:
-        self.uow = uow
-        self.tenant_id = tenant_id
-        self.now = now
-        self.writer = AccountWriter(uow, tenant_id, now)
-        self.writer.apply_due_expiry()  # FUND-4, before the chunk's first charge
-        self.currency = self.writer.currency
-        self.balance = micros(self.writer.balance.amount)
-        self.debt = micros(self.writer.debt.amount)
-        self.lots = [LotBalance(lot.id, lot.purchased_at, lot.expires_at,
-                                micros(lot.remaining.amount))
-                     for lot in sorted(self.writer.lots, key=lambda v: (v.purchased_at, v.id))]
-        self.before = {lot.id: lot.remaining for lot in self.lots}
-        self.ids = uow.cdr_batch.reserve_entry_ids(remaining)
-        self.next = 0
-        settings = uow.recharge.settings(tenant_id, self.currency)
-        self.rule = None
-        if settings is not None and not settings.waiting_for_payment_method \
-                and settings.enabled:
-            self.rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,
-                                     settings.payment_method_id)
-        self.recharge_blocked = False
-
-    def money(self, value: int) -> Money:
-        return Money(from_micros(value), self.currency)
-
-    def charge(self, amount: int, batch: CdrBatch, reference: str, description: str) \
-            -> tuple[int, str | None]:
-        """One charge entry (FIFO, debt); returns its id and a queued recharge, if any."""
-        entry_id = self.ids[self.next]
-        self.next += 1
-        allocations, shortfall = fifo_micros(self.lots, amount, self.now)
-        before = self.balance
-        self.balance -= amount
-        self.debt += shortfall
-        batch.entries.append((entry_id, "charge", -amount, shortfall, self.now, reference,
-                              description, reference))
-        for lot_id, taken in allocations:
-            batch.allocations.append((entry_id, lot_id, taken))
-        if balance_depleted(before, self.balance):
-            notify_depleted(self.uow, self.tenant_id, entry_id, self.money(self.balance),
-                            self.now)
-        request = None
-        if self.rule is not None and not self.recharge_blocked \
-                and self.rule.due(self.money(self.balance)):
-            request = queue_if_due(self.uow, self.tenant_id, self.money(self.balance),
-                                   self.now, cause_entry_id=entry_id)
-            self.recharge_blocked = request is None
-        return entry_id, request
-
-    def finish(self, batch: CdrBatch) -> None:
-        for lot in self.lots:
-            taken = self.before[lot.id] - lot.remaining
-            if taken:
-                batch.lots_taken[lot.id] = taken
-        holding = [lot.expires_at for lot in self.lots if lot.remaining > 0]
-        w = self.writer
-        self.uow.credits.save_account(
-            w.state, balance=self.money(self.balance), debt=self.money(self.debt),
-            next_expiry_at=min(holding) if holding else None, invoice_seq=w.invoice_seq,
-            first_funded_at=w.first_funded_at,
-        )
-
-
 def _reject(result: ChunkResult, line: int, code: str, message: str) -> None:
     result.rejected.append({"line": line, "reason": code, "message": message})
 
@@ -332,7 +264,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
     prefix = f"{time.time_ns() & (1 << 64) - 1:016x}"
     noise = os.urandom(5 * len(records)).hex()
     batch = CdrBatch([], [], [], {}, [])
-    ledger: _Ledger | None = None
+    ledger: ChunkLedger | None = None
     used: dict[tuple[str, str], int] = {}
     added: dict[tuple[str, str], int] = {}
     pool_refs: dict[str, PoolRef] = {}
@@ -389,10 +321,12 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
         entry_id: int | None = None
         if amount > 0:
             if ledger is None:
-                ledger = _Ledger(uow, tid, now, len(records) - position)
-            reference = f"call:{req.call_id}:{usage_id}"
-            entry_id, request = ledger.charge(amount, batch, reference,
-                                              f"Call {req.call_id} to {req.callee}")
+                ledger = ChunkLedger(uow, tid, now, len(records) - position, state.batch_id,
+                                     state.entries)
+            # The key a single-call charge of this call would have: one already in the
+            # ledger (an interrupted attempt) sends the chunk through that path.
+            batch.call_keys.append(f"call:{req.call_id}:{usage_id}")
+            entry_id, request = ledger.charge(amount)
             if request is not None:
                 result.recharge_request = request
         batch.calls.append((
@@ -410,6 +344,8 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
     if ledger is not None:
         ledger.finish(batch)
     uow.cdr_batch.write(tid, batch)
+    if ledger is not None:
+        state.entries = ledger.entry_no  # numbered on by the next chunk, once this one stands
     for (month, key), minutes in added.items():
         uow.pools.add_usage(tid, month, key, minutes, now)
     return result
