@@ -16,7 +16,8 @@ re-created first):
   file (CDR-3): a first pass checks and counts the rows, then chunks of ``cdrs.CHUNK`` rows
   are parsed, validated and sorted by start, each run of a chunk in one transaction (tenant lock,
   duplicate check, set-based rating, pool and FIFO lot accounting in memory, bulk writes of
-  the ``calls``, ``ledger_entries``, ``ledger_allocations`` and ``pool_consumptions`` rows).
+  the ``calls``, ``ledger_entries`` (one bulk charge per chunk, FUND-10),
+  ``ledger_allocations`` and ``pool_consumptions`` rows).
   Timed from the CSV file to the last commit. The process's peak RSS before and after the
   import is printed (the file's text is dropped before it starts): streaming keeps the
   growth to about one chunk, whatever ``--cdrs``.
@@ -231,9 +232,11 @@ def bare_inserts(rt: Runtime, tid: str, base_tid: str) -> tuple[int, float, floa
     decision_at = CALL_ROW_COLUMNS.index("decision")
     decisions: dict[str, str] = {}
     # Prepared before the clock starts: the rows as the batch path hands them to the
-    # repository, entries numbered within their chunk until ids are reserved.
+    # repository; each (bulk, FUND-10) entry goes with the chunk of its first call, numbered
+    # within it until ids are reserved, and its calls name it by its old id until then.
     chunks: list[tuple[list[list[Any]], list[tuple[Any, ...]], list[tuple[int, int, int]],
                        list[tuple[Any, ...]]]] = []
+    placed: set[int] = set()
     for i in range(0, len(call_rows), CHUNK):
         rows: list[list[Any]] = []
         entries: list[tuple[Any, ...]] = []
@@ -248,13 +251,13 @@ def bare_inserts(rt: Runtime, tid: str, base_tid: str) -> tuple[int, float, floa
                 row[k] = to_micros(row[k])
             text_of = json.dumps(row[decision_at], sort_keys=True)
             row[decision_at] = decisions.setdefault(text_of, json.dumps(row[decision_at]))
-            if row[entry_at]:
+            if row[entry_at] and row[entry_at] not in placed:
+                placed.add(row[entry_at])
                 e = entry_rows[row[entry_at]]
                 key = "base-" + e.idempotency_key
                 allocs.extend((len(entries), lot, m) for lot, m in allocations[row[entry_at]])
-                row[entry_at] = len(entries)
-                entries.append((e.kind, to_micros(e.amount), to_micros(e.debt_delta), e.at,
-                                key, e.description, key))
+                entries.append((e.id, e.kind, to_micros(e.amount), to_micros(e.debt_delta),
+                                e.at, key, e.description, key))
             c = consumptions.get(f"call:{old_id}")
             if c is not None:
                 pool_rows.append((c.month, c.pool_key, f"call:{row[id_at]}", c.seconds,
@@ -263,16 +266,19 @@ def bare_inserts(rt: Runtime, tid: str, base_tid: str) -> tuple[int, float, floa
         chunks.append((rows, entries, allocs, pool_rows))
     cpu = time.process_time()
     started = time.perf_counter()
+    new_ids: dict[int, int] = {}
     for rows, entries, allocs, pool_rows in chunks:
         with rt.services.uow() as uow:
             repo = uow.cdr_batch
             ids = repo.reserve_entry_ids(len(entries))
+            for n, e in enumerate(entries):
+                new_ids[e[0]] = ids[n]
             for row in rows:
                 if row[entry_at] is not None:
-                    row[entry_at] = ids[row[entry_at]]
+                    row[entry_at] = new_ids[row[entry_at]]
             repo.write(base_tid, CdrBatch(
                 [tuple(row) for row in rows],
-                [(ids[n], *e) for n, e in enumerate(entries)],
+                [(ids[n], *e[1:]) for n, e in enumerate(entries)],
                 [(ids[n], lot, m) for n, lot, m in allocs], {}, pool_rows))
             uow.commit()
     return len(call_rows), time.perf_counter() - started, time.process_time() - cpu

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.types import MicroAmount
@@ -82,3 +82,34 @@ def check_ledger_invariants(engine: Engine) -> None:
             assert debt_sum == acc.debt, f"{tid}: debt deltas != debt"
             assert acc.debt >= 0, f"{tid}: negative debt"
             assert lots_sum - acc.debt == acc.balance, f"{tid}: lots - debt != balance"
+            check_entries_are_their_calls(conn, tid)
+
+
+def check_entries_are_their_calls(conn: Connection, tenant_id: str) -> None:
+    """FUND-10: every charge entry that paid calls (a live call's own entry, a CDR batch's
+    bulk entry) has for amount the sum of its calls' charges, each call names an entry of
+    its own tenant, and every charged call of a prepaid tenant names one. An MCA tenant's
+    entry pays only the prepaid part of its calls' charges (the rest is overage, MCA-2)."""
+    e, c = t.ledger_entries, t.calls
+    kind = conn.execute(select(t.tenants.c.billing_account_type)
+                        .where(t.tenants.c.id == tenant_id)).scalar_one()
+    charged = func.coalesce(func.sum(c.c.charge), 0, type_=MicroAmount)
+    rows = conn.execute(
+        select(c.c.entry_id, e.c.kind, e.c.amount, e.c.tenant_id.label("entry_tenant"),
+               charged.label("charged"))
+        .select_from(c.outerjoin(e, e.c.id == c.c.entry_id))
+        .where(c.c.tenant_id == tenant_id, c.c.entry_id.is_not(None))
+        .group_by(c.c.entry_id, e.c.kind, e.c.amount, e.c.tenant_id)
+    ).all()
+    for r in rows:
+        assert r.kind == "charge" and r.entry_tenant == tenant_id, \
+            f"{tenant_id}: calls name entry {r.entry_id}, not a charge of theirs"
+        if kind == "MCA":
+            assert -r.amount <= r.charged, f"{tenant_id}: entry {r.entry_id} > its calls"
+        else:
+            assert -r.amount == r.charged, \
+                f"{tenant_id}: entry {r.entry_id} is {-r.amount}, its calls {r.charged}"
+    if kind != "MCA":
+        unpaid = conn.execute(select(func.count()).select_from(c).where(
+            c.c.tenant_id == tenant_id, c.c.entry_id.is_(None), c.c.charge > 0)).scalar_one()
+        assert unpaid == 0, f"{tenant_id}: {unpaid} charged call(s) name no entry"

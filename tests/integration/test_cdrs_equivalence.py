@@ -11,6 +11,12 @@ rate table version with connection fees, odd increments, 6-decimal rates and row
 effect mid-month rates them; a small balance with auto-recharge makes charges cross the
 trigger, run into debt and recharge in the middle of a chunk; one file comes a year later,
 after the first lot expired (FUND-4).
+
+The ledger differs by design (FUND-10): the single-call path writes one charge entry per
+call, the batch path one per chunk, split after a depletion or a queued recharge. So charge
+entries are compared by what they add up to (amount, debt, allocations per lot), the other
+entries (purchases, expiries) row by row, and a recharge's cause by how many charged calls
+had been paid when it was queued.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from bisect import bisect_right
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,11 +169,24 @@ def snapshot(engine: Engine, tid: str) -> dict[str, Any]:
         def call(r: Any) -> dict[str, Any]:
             out = {k: clean(v) for k, v in r._mapping.items() if k not in ("id", "tenant_id")}
             out["user_object_id"] = upn.get(r.user_object_id)
-            out["entry_id"] = entry_no.get(r.entry_id)
+            # Which entry paid the call differs by design (FUND-10); that one did is kept.
+            out["entry_id"] = r.entry_id in entry_no if r.entry_id is not None else None
             decision = r.decision if isinstance(r.decision, dict) else json.loads(r.decision)
             out["decision"] = json.loads(clean(json.dumps(decision)))
             return out
 
+        # A recharge's cause: how many charged calls had been paid by then (entries are
+        # numbered in the order they were charged, on both paths).
+        paid = sorted(r.entry_id for r in call_rows if r.entry_id is not None)
+
+        def cause(entry_id: int | None) -> int:
+            return -1 if entry_id is None else bisect_right(paid, entry_id)
+
+        charges = [r for r in entries if r.kind == "charge"]
+        taken: dict[int, Any] = {}
+        for r in charges:
+            for lot, amount in allocations.get(r.id, []):
+                taken[lot] = taken.get(lot, 0) + amount
         account = conn.execute(select(t.credit_accounts).where(
             t.credit_accounts.c.tenant_id == tid)).one()
         return {
@@ -176,7 +196,9 @@ def snapshot(engine: Engine, tid: str) -> dict[str, Any]:
                      for r in lots],
             "entries": [(r.kind, r.amount, r.debt_delta, r.at, clean(r.reference),
                          clean(r.description), lot_no.get(r.lot_id), clean(r.idempotency_key),
-                         allocations.get(r.id, [])) for r in entries],
+                         allocations.get(r.id, [])) for r in entries if r.kind != "charge"],
+            "charges": (sum(r.amount for r in charges), sum(r.debt_delta for r in charges),
+                        sorted(taken.items()), sorted({r.at for r in charges})),
             "calls": [call(r) for r in call_rows],
             "pool_usage": sorted((r.month, clean(r.pool_key), r.used_minutes, r.updated_at)
                                  for r in rows(t.pool_usage, t.pool_usage.c.month)),
@@ -185,7 +207,7 @@ def snapshot(engine: Engine, tid: str) -> dict[str, Any]:
                  r.minutes_covered, r.uncovered_seconds, r.at)
                 for r in rows(t.pool_consumptions, t.pool_consumptions.c.id)],
             "recharges": sorted(  # all created at the same moment: order by cause
-                ((entry_no.get(r.cause_entry_id, -1), r.chain, r.status, r.amount, r.attempt,
+                ((cause(r.cause_entry_id), r.chain, r.status, r.amount, r.attempt,
                   r.failure, lot_no.get(r.lot_id, -1))
                  for r in rows(t.recharge_requests, t.recharge_requests.c.created_at)),
                 key=lambda r: r[:2]),

@@ -230,9 +230,13 @@ def test_the_zip_holds_an_rfc4180_csv_and_the_parameters(
 
 
 def ledger_call_charges(engine: Engine, tid: str) -> Decimal:
+    """What the ledger charged for calls: live calls' own entries and CDR batches' bulk
+    entries (FUND-10)."""
+    e = t.ledger_entries
     with engine.connect() as conn:
-        amounts = conn.execute(select(t.ledger_entries.c.amount).where(
-            t.ledger_entries.c.tenant_id == tid, t.ledger_entries.c.reference.like("call:%"),
+        amounts = conn.execute(select(e.c.amount).where(
+            e.c.tenant_id == tid, e.c.kind == "charge",
+            e.c.reference.like("call:%") | e.c.reference.like("cdr-batch:%"),
         )).scalars().all()
     return -sum(amounts, Decimal(0))
 

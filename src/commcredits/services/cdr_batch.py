@@ -14,12 +14,15 @@ time, but:
   micro-units (`charge_micros`, half-up to cents as `rating.charge`);
 - pools, lots, balance and debt are tracked in memory in start-time order, so POOL-5's
   split, FIFO over lots (FUND-3), debt (FUND-5) and the balance-depleted email follow each
-  charge as they would one by one; every charge is still its own ledger entry with its
-  allocations and the same idempotency key (FUND-6).
+  charge as they would one by one; the charges are posted in bulk (FUND-10,
+  `cdr_posting.ChunkLedger`): one `charge` entry per chunk, split after the charge that
+  depleted the balance or queued an auto-recharge, and each call row keeps its own charge
+  and the id of the entry that paid it.
 
 What it does not handle is left to the single-call path, one record at a time, in order:
 a record of another call type than the outbound user calls (`CallType.is_outbound`), an MCA
-tenant (post-usage billing), and a chunk whose write hits an existing ledger key. When a
+tenant (post-usage billing), and a chunk with a call whose single-call ledger key
+(`call:<call id>:<usage id>`) is already taken (an interrupted earlier attempt). When a
 charge queues an auto-recharge (AR-2), the chunk ends right after that record and is
 committed, and the recharge is processed before the next record, as it is one by one.
 """
@@ -29,8 +32,9 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,19 +42,13 @@ from typing import Any
 from commcredits.domain.authorization import (
     CREDITS_CAPABILITY,
     Allowed,
-    CallFacts,
-    CallKind,
     Decision,
     Denied,
     Funding,
-    decide,
-    unlimited,
 )
 from commcredits.domain.calls import OUTBOUND_TYPES, CallSource, CallStatus
 from commcredits.domain.errors import InvalidInput
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
-from commcredits.domain.money import Money, from_micros
-from commcredits.domain.notifications import balance_depleted
+from commcredits.domain.licensing import calling_plan_code
 from commcredits.domain.pools import (
     DirectoryUser,
     LicenseIndex,
@@ -64,22 +62,17 @@ from commcredits.domain.pools import (
 from commcredits.domain.rating import Classified, Direction, Rate
 from commcredits.domain.rating_batch import (
     ChargeMemo,
-    LotBalance,
     PrefixIndex,
     RateTerms,
-    fifo_micros,
-    micros,
 )
-from commcredits.domain.recharge import AutoRecharge
 from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import calls, pools
-from commcredits.services.account import AccountWriter
+from commcredits.services.cdr_posting import ChunkLedger
+from commcredits.services.cdr_rating import Static, rate_record
 from commcredits.services.context import Services
-from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import CdrBatch, RateTableRecord, UnitOfWork
 from commcredits.services.rates import version_for
-from commcredits.services.recharge import queue_if_due
 
 FAST_TYPES = OUTBOUND_TYPES
 _CDR, _ENDED = CallSource.CDR.value, CallStatus.ENDED.value
@@ -133,7 +126,10 @@ class ImportState:
         self.epochs: list[datetime] = []
         self.held: dict[tuple[str, int], tuple[dict[str, str | None], str | None]] = {}
         self.targets: dict[tuple[str, str, int], PoolTarget] = {}
-        self.statics: dict[tuple[str | None, str, int], _Static | Denied] = {}
+        self.statics: dict[tuple[str | None, str, int], Static | Denied] = {}
+        # The import's bulk charge entries are `cdr-batch:<batch_id>:<n>` (FUND-10).
+        self.batch_id = uuid.uuid4().hex
+        self.entries = 0
 
     def licenses(self, uow: UnitOfWork) -> LicenseIndex:
         """The tenant's license index for this chunk, and the moments where any license
@@ -238,73 +234,6 @@ class ImportState:
 # --- One chunk ----------------------------------------------------------------------------
 
 
-class _Ledger:
-    """The tenant's lots, balance and debt during a chunk, in micro-units (FUND-3..6)."""
-
-    def __init__(self, uow: UnitOfWork, tenant_id: str, now: datetime, remaining: int) -> None:
-        self.uow = uow
-        self.tenant_id = tenant_id
-        self.now = now
-        self.writer = AccountWriter(uow, tenant_id, now)
-        self.writer.apply_due_expiry()  # FUND-4, before the chunk's first charge
-        self.currency = self.writer.currency
-        self.balance = micros(self.writer.balance.amount)
-        self.debt = micros(self.writer.debt.amount)
-        self.lots = [LotBalance(lot.id, lot.purchased_at, lot.expires_at,
-                                micros(lot.remaining.amount))
-                     for lot in sorted(self.writer.lots, key=lambda v: (v.purchased_at, v.id))]
-        self.before = {lot.id: lot.remaining for lot in self.lots}
-        self.ids = uow.cdr_batch.reserve_entry_ids(remaining)
-        self.next = 0
-        settings = uow.recharge.settings(tenant_id, self.currency)
-        self.rule = None
-        if settings is not None and not settings.waiting_for_payment_method \
-                and settings.enabled:
-            self.rule = AutoRecharge(settings.enabled, settings.amount, settings.trigger,
-                                     settings.payment_method_id)
-        self.recharge_blocked = False
-
-    def money(self, value: int) -> Money:
-        return Money(from_micros(value), self.currency)
-
-    def charge(self, amount: int, batch: CdrBatch, reference: str, description: str) \
-            -> tuple[int, str | None]:
-        """One charge entry (FIFO, debt); returns its id and a queued recharge, if any."""
-        entry_id = self.ids[self.next]
-        self.next += 1
-        allocations, shortfall = fifo_micros(self.lots, amount, self.now)
-        before = self.balance
-        self.balance -= amount
-        self.debt += shortfall
-        batch.entries.append((entry_id, "charge", -amount, shortfall, self.now, reference,
-                              description, reference))
-        for lot_id, taken in allocations:
-            batch.allocations.append((entry_id, lot_id, taken))
-        if balance_depleted(before, self.balance):
-            notify_depleted(self.uow, self.tenant_id, entry_id, self.money(self.balance),
-                            self.now)
-        request = None
-        if self.rule is not None and not self.recharge_blocked \
-                and self.rule.due(self.money(self.balance)):
-            request = queue_if_due(self.uow, self.tenant_id, self.money(self.balance),
-                                   self.now, cause_entry_id=entry_id)
-            self.recharge_blocked = request is None
-        return entry_id, request
-
-    def finish(self, batch: CdrBatch) -> None:
-        for lot in self.lots:
-            taken = self.before[lot.id] - lot.remaining
-            if taken:
-                batch.lots_taken[lot.id] = taken
-        holding = [lot.expires_at for lot in self.lots if lot.remaining > 0]
-        w = self.writer
-        self.uow.credits.save_account(
-            w.state, balance=self.money(self.balance), debt=self.money(self.debt),
-            next_expiry_at=min(holding) if holding else None, invoice_seq=w.invoice_seq,
-            first_funded_at=w.first_funded_at,
-        )
-
-
 def _reject(result: ChunkResult, line: int, code: str, message: str) -> None:
     result.rejected.append({"line": line, "reason": code, "message": message})
 
@@ -332,7 +261,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
     prefix = f"{time.time_ns() & (1 << 64) - 1:016x}"
     noise = os.urandom(5 * len(records)).hex()
     batch = CdrBatch([], [], [], {}, [])
-    ledger: _Ledger | None = None
+    ledger: ChunkLedger | None = None
     used: dict[tuple[str, str], int] = {}
     added: dict[tuple[str, str], int] = {}
     pool_refs: dict[str, PoolRef] = {}
@@ -350,7 +279,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
             result.duplicates += 1
             result.consumed = position + 1
             continue
-        rated = _rate(uow, state, index, req, pool_used)
+        rated = rate_record(uow, state, index, req, pool_used)
         if isinstance(rated, Denied):
             _reject(result, record.line, rated.code, rated.message)
             result.consumed = position + 1
@@ -389,10 +318,12 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
         entry_id: int | None = None
         if amount > 0:
             if ledger is None:
-                ledger = _Ledger(uow, tid, now, len(records) - position)
-            reference = f"call:{req.call_id}:{usage_id}"
-            entry_id, request = ledger.charge(amount, batch, reference,
-                                              f"Call {req.call_id} to {req.callee}")
+                ledger = ChunkLedger(uow, tid, now, len(records) - position, state.batch_id,
+                                     state.entries)
+            # The key a single-call charge of this call would have: one already in the
+            # ledger (an interrupted attempt) sends the chunk through that path.
+            batch.call_keys.append(f"call:{req.call_id}:{usage_id}")
+            entry_id, request = ledger.charge(amount)
             if request is not None:
                 result.recharge_request = request
         batch.calls.append((
@@ -410,114 +341,8 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
     if ledger is not None:
         ledger.finish(batch)
     uow.cdr_batch.write(tid, batch)
+    if ledger is not None:
+        state.entries = ledger.entry_no  # numbered on by the next chunk, once this one stands
     for (month, key), minutes in added.items():
         uow.pools.add_usage(tid, month, key, minutes, now)
     return result
-
-
-# The report fields of a rated call, in CALL_ROW_COLUMNS order from user_object_id to
-# external_country, then pool_key: (user_object_id, upn, display_name, user_location, caller,
-# callee, conference_id, number_type, domestic, destination_name, external_country,
-# pool_key) minus caller/callee/conference_id, which the row takes from the request.
-Fields = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Static:
-    """What rating a call depends on apart from its start's rate row and the pool's usage:
-    the same for every call of one user to one number within one license epoch."""
-
-    user_fields: tuple[Any, ...]
-    callee: Classified
-    free: Decision | None  # an emergency call: free, whatever else (CALL-2)
-    key: tuple[Any, ...]  # the decision's facts but the pool's minutes left and the rate
-    plan: str | None = None
-    blocked: bool = False
-    has_phone: bool = False
-    has_credits: bool = False
-    pool_key: str | None = None
-    pool_capability: str | None = None
-    capacity: int = 0
-    domestic: bool | None = None
-    number_type: str | None = None
-    external_country: str | None = None
-
-
-def _static(uow: UnitOfWork, state: ImportState, index: LicenseIndex, req: calls.CallRequest,
-            epoch: int) -> _Static | Denied:
-    """The first half of `calls.rate_call` for an outbound call (memoized by the caller)."""
-    found = index.user(req.user) if req.user else None
-    held, plan = state.held_at(found.id, epoch, req.start) if found else ({}, None)
-    location = (found.usage_location if found else None) or state.tenant.country
-    callee = state.classify(req.callee, location)
-    if found is not None:
-        user_fields: tuple[Any, ...] = (found.id, found.upn, state.display_name(uow, found.id),
-                                        found.usage_location)
-    else:
-        user_fields = (None, None, None, None)
-    if callee.emergency:
-        return _Static(user_fields, callee, decide(CallFacts(CallKind.EMERGENCY,
-                                                             calling_plan=plan)), ())
-    if found is None:
-        return Denied("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
-    if not callee.valid:
-        return Denied("INVALID_NUMBER", "The dialled number is not a valid phone number.")
-    dest = state.pool_country(callee.country)
-    pool_key = pool_capability = None
-    capacity = 0
-    if dest is not None:
-        target = state.locate(found, dest, epoch, req.start)
-        domestic = target.domestic
-        if target.ref is not None:
-            pool_key, pool_capability = target.ref.key, target.ref.capability
-            capacity = target.capacity
-    else:
-        domestic = callee.country == location
-    blocked, has_phone, has_credits = bool(found.blocked), PHONE_SKU in held, \
-        CREDITS_SKU in held
-    return _Static(
-        user_fields, callee, None,
-        (callee.number_type, blocked, has_phone, plan, has_credits, pool_capability),
-        plan, blocked, has_phone, has_credits, pool_key, pool_capability, capacity, domestic,
-        callee.number_type.value, (callee.country or "")[:2] or None,
-    )
-
-
-def _rate(
-    uow: UnitOfWork, state: ImportState, index: LicenseIndex, req: calls.CallRequest,
-    pool_used: Callable[[str, str], int],
-) -> tuple[Fields, Decision, int | None, Rate | None] | Denied:
-    """`calls.rate_call` for an outbound user call of a finished CDR (``live=False``)."""
-    epoch = bisect_right(state.epochs, req.start)
-    memo_key = (req.user, req.callee, epoch)
-    static = state.statics.get(memo_key)
-    if static is None:
-        static = state.statics[memo_key] = _static(uow, state, index, req, epoch)
-    if isinstance(static, Denied):
-        return static
-    if static.free is not None:
-        return ((*static.user_fields, req.caller, req.callee, req.conference_id, "emergency",
-                 None, None, None, None), static.free, None, None)
-    callee = static.callee
-    rated = state.rate(uow, callee.digits, req.start)
-    rate_id, rate = rated if rated is not None else (None, None)
-    left: int | None = None
-    if static.pool_key is not None:
-        left = max(0, static.capacity - pool_used(month_of(req.start), static.pool_key))
-    key = (*static.key, None if left is None else min(left, 1), rate_id)
-    decision: Decision | None = state.decisions.get(key)
-    if decision is None:
-        facts = CallFacts(
-            CallKind.USER_OUTBOUND, callee_valid=True, callee_type=callee.number_type,
-            user_blocked=static.blocked, has_phone_license=static.has_phone,
-            calling_plan=static.plan, has_credits_license=static.has_credits,
-            pool_capability=static.pool_capability, pool_minutes_left=left, rate=rate,
-            available=unlimited(state.currency), postpaid=False, overage_enabled=True,
-        )
-        decision = state.decisions[key] = decide(facts)
-    if isinstance(decision, Denied):
-        return decision
-    return ((*static.user_fields, req.caller, req.callee, req.conference_id,
-             static.number_type, static.domestic,
-             rate.destination if rate is not None else callee.country,
-             static.external_country, static.pool_key), decision, rate_id, rate)

@@ -8,7 +8,7 @@ The record types here are the plain rows that cross the port.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -697,7 +697,12 @@ class CdrBatch:
     - ``allocations``: (entry id, lot id, amount µ);
     - ``lots_taken``: lot id → micros taken from it;
     - ``pool_consumptions``: (month, pool key, reference, seconds, minutes covered,
-      uncovered seconds, at).
+      uncovered seconds, at);
+    - ``call_keys``: the ledger idempotency keys the charged calls would have on the
+      single-call path; one already taken refuses the chunk (`Conflict`).
+
+    Entries are bulk charges (FUND-10): each call row's ``entry_id`` names the one that paid
+    it.
     """
 
     calls: list[tuple[Any, ...]]
@@ -705,6 +710,7 @@ class CdrBatch:
     allocations: list[tuple[int, int, int]]
     lots_taken: dict[int, int]
     pool_consumptions: list[tuple[Any, ...]]
+    call_keys: list[str] = field(default_factory=list)
 
 
 class CdrBatchRepository(Protocol):

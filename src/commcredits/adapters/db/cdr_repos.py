@@ -5,12 +5,15 @@ statements instead of several per call:
 
 - the duplicate check: the chunk's call ids in one ``IN`` query per 900 ids (PostgreSQL: one
   array, probed id by id);
+- the charged calls' single-call ledger keys, checked in one query (an interrupted
+  attempt's charge sends the chunk to the single-call path);
 - ledger entry ids reserved up front (SQLite: after ``max(id)``, under the write lock that
   every writing unit of work holds; PostgreSQL: a block of ``nextval`` from the column's
   sequence), so allocations can name their entry without a round trip per entry;
-- the ``calls``, ``ledger_entries``, ``ledger_allocations`` and ``pool_consumptions`` rows
-  with one DBAPI ``executemany`` per table on SQLite and ``COPY … FROM STDIN`` on
-  PostgreSQL, and one ``UPDATE`` per lot touched.
+- the ``calls``, ``ledger_entries`` (the chunk's few bulk charges, FUND-10),
+  ``ledger_allocations`` and ``pool_consumptions`` rows with one DBAPI ``executemany`` per
+  table on SQLite and ``COPY … FROM STDIN`` on PostgreSQL, and one ``UPDATE`` per lot
+  touched.
 
 Values are converted exactly as the columns' types convert them (`MicroAmount` takes the
 integers as they are, `UTCDateTime` stores naive UTC through the dialect's own processor),
@@ -43,6 +46,12 @@ _PG_EXISTING = text("""
 SELECT x.id, c.usage_id FROM unnest(CAST(:ids AS TEXT[])) AS x(id)
 CROSS JOIN LATERAL (SELECT usage_id FROM calls
                     WHERE tenant_id = :t AND call_id = x.id OFFSET 0) AS c
+""")
+_PG_KEYS_TAKEN = text("""
+SELECT 1 FROM unnest(CAST(:keys AS TEXT[])) AS k(key)
+WHERE EXISTS (SELECT 1 FROM ledger_entries
+              WHERE tenant_id = :t AND idempotency_key = k.key OFFSET 0)
+LIMIT 1
 """)
 _TAKE = (
     update(t.lots).where(t.lots.c.id == bindparam("lot"))
@@ -126,9 +135,14 @@ class SqlCdrBatch:
             for month, key, reference, seconds, covered, uncovered, at
             in batch.pool_consumptions
         ]
-        # Entries before what refers to them, as the foreign keys expect. A unique key
-        # already taken (a ledger idempotency key used outside the CDR path) refuses the
-        # chunk; the caller rolls back and applies its records one by one.
+        # A call whose single-call ledger key is already taken (a charge an interrupted
+        # attempt made outside the CDR path) refuses the chunk, as a unique key taken does;
+        # the caller rolls back and applies its records one by one.
+        if batch.call_keys and self._keys_taken(tenant_id, batch.call_keys):
+            raise Conflict("CDR_BATCH_CONFLICT",
+                           "A call of this chunk is already charged; it is applied one "
+                           "record at a time.")
+        # Entries before what refers to them, as the foreign keys expect.
         try:
             self._insert(t.ledger_entries, _ENTRY_COLUMNS, entries)
             self._insert(t.ledger_allocations, _ALLOCATION_COLUMNS, allocations)
@@ -141,6 +155,20 @@ class SqlCdrBatch:
         if batch.lots_taken:
             self.conn.execute(_TAKE, [{"lot": lot, "taken": taken}
                                       for lot, taken in batch.lots_taken.items()])
+
+    def _keys_taken(self, tenant_id: str, keys: Sequence[str]) -> bool:
+        """Whether any of ``keys`` is a ledger idempotency key of the tenant (one indexed
+        probe per key, through ``uq_ledger_tenant_key``)."""
+        entries = t.ledger_entries
+        if self.postgres:
+            return self.conn.execute(_PG_KEYS_TAKEN, {"t": tenant_id, "keys": list(keys)}) \
+                .first() is not None
+        query = select(entries.c.id).where(
+            entries.c.tenant_id == tenant_id,
+            entries.c.idempotency_key.in_(bindparam("keys", expanding=True)),
+        ).limit(1)
+        return any(self.conn.execute(query, {"keys": list(keys[i:i + _IN_LIMIT])}).first()
+                   is not None for i in range(0, len(keys), _IN_LIMIT))
 
     def _insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) \
             -> None:

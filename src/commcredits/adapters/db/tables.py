@@ -443,6 +443,7 @@ calls = Table(
     Column("decision", JSON, nullable=False),
     Index("ix_calls_tenant_open", "tenant_id", "status"),
     Index("ix_calls_tenant_start", "tenant_id", "start_at"),
+    Index("ix_calls_entry_id", "entry_id"),  # the entry that paid the call (FUND-10)
     UniqueConstraint("tenant_id", "call_id", "usage_id", name="uq_calls_tenant_call_usage"),
 )
 
