@@ -89,7 +89,9 @@ def test_an_import_killed_mid_file_and_run_again_charges_each_cdr_exactly_once(
         entries = t.ledger_entries.c
         spent = conn.execute(select(-func.sum(entries.amount), func.count())
                              .where(entries.tenant_id == tid, entries.kind == "charge")).one()
-    assert charged[1] == n and spent[1] == n  # one charge entry per call
+    # Every call names the entry that paid it; the batch path posts one entry per chunk of at
+    # most 10,000 calls (FUND-10), so 200,000 calls need at least 20 and far fewer than n.
+    assert charged[1] == n and -(-n // 10_000) <= spent[1] < n
     assert spent[0] == charged[0]
     check_ledger_invariants(engine)
 
