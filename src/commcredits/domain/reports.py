@@ -197,6 +197,30 @@ class ReportRange:
         return f"from {self.start:%Y-%m-%d %H:%M:%S} to {self.end:%Y-%m-%d %H:%M:%S} UTC"
 
 
+class OverRange:
+    """A report over a `ReportRange` (held as ``window``), showing its ends."""
+
+    __slots__ = ()
+    window: ReportRange
+
+    @property
+    def start(self) -> datetime:
+        return self.window.start
+
+    @property
+    def end(self) -> datetime:
+        """Not included: the start of the day after the last one, or the exact `to`."""
+        return self.window.end
+
+    @property
+    def first_day(self) -> date:
+        return self.window.first_day
+
+    @property
+    def last_day(self) -> date:
+        return self.window.last_day
+
+
 # The years a range may name: well inside what dates and times can represent (ERR-1).
 RANGE_YEARS = (2000, 9000)
 

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from commcredits.domain import insight as calc
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.reference import minimum_purchase
-from commcredits.domain.reports import Bound, ReportRange, Retention, report_range
+from commcredits.domain.reports import Bound, OverRange, ReportRange, Retention, report_range
 from commcredits.domain.tenants import Tenant
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
@@ -42,29 +42,12 @@ class BalanceHistory:
 
 
 @dataclass(frozen=True, slots=True)
-class SpendReport:
+class SpendReport(OverRange):
     tenant_id: str
     currency: str
     group_by: str
     window: ReportRange
     rows: list[SpendRecord]
-
-    @property
-    def start(self) -> datetime:
-        return self.window.start
-
-    @property
-    def end(self) -> datetime:
-        """Not included: the start of the day after the last one, or the exact `to`."""
-        return self.window.end
-
-    @property
-    def first_day(self) -> date:
-        return self.window.first_day
-
-    @property
-    def last_day(self) -> date:
-        return self.window.last_day
 
     @property
     def total(self) -> Decimal:

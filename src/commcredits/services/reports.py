@@ -14,7 +14,7 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from commcredits.domain.errors import InvalidInput
@@ -22,6 +22,7 @@ from commcredits.domain.reports import (
     COLUMNS,
     DEFAULT_PERIOD,
     Bound,
+    OverRange,
     ReportRange,
     ReportRow,
     Retention,
@@ -65,7 +66,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class PstnUsage:
+class PstnUsage(OverRange):
     """A checked report request; iterate it for every row, or read one `page`."""
 
     svc: Services
@@ -77,23 +78,6 @@ class PstnUsage:
     now: datetime
 
     columns = COLUMNS
-
-    @property
-    def start(self) -> datetime:
-        return self.window.start
-
-    @property
-    def end(self) -> datetime:
-        """Not included: the start of the day after the last one, or the exact `to`."""
-        return self.window.end
-
-    @property
-    def first_day(self) -> date:
-        return self.window.first_day
-
-    @property
-    def last_day(self) -> date:
-        return self.window.last_day
 
     def _filters(self) -> dict[str, Any]:
         return {"user": self.user, "call_type": self.call_type, "capability": self.capability,
