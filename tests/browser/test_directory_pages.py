@@ -334,8 +334,9 @@ def test_users_are_paged_by_upn(site: Site, signed_in: object) -> None:
     search = page.get_by_role("search", name="Find users")
     search.get_by_label("Usage location").select_option("US")
     search.get_by_role("button", name="Search").click()
-    page.wait_for_function(
-        "document.querySelectorAll('#users-table tbody tr').length === 3")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#users-table tbody tr")).to_have_count(3)  # no eval under the CSP
     assert [rows.nth(i).get_attribute("data-upn") for i in range(3)] == \
         [upns[0], upns[10], upns[20]]
 

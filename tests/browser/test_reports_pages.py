@@ -20,6 +20,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
 
 from commcredits.services import insight, notifications, pools, queries, reports
 from commcredits.services.auth import OPERATOR_CLI
@@ -123,8 +124,9 @@ def test_next_page_with_htmx_and_without_javascript(site: Site, signed_in: Any,
     shown = _open_usage(page, site)
     url = page.url
     page.get_by_role("button", name="Next page").click()
-    page.wait_for_function("document.querySelectorAll('#usage-rows tr').length > 50")
     total = int(shown["count"])
+    # expect() polls from the test, not with eval in the page (the CSP allows no eval).
+    expect(page.locator("#usage-rows tr")).to_have_count(min(100, total))
     assert page.locator("#usage-rows tr").count() == min(100, total)
     assert page.url == url  # appended in place
     assert page.get_by_test_id("usage-shown").inner_text() == \
@@ -226,7 +228,7 @@ def test_notifications_and_audit_pages_list_entries(site: Site, signed_in: Any) 
     emails = notifications.list_notifications(site.svc, OPERATOR_CLI, site.tenant_id)
     assert emails
     table = page.get_by_test_id("notifications")
-    assert table.locator("tbody tr").count() == len(emails)
+    expect(table.locator("tbody tr")).to_have_count(len(emails))  # waits for the page
     first = table.locator("tbody tr").first.inner_text()
     assert emails[0].subject in first and emails[0].status in first
     assert emails[0].recipients[0] in first
@@ -234,7 +236,7 @@ def test_notifications_and_audit_pages_list_entries(site: Site, signed_in: Any) 
     entries = queries.audit_log(site.svc, OPERATOR_CLI, site.tenant_id)
     assert entries
     rows = page.get_by_test_id("audit").locator("tbody tr")
-    assert rows.count() == len(entries)
+    expect(rows).to_have_count(len(entries))
     assert rows.first.get_attribute("data-action") == entries[0].action
     assert entries[0].actor in rows.first.inner_text()
 
