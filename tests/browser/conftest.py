@@ -16,21 +16,17 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.services import payments, tenants, web_access
 from commcredits.services.auth import OPERATOR_CLI
+from tests.serving import serve_subprocess
 
 CHROMIUM = os.environ.get("COMMCREDITS_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,53 +77,21 @@ class Site:
         return tenant.id
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp("site")
     db_url = f"sqlite:///{work / 'commcredits.db'}"
-    port = _free_port()
     log = work / "serve.log"
     env = {**os.environ, "COMMCREDITS_OPERATOR_KEY": OPERATOR_KEY,
            "COMMCREDITS_OUTBOX_DIR": str(work / "outbox"), "COLUMNS": "200"}
     env.pop("COMMCREDITS_SMTP_HOST", None)
-    exe = Path(sys.executable).with_name("commcredits")
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(exe), "serve", "--db", db_url, "--port", str(port)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"commcredits serve exited:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"commcredits serve did not answer:\n{log.read_text()}")
-            time.sleep(0.5)
+    with serve_subprocess(["--db", db_url], cwd=work, env=env, log=log) as url:
         match = re.search(r"Demo tenant Contoso: ([0-9a-f]{32})", log.read_text())
         assert match, log.read_text()
         rt = build(Settings(database_url=db_url, operator_key=OPERATOR_KEY,
                             outbox_dir=str(work / "outbox"), smtp_host=None))
         yield Site(url, rt, match.group(1), log)
         rt.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -46,6 +42,7 @@ from commcredits.adapters.db.engine import make_engine
 from commcredits.domain.licensing import sku_table
 from tests.conftest import PG_URL, _reset_postgres, database_params
 from tests.e2e.conftest import row_counts
+from tests.serving import free_port, serve_subprocess
 
 OPERATOR_KEY = "op-graph-" + secrets.token_hex(8)
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
@@ -154,47 +151,21 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             pytest.skip("COMMCREDITS_TEST_POSTGRES_URL is not set")
         _reset_postgres(PG_URL)
         db_url = PG_URL
-    port = _free_port()
+    port = free_port()
     log = work / "serve.log"
     env = {**os.environ, "COMMCREDITS_OPERATOR_KEY": OPERATOR_KEY,
            "COMMCREDITS_OUTBOX_DIR": str(work / "outbox"), "COLUMNS": "200"}
     env.pop("COMMCREDITS_SMTP_HOST", None)
-    exe = Path(sys.executable).with_name("commcredits")
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(exe), "serve", "--db", db_url, "--port", str(port), "--no-demo",
-             "--no-access-log"], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, timeout=60)
     engine = make_engine(db_url, pool=False)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"commcredits serve exited:\n{log.read_text()}")
-            try:
-                if client.get("/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"commcredits serve did not answer:\n{log.read_text()}")
-            time.sleep(0.3)
-        yield Server(url, client, engine)
+        with serve_subprocess(["--db", db_url, "--no-demo", "--no-access-log"], cwd=work,
+                              env=env, log=log, port=port) as url, \
+                httpx.Client(base_url=url, timeout=60) as client:
+            yield Server(url, client, engine)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        client.close()
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def add(*sku_ids: UUID) -> AssignLicensePostRequestBody:

@@ -23,10 +23,7 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,9 +38,9 @@ import pytest
 
 from commcredits.domain.reports import COLUMNS
 from tests.conftest import PG_URL, _reset_postgres, database_params
+from tests.serving import COMMCREDITS, free_port, serve_subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMCREDITS = str(Path(sys.executable).with_name("commcredits"))
 SAMPLE_USD = ROOT / "src" / "commcredits" / "data" / "rates" / "sample_usd.csv"
 OPERATOR_KEY = "op-tour-" + os.urandom(6).hex()
 START = "2026-03-10T09:00:00Z"
@@ -51,12 +48,6 @@ GB_MOBILE = "+447400123456"
 ALEX = "alex.wilber@contoso.com"
 ALEX_NUMBER = "+14255550102"  # the demo's own number for Alex (services/demo_directory.py)
 CARD = {"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2030}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def add_months(at: datetime, months: int) -> datetime:
@@ -140,44 +131,20 @@ def tour(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         _reset_postgres(PG_URL)
         env["COMMCREDITS_DATABASE_URL"] = PG_URL
     # else: the default SQLite file, ./commcredits.db in the server's folder.
-    port = _free_port()
+    port = free_port()
     log = work / "serve.log"
     tour = Tour(f"http://127.0.0.1:{port}", work, env, log)
     # The clock is real until a process turns it simulated; this one sets the start time
     # (on a database `db upgrade` creates: other commands refuse a file that is not there).
     tour.cli("db", "upgrade")
     tour.cli("clock", "set", START, env={"COMMCREDITS_SIMULATED_CLOCK": "true"})
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [COMMCREDITS, "serve", "--simulated-clock", "--port", str(port)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"commcredits serve exited:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{tour.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"commcredits serve did not answer:\n{log.read_text()}")
-            time.sleep(0.3)
+    with serve_subprocess(["--simulated-clock"], cwd=work, env=env, log=log, port=port):
         text = log.read_text()
         tenant = re.search(r"Demo tenant Contoso: ([0-9a-f]{32}) \(created\)", text)
         key = re.search(r"Demo global admin key \(shown once\): (cck_\S+)", text)
         assert tenant and key, text
         tour.tid, tour.key = tenant.group(1), key.group(1)
         yield tour
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # The steps, in the README's order. Each one needs the ones before it.
