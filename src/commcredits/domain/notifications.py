@@ -25,6 +25,8 @@ class NotificationKind(StrEnum):
     FUNDS_EXPIRED = "funds_expired"
     DIALOUT_POOL_80 = "dialout_pool_80"
     DIALOUT_POOL_100 = "dialout_pool_100"
+    SPEND_LIMIT_REACHED = "spend_limit_reached"  # GUARD-1
+    SPEND_ANOMALY = "spend_anomaly"  # GUARD-2
 
 
 def balance_depleted(before: Money | int, after: Money | int) -> bool:
@@ -70,4 +72,10 @@ def subject(kind: NotificationKind, ctx: dict[str, Any]) -> str:
         case NotificationKind.DIALOUT_POOL_100:
             return f"{tenant}: the Audio Conferencing dial-out minutes for {ctx['month']} " \
                    "are used up; dial-out is now charged to Communications Credits"
+        case NotificationKind.SPEND_LIMIT_REACHED:
+            return f"{tenant}: the spend guard's limit of {ctx['limit_label']} " \
+                   f"({ctx['limit']}) is reached for {ctx['subject']}"
+        case NotificationKind.SPEND_ANOMALY:
+            return f"{tenant}: unusual calling spend by {ctx['upn']}: {ctx['last_hour']} " \
+                   f"{ctx['currency']} in one hour"
     raise AssertionError(kind)  # pragma: no cover

@@ -34,6 +34,7 @@ class Action(StrEnum):
     BUY_SEATS = "buy license seats"
     MANAGE_OVERAGE = "turn post-usage overage on or off"
     MANAGE_ADMINS = "invite admins to the admin center"
+    MANAGE_SPEND_GUARD = "change the spend guard (limits, blocked destinations)"
     OPERATE = "operate the service (tenants, exceptions, adjustments, clock)"
 
 
@@ -43,7 +44,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.GLOBAL_ADMIN: frozenset(set(Action) - {Action.OPERATE}),
     Role.BILLING_ADMIN: frozenset(_READ | {
         Action.FUND, Action.MANAGE_PAYMENT_METHODS, Action.MANAGE_AUTO_RECHARGE,
-        Action.BUY_SEATS, Action.MANAGE_OVERAGE,
+        Action.BUY_SEATS, Action.MANAGE_OVERAGE, Action.MANAGE_SPEND_GUARD,
     }),
     Role.TEAMS_ADMIN: frozenset({
         Action.READ_TENANT, Action.READ_DIRECTORY, Action.MANAGE_DIRECTORY,

@@ -74,6 +74,7 @@ from commcredits.domain.pools import (
 from commcredits.domain.rating import Direction, Rate, charge, max_seconds
 from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Role, Tenant
+from commcredits.services import guard as spend_guard
 from commcredits.services import pools, postpaid
 from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
@@ -414,6 +415,13 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
             assert twin is not None
             return answer(twin)
         rated = rated.with_available(account.balance - held)  # CALL-8
+        verdict = spend_guard.check_in(  # GUARD-1, GUARD-3; no read for unguarded tenants
+            svc, uow, tenant, decision=rated.decision, kind=rated.kind, user_id=rated.user_id,
+            callee=req.callee, location=rated.user_location, country=rated.external_country,
+            domestic=rated.domestic, rate=rated.rate, start=req.start,
+            directory_version=facts.directory_version, now=now)
+        if verdict.decision is not rated.decision:
+            rated = replace(rated, decision=verdict.decision)
         decision = rated.decision
         call_row_id = uuid.uuid4().hex
         reply: dict[str, Any]
@@ -434,11 +442,11 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
                      "capability": decision.capability, "max_seconds": decision.max_seconds,
                      "grant_seconds": grant, "reservation_id": call_row_id}
             status = CallStatus.AUTHORIZED
-        uow.calls.add(new_call(
+        uow.calls.add(spend_guard.mark(new_call(
             tenant, req, rated, row_id=call_row_id, usage_id=usage_id, source=CallSource.LIVE,
             status=status, now=now, reserved=reserved.amount, max_secs=reply["max_seconds"],
             granted=reply["grant_seconds"], reply=reply,
-        ))
+        ), verdict))
         uow.commit()
     return reply
 
@@ -498,6 +506,7 @@ def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
         if funding == Funding.CREDITS.value and rate is not None:
             others = available_in(uow, tenant_id, account.balance, exclude=call.id)
             limit = max_seconds(rate, others) if others.is_positive() else used
+        limit = spend_guard.guard_seconds(call, limit)  # GUARD-1: never past a limit
         if limit is None:
             grant, final = GRANT_SECONDS, False
         else:

@@ -5,6 +5,7 @@ the API clock and the server's background loop:
 - auto-recharge requests that are due: first tries, retries and lapsed claims (AR-2..AR-5);
 - month-end overage statements of MCA tenants (POST-1);
 - stale call reservations, settled at their last reported usage (CALL-7);
+- anomaly emails about unusual calling spend (GUARD-2, `services.guard`);
 - email delivery from the outbox (NOTE-2).
 
 Every step is safe to run in several processes at once.
@@ -20,6 +21,7 @@ from commcredits.domain.notifications import EXPIRY_WARNING_DAYS, NotificationKi
 from commcredits.services.calls import expire_stale
 from commcredits.services.context import Services
 from commcredits.services.funds import apply_expiry
+from commcredits.services.guard import notify_anomalies
 from commcredits.services.notifications import deliver_due, notify
 from commcredits.services.postpaid import issue_statements
 from commcredits.services.recharge import process_due
@@ -35,6 +37,7 @@ class JobReport:
     emails_failed: int = 0
     statements: int = 0
     calls_expired: int = 0
+    anomaly_emails: int = 0  # GUARD-2
 
     def summary(self) -> str:
         return (
@@ -80,9 +83,10 @@ def run_due_work(svc: Services, *, deliver: bool = True) -> JobReport:
     calls_expired = expire_stale(svc)
     recharges = process_due(svc)
     statements = issue_statements(svc)
+    anomalies = notify_anomalies(svc)
     sent = failed = 0
     if deliver and svc.mailer is not None:
         delivery = deliver_due(svc, svc.mailer)
         sent, failed = delivery.sent, delivery.failed
     return JobReport(len(due), lots, warnings, recharges, sent, failed, statements,
-                     calls_expired)
+                     calls_expired, anomalies)

@@ -23,6 +23,7 @@ from commcredits.domain.directory import (
     ResourceKind,
     User,
 )
+from commcredits.domain.guard import GuardSettings, Spent
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
@@ -323,6 +324,8 @@ class UnitOfWork(Protocol):
     def insight(self) -> InsightRepository: ...
     @property
     def cdr_batch(self) -> CdrBatchRepository: ...
+    @property
+    def guard(self) -> GuardRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
@@ -800,6 +803,19 @@ class InsightRepository(Protocol):
     ) -> list[RatedCallRecord]:
         """Finished calls started in [start, end], ordered by (start, id), after a cursor."""
         ...
+
+
+class GuardRepository(Protocol):
+    """The spend guard's settings and what counts toward its limits (GUARD-1..3)."""
+
+    def get(self, tenant_id: str) -> GuardSettings | None: ...
+    def put(self, tenant_id: str, settings: GuardSettings | None, at: datetime) -> None: ...
+    def spent(self, tenant_id: str, user_id: str | None, hour: datetime, day: datetime,
+              until: datetime, *, exclude: str | None = None) -> Spent: ...
+    def heavy_users(self, tenant_id: str, since: datetime, until: datetime,
+                    floor: Decimal) -> list[tuple[str, Decimal]]: ...
+    def user_charges(self, tenant_id: str, user_id: str, since: datetime,
+                     until: datetime) -> list[tuple[datetime, Decimal]]: ...
 
 
 class ReportRepository(Protocol):

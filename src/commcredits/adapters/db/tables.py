@@ -526,3 +526,16 @@ signin_failures = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_signin_failures_scope_subject_at", "scope", "subject", "at"),
 )
+
+# The spend guard (GUARD-1, GUARD-3; migration 0011): a tenant's optional limits and blocked
+# destinations (country codes and "+prefix" texts), one row per tenant that has a guard.
+spend_guards = Table(
+    "spend_guards", metadata,
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), primary_key=True),
+    Column("user_hour", MicroAmount, nullable=True),
+    Column("user_day", MicroAmount, nullable=True),
+    Column("tenant_day", MicroAmount, nullable=True),
+    Column("intl_minutes_user_day", Integer, nullable=True),
+    Column("blocked", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -43,6 +43,7 @@ from commcredits.adapters.db.calls_repos import SqlCalls
 from commcredits.adapters.db.cdr_repos import SqlCdrBatch
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
+from commcredits.adapters.db.guard_repos import SqlGuard
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
 from commcredits.adapters.db.postpaid_repos import SqlPostpaid
@@ -607,6 +608,7 @@ class SqlUnitOfWork:
     insight: SqlInsight
     cdr_batch: SqlCdrBatch
     web: SqlWebAccess
+    guard: SqlGuard
 
     def __init__(
         self, engine: Engine, *, readonly: bool = False, simulated_clock: bool = False,
@@ -649,6 +651,7 @@ class SqlUnitOfWork:
         self.insight = SqlInsight(conn)
         self.cdr_batch = SqlCdrBatch(conn)
         self.web = SqlWebAccess(conn)
+        self.guard = SqlGuard(conn)
         return self
 
     def commit(self) -> None:
