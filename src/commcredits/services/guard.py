@@ -95,6 +95,11 @@ def get_settings(svc: Services, principal: Principal, tenant_id: str) -> GuardSe
         return uow.guard.get(tenant_id) or GuardSettings()
 
 
+def currency_of(svc: Services, principal: Principal, tenant_id: str) -> str:
+    with svc.uow(readonly=True) as uow:
+        return authorize(uow, principal, tenant_id, Action.READ_TENANT).currency
+
+
 def put_settings(svc: Services, principal: Principal, tenant_id: str, *, limits: Any,
                  blocked: Any) -> GuardSettings:
     """Replace the guard: every limit optional (null or absent: none), blocked destinations

@@ -21,6 +21,7 @@ from commcredits.entrypoints.api import (
     routes_directory,
     routes_graph,
     routes_graph_licensing,
+    routes_guard,
     routes_insight,
     routes_postpaid,
     routes_rates,
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_insight.router)
     app.include_router(routes_graph.router)
     app.include_router(routes_graph_licensing.router)
+    app.include_router(routes_guard.router)
     web.install(app)
     openapi.install(app)  # the error envelope declared for every operation
 

@@ -222,6 +222,39 @@ class ClockMove(Body):
                                                "maximum": 100 * 366 * 86_400})] = None
 
 
+# The spend guard (GUARD-1, GUARD-3).
+
+
+def _limit_amount(description: str) -> Any:
+    return described({
+        "type": ["string", "null"], "pattern": AMOUNT, "maxLength": 11,
+        "description": f"{description} A decimal string with at most 2 decimal places, more "
+                       "than 0; null or absent for no limit.", "examples": ["5.00"],
+    })
+
+
+class SpendLimits(Body):
+    user_hour: Annotated[Any, _limit_amount("Credits one user may spend per UTC hour.")] = None
+    user_day: Annotated[Any, _limit_amount("Credits one user may spend per UTC day.")] = None
+    tenant_day: Annotated[Any, _limit_amount("Credits the tenant may spend per UTC day.")] \
+        = None
+    intl_minutes_user_day: Annotated[Any, described({
+        "type": ["integer", "null"], "minimum": 1, "maximum": 100_000,
+        "description": "International minutes one user may call per UTC day; null for no "
+                       "limit."})] = None
+
+
+class SpendGuardSettings(Body):
+    limits: SpendLimits | None = None
+    blocked: Annotated[Any, described({
+        "type": "array", "maxItems": 500,
+        "items": {"type": "string", "maxLength": 16,
+                  "pattern": r"^([A-Za-z]{2}|\+?[1-9][0-9]{0,14})$"},
+        "description": "Blocked destinations: ISO country codes (NG) or dialling prefixes "
+                       "(+234). Calls to them are denied DESTINATION_BLOCKED.",
+        "examples": [["NG", "+882"]]})] = None
+
+
 # Post-usage billing (ACCT-6, POST).
 
 

@@ -394,6 +394,11 @@ from commcredits.entrypoints.cli import insight as _insight  # noqa: E402, F401
 
 app.add_typer(_admins.admin_app, name="admin")
 
+# The spend guard (GUARD-1, GUARD-3) uses `friendly` and `runtime` from `common.py`.
+from commcredits.entrypoints.cli import guard as _guard  # noqa: E402
+
+app.add_typer(_guard.guard_app, name="guard")
+
 
 def main() -> None:
     app()
