@@ -28,8 +28,10 @@ def _render(page: Page, values: dict[str, str] | None = None,
     if values is None:
         values = {k: "" if v is None else str(v) for k, v in saved["limits"].items()}
         values["blocked"] = ", ".join(saved["blocked"])
+    tenant = page.tenant()
     return page.render("credits/guard.html", title="Spend guard", active="credits",
-                       saved=saved, v=values, error=error, currency=page.tenant().currency,
+                       saved=saved, v=values, error=error,
+                       currency=tenant.currency if tenant else "",
                        labels={x.value: x.label for x in Limit}, status_code=status_code)
 
 
