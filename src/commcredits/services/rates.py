@@ -206,6 +206,13 @@ class RateBook:
         `RateIndex`, so both paths read a version once and forget it together."""
         return self._loaded(uow, table).prefix_index()
 
+    def lookup_in(
+        self, uow: UnitOfWork, table: RateTableRecord, digits: str, at: datetime,
+        direction: Direction = Direction.OUTBOUND,
+    ) -> Rate | None:
+        """The row of one given version rating ``digits`` at ``at`` (a what-if, PLAN-1)."""
+        return self._loaded(uow, table).index.lookup(digits, at, direction)
+
     def lookup(
         self, uow: UnitOfWork, currency: str, digits: str, at: datetime,
         direction: Direction = Direction.OUTBOUND,

@@ -46,6 +46,7 @@ from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, Sq
 from commcredits.adapters.db.guard_repos import SqlGuard
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
+from commcredits.adapters.db.planning_repos import SqlPlanning
 from commcredits.adapters.db.postpaid_repos import SqlPostpaid
 from commcredits.adapters.db.rate_repos import SqlRates
 from commcredits.adapters.db.report_repos import SqlReports
@@ -609,6 +610,7 @@ class SqlUnitOfWork:
     cdr_batch: SqlCdrBatch
     web: SqlWebAccess
     guard: SqlGuard
+    planning: SqlPlanning
 
     def __init__(
         self, engine: Engine, *, readonly: bool = False, simulated_clock: bool = False,
@@ -652,6 +654,7 @@ class SqlUnitOfWork:
         self.cdr_batch = SqlCdrBatch(conn)
         self.web = SqlWebAccess(conn)
         self.guard = SqlGuard(conn)
+        self.planning = SqlPlanning(conn)
         return self
 
     def commit(self) -> None:
