@@ -23,6 +23,7 @@ from commcredits.entrypoints.api import (
     routes_graph_licensing,
     routes_guard,
     routes_insight,
+    routes_planning,
     routes_postpaid,
     routes_rates,
     routes_reports,
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.include_router(routes_graph.router)
     app.include_router(routes_graph_licensing.router)
     app.include_router(routes_guard.router)
+    app.include_router(routes_planning.router)
     web.install(app)
     openapi.install(app)  # the error envelope declared for every operation
 

@@ -255,6 +255,33 @@ class SpendGuardSettings(Body):
         "examples": [["NG", "+882"]]})] = None
 
 
+# Planning (PLAN-1, PLAN-2).
+
+
+class WhatIfRequest(Body):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: Annotated[Any, Field(alias="from", json_schema_extra={
+        "type": "string", "maxLength": 40, "description": "A UTC day (included), or an ISO "
+        "8601 date-time.", "examples": ["2026-01-01"]})]
+    end: Annotated[Any, Field(alias="to", json_schema_extra={
+        "type": "string", "maxLength": 40, "description": "A UTC day (included); at most 90 "
+        "days after from.", "examples": ["2026-01-31"]})]
+    rate_table_version: Annotated[Any, described({
+        "type": "integer", "minimum": 1,
+        "description": "Re-rate with this version of the tenant's currency's rate table."})] \
+        = None
+    licenses: Annotated[Any, described({
+        "type": "object", "maxProperties": 1000,
+        "additionalProperties": {"type": "array", "maxItems": 50, "items": {"type": "string"}},
+        "description": "Or: these users hold exactly these SKUs for the whole period.",
+        "examples": [{"alice@contoso.com": ["MCOEV", "MCOPSTN2", "MCOPSTNC"]}]})] = None
+
+
+class PlanAdviceApply(Body):
+    days: Annotated[Any, whole(30, 90, "The advice's look-back in days.")] = 30
+
+
 # Post-usage billing (ACCT-6, POST).
 
 

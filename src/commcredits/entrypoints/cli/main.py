@@ -399,6 +399,12 @@ from commcredits.entrypoints.cli import guard as _guard  # noqa: E402
 
 app.add_typer(_guard.guard_app, name="guard")
 
+# Planning (PLAN-1, PLAN-2): `what-if` and `advise`.
+from commcredits.entrypoints.cli import planning as _planning  # noqa: E402
+
+app.command("what-if")(_planning.what_if)
+app.command("advise")(_planning.advise)
+
 
 def main() -> None:
     app()
