@@ -42,7 +42,7 @@ def what_if(
         help="UPN=SKU,SKU: the user holds exactly these SKUs; repeat it.")] = None,
     db: Db = None,
 ) -> None:
-    """What the period's calls cost, and would have cost (PLAN-1); writes nothing."""
+    """What the period's calls cost, and would have cost; writes nothing."""
     with runtime(db) as rt:
         w = planning.what_if(rt.services, OPERATOR_CLI, tenant_id, start=start, end=end,
                              rate_table_version=rate_table_version,
@@ -65,7 +65,7 @@ def advise(
     = False,
     db: Db = None,
 ) -> None:
-    """The cheapest calling plan per user, with the monthly saving (PLAN-2)."""
+    """The cheapest calling plan per user, with the monthly saving."""
     with runtime(db) as rt:
         advice = planning.plan_advice(rt.services, OPERATOR_CLI, tenant_id, days=days)
         report = planning.apply_advice(rt.services, OPERATOR_CLI, tenant_id, advice.users) \
