@@ -246,12 +246,12 @@ def _advise(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, user: Director
     for option in PlanOption:
         if not available(option, user.usage_location):
             continue
-        if option is current:
-            usage = rerate(calls, index, currency, start).cost
-        else:
-            skus = licenses_with(held, option, user.usage_location)
-            usage = rerate(calls, _index_with(uow, tenant_id, {user.id: skus}, start),
-                           currency, start).cost
+        # Every option as if held for the whole period (the current one too: the user's
+        # licenses now, which may have changed during the period).
+        skus = sorted(held) if option is current \
+            else licenses_with(held, option, user.usage_location)
+        usage = rerate(calls, _index_with(uow, tenant_id, {user.id: skus}, start),
+                       currency, start).cost
         costs[option] = monthly(usage, days) + price[option]
     best = cheapest(costs, current)
     saving = costs.get(current, costs[best]) - costs[best]

@@ -125,10 +125,17 @@ def _usage_form(page: Page, range_: str | None, start: str | None, end: str | No
     )
 
 
+def sub_nav(page: Page) -> list[tuple[str, str, str]]:
+    """The Reports tabs the page's role may open (pages_planning adds its two)."""
+    return _sub_nav(page)
+
+
 def _sub_nav(page: Page) -> list[tuple[str, str, str]]:
     items = [("usage", "PSTN usage", Action.READ_CREDITS),
              ("pools", "Minute pools", Action.READ_DIRECTORY),
-             ("spend", "Spend", Action.READ_CREDITS)]
+             ("spend", "Spend", Action.READ_CREDITS),
+             ("what-if", "What-if", Action.READ_CREDITS),  # pages_planning (PLAN-1)
+             ("plan-advice", "Plan advice", Action.READ_CREDITS)]  # (PLAN-2)
     return [(key, label, page.url(f"/reports/{key}")) for key, label, action in items
             if page.can(action)]
 
