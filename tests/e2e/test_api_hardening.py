@@ -487,7 +487,7 @@ def test_every_request_body_is_documented_with_its_shape_and_bounds(api: Api) ->
             if "text/csv" in content:
                 csv_bodies.add((method, path))
     assert untyped == []
-    assert len(json_bodies) == 23
+    assert len(json_bodies) == 26  # 23 + spend-guard, what-if, plan-advice/apply (#18)
     assert csv_bodies == {("put", "/api/v1/rate-tables/{currency}"),
                           ("post", "/api/v1/tenants/{tid}/cdrs"),
                           ("post", "/api/v1/tenants/{tid}/licenses/bulk")}
@@ -496,6 +496,8 @@ def test_every_request_body_is_documented_with_its_shape_and_bounds(api: Api) ->
         return _resolve(spec, json_bodies[(method, f"/api/v1{path}")]["properties"][name])
 
     amount = prop("post", "/tenants/{tid}/credits/purchases", "amount")
+    guard = prop("put", "/tenants/{tid}/spend-guard", "blocked")
+    assert (guard["type"], guard["maxItems"]) == ("array", 500)
     assert (amount["type"], amount["pattern"]) == ("string", r"^[0-9]{1,7}(\.[0-9]{1,2})?$")
     assert prop("put", "/tenants/{tid}/credits/auto-recharge", "trigger")["pattern"] == \
         amount["pattern"]

@@ -129,6 +129,10 @@ def _bases(w: World) -> dict[tuple[str, str], dict[str, Any]]:
             "caller": "+12065550100", "callee": GB_MOBILE},
         ("POST", "/api/v1/tenants/{tid}/calls/{call_id}/update"): {"used_seconds": 30},
         ("POST", "/api/v1/tenants/{tid}/calls/{call_id}/end"): {"duration_seconds": 30},
+        ("PUT", "/api/v1/tenants/{tid}/spend-guard"): {"limits": {"user_hour": "5.00"}},
+        ("POST", "/api/v1/tenants/{tid}/insight/what-if"): {
+            "from": "2026-01-01", "to": "2026-01-31", "rate_table_version": 1},
+        ("POST", "/api/v1/tenants/{tid}/insight/plan-advice/apply"): {"days": 30},
     }
 
 
