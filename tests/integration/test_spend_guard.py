@@ -184,3 +184,31 @@ def test_a_small_expensive_hour_is_not_an_anomaly(svc: Services, engine: Engine,
     clock.set(clock.now() + timedelta(minutes=30))
     run_due_work(svc)
     assert emails(engine, "spend_anomaly") == []
+
+
+@pytest.mark.rule("GUARD-1")
+def test_a_tenant_without_a_guard_reads_nothing_more_and_one_with_reads_once_a_call(
+    svc: Services, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from commcredits.adapters.db.guard_repos import SqlGuard
+    reads: list[str] = []
+    for name in ("get", "spent"):
+        real = getattr(SqlGuard, name)
+
+        def counted(self: SqlGuard, *args: object, _real: object = real, _name: str = name,
+                    **kwargs: object) -> object:
+            reads.append(_name)
+            return _real(self, *args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(SqlGuard, name, counted)
+    tid = setup(svc)
+    for n in range(3):
+        assert auth(svc, tid, f"plain{n}", GB_MOBILE)["decision"] == "allow"
+    # No guard: one look per process and directory version (cached as "none"), then not a
+    # statement more on the hot path.
+    assert reads == ["get"]
+    guard(svc, tid, user_day="50.00")
+    reads.clear()
+    for n in range(3):
+        assert auth(svc, tid, f"guarded{n}", GB_MOBILE)["decision"] == "allow"
+    assert reads == ["get", "spent", "spent", "spent"]  # the settings once, then cached
