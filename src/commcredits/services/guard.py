@@ -198,34 +198,38 @@ def guard_seconds(call: Call, limit: int | None) -> int | None:
 
 def notify_anomalies(svc: Services) -> int:
     """Email the admins about each user whose last hour's spend is more than 10 times their
-    30-day median hourly spend and at least 10.00, at most once per user per UTC day."""
+    30-day median hourly spend and at least 10.00, at most once per user per UTC day.
+
+    The candidates are read in one read-only transaction (one grouped query per tenant on
+    its start-time index); only an anomaly opens a writing one, for its email."""
     now = svc.clock.now()
     since = now - timedelta(hours=1)
     history = since - timedelta(days=ANOMALY_DAYS)
-    sent = 0
+    found: list[tuple[Tenant, str, Decimal, Decimal]] = []
     with svc.uow(readonly=True) as uow:
-        tenants = uow.tenants.list()
-    for tenant in tenants:
-        with svc.uow() as uow:
-            heavy = uow.guard.heavy_users(tenant.id, since, now, ANOMALY_FLOOR)
-            for user_id, last_hour in heavy:
+        for tenant in uow.tenants.list():
+            for user_id, last_hour in uow.guard.heavy_users(tenant.id, since, now,
+                                                            ANOMALY_FLOOR):
                 hourly: dict[datetime, Decimal] = {}
                 for at, amount in uow.guard.user_charges(tenant.id, user_id, history, since):
                     bucket = history + timedelta(
                         hours=int((at - history).total_seconds() // 3600))
                     hourly[bucket] = hourly.get(bucket, Decimal(0)) + amount
                 median = median_hourly(hourly)
-                if not is_anomaly(last_hour, median):
-                    continue
-                user = uow.directory.user(tenant.id, user_id)
-                balance = uow.credits.account(tenant.id, lock=False).balance
-                if notify(uow, tenant.id, NotificationKind.SPEND_ANOMALY,
-                          f"spend-anomaly:{tenant.id}:{user_id}:{now.date().isoformat()}", {
-                              "upn": user.upn if user else user_id,
-                              "last_hour": Money(last_hour, tenant.currency).format(),
-                              "median": Money(median, tenant.currency).format(),
-                              "since": since.isoformat(), "balance": balance.format(),
-                          }, now):
-                    sent += 1
+                if is_anomaly(last_hour, median):
+                    found.append((tenant, user_id, last_hour, median))
+    sent = 0
+    for tenant, user_id, last_hour, median in found:
+        with svc.uow() as uow:
+            user = uow.directory.user(tenant.id, user_id)
+            balance = uow.credits.account(tenant.id, lock=False).balance
+            if notify(uow, tenant.id, NotificationKind.SPEND_ANOMALY,
+                      f"spend-anomaly:{tenant.id}:{user_id}:{now.date().isoformat()}", {
+                          "upn": user.upn if user else user_id,
+                          "last_hour": Money(last_hour, tenant.currency).format(),
+                          "median": Money(median, tenant.currency).format(),
+                          "since": since.isoformat(), "balance": balance.format(),
+                      }, now):
+                sent += 1
             uow.commit()
     return sent
