@@ -526,3 +526,13 @@ signin_failures = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_signin_failures_scope_subject_at", "scope", "subject", "at"),
 )
+
+# The due-work leader's lease on SQLite (migration 0010, OPS-3): one row per lease name,
+# its holder and a wall-clock deadline (seconds since the epoch). PostgreSQL uses an
+# advisory lock instead (`adapters/db/leader.py`).
+leader_lease = Table(
+    "leader_lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

@@ -50,6 +50,7 @@ from commcredits.adapters.db.rate_repos import SqlRates
 from commcredits.adapters.db.report_repos import SqlReports
 from commcredits.adapters.db.types import UTCDateTime, to_micros
 from commcredits.adapters.db.web_repos import SqlWebAccess
+from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
@@ -230,6 +231,7 @@ class SqlCredits(_Repo, CursorRunner):
         self.postgres = postgres
         self._hot = _hot_path(conn.dialect)
         self._cursor = None
+        self.tally = Tally()  # the unit of work's own, set by `SqlUnitOfWork`
 
     def create_account(self, tenant_id: str, currency: str) -> None:
         self.conn.execute(insert(t.credit_accounts).values(
@@ -321,6 +323,7 @@ class SqlCredits(_Repo, CursorRunner):
         ids: list[int] = []
         for i, draft in enumerate(drafts):
             draft.check()
+            self.tally.add(LEDGER_ENTRIES, draft.kind.value)
             entry: dict[str, Any] = {
                 "tenant_id": tenant_id, "kind": draft.kind.value,
                 "amount": to_micros(draft.amount.amount),
@@ -617,6 +620,7 @@ class SqlUnitOfWork:
         self._conn: Connection | None = None
         self._committed = False
         self._time_token: Token[datetime | None] | None = None
+        self.tally = Tally()  # OPS-1: what this transaction wrote, counted on commit
 
     def __enter__(self) -> SqlUnitOfWork:
         conn = self.engine.connect()
@@ -632,13 +636,14 @@ class SqlUnitOfWork:
         postgres = self.engine.dialect.name == "postgresql"
         self.tenants = SqlTenants(conn)
         self.credits = SqlCredits(conn, postgres)
+        self.credits.tally = self.tally
         self.invoices = SqlInvoices(conn)
         self.payment_methods = SqlPaymentMethods(conn)
         self.access = SqlAccess(conn)
         self.audit = SqlAudit(conn)
         self.subscriptions = SqlSubscriptions(conn)
-        self.recharge = SqlRecharge(conn)
-        self.outbox = SqlOutbox(conn)
+        self.recharge = SqlRecharge(conn, self.tally)
+        self.outbox = SqlOutbox(conn, self.tally)
         self.calls = SqlCalls(conn)
         self.directory = SqlDirectory(conn)
         self.numbers = SqlNumbers(conn)
@@ -647,7 +652,7 @@ class SqlUnitOfWork:
         self.rates = SqlRates(conn)
         self.reports = SqlReports(conn)
         self.insight = SqlInsight(conn)
-        self.cdr_batch = SqlCdrBatch(conn)
+        self.cdr_batch = SqlCdrBatch(conn, self.tally)
         self.web = SqlWebAccess(conn)
         return self
 
@@ -655,6 +660,7 @@ class SqlUnitOfWork:
         assert self._conn is not None
         self._conn.commit()
         self._committed = True
+        self.tally.committed()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -666,6 +672,7 @@ class SqlUnitOfWork:
             self.calls.close()
             if not self._committed:
                 self._conn.rollback()
+            self.tally.discard()
         finally:
             if self._time_token is not None:
                 TRANSACTION_TIME.reset(self._time_token)
