@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -162,3 +163,27 @@ def test_scrub_removes_keys_tokens_cards_and_full_numbers() -> None:
                    "+447400123456", "abcdef"):
         assert secret not in cleaned
     assert "+4474" in cleaned  # the country and area stay readable
+
+
+@pytest.mark.rule("OPS-1")
+def test_the_grafana_dashboard_charts_only_metrics_that_exist() -> None:
+    from pathlib import Path
+
+    from commcredits.adapters import metrics
+
+    names: set[str] = {"commcredits_email_outbox_pending"}
+    for family in (metrics.HTTP_REQUESTS, metrics.HTTP_LATENCY, metrics.CALL_DECISIONS,
+                   metrics.CDRS, metrics.RECHARGES, metrics.EMAILS, metrics.LEDGER_ENTRIES,
+                   metrics.DUE_WORK_RUNS, metrics.LEADER):
+        for described in family.describe():
+            names.update(s for s in (described.name, f"{described.name}_total",
+                                     f"{described.name}_bucket") if s)
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana"
+                            / "commcredits.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"commcredits_[a-z_]+", target["expr"])}
+    assert used and used <= names, used - names
+    assert {"commcredits_call_decisions_total", "commcredits_cdrs_total",
+            "commcredits_recharges_total", "commcredits_emails_total",
+            "commcredits_email_outbox_pending", "commcredits_ledger_entries_total",
+            "commcredits_http_request_duration_seconds_bucket"} <= used
