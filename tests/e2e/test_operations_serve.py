@@ -106,7 +106,7 @@ def server_env(tmp_path: Path, url: str, smtp_port: int, **extra: str) -> dict[s
     return env
 
 
-def test_runtime(url: str, tmp_path: Path, *, simulated: bool = False) -> Runtime:
+def runtime_on(url: str, tmp_path: Path, *, simulated: bool = False) -> Runtime:
     return build(Settings(database_url=url, outbox_dir=str(tmp_path / "eml-tests"),
                           smtp_host=None, simulated_clock=simulated))
 
@@ -129,7 +129,7 @@ def test_metrics_of_two_workers_equal_what_was_done(
     database: str, tmp_path: Path, smtp: tuple[Inbox, int],
 ) -> None:
     inbox, smtp_port = smtp
-    rt = test_runtime(database, tmp_path)
+    rt = runtime_on(database, tmp_path)
     tid = setup(rt.services)
     ledger_before, outbox_before = max_id(rt, t.ledger_entries), max_id(rt, t.email_outbox)
     multiproc = tmp_path / "prom"
@@ -278,7 +278,7 @@ def test_two_servers_run_due_work_once_and_the_survivor_takes_over_within_30_s(
     database: str, tmp_path: Path, smtp: tuple[Inbox, int],
 ) -> None:
     inbox, smtp_port = smtp
-    rt = test_runtime(database, tmp_path, simulated=True)
+    rt = runtime_on(database, tmp_path, simulated=True)
     tid = setup(rt.services)  # one lot of 100.00, bought now
     store = rt.services.clock_store
     assert store is not None
@@ -327,7 +327,7 @@ def test_json_logs_of_a_tour_hold_no_key_token_card_or_callee_number(
     database: str, tmp_path: Path, smtp: tuple[Inbox, int],
 ) -> None:
     _, smtp_port = smtp
-    rt = test_runtime(database, tmp_path)
+    rt = runtime_on(database, tmp_path)
     tid = setup(rt.services)
     env = server_env(tmp_path, database, smtp_port, COMMCREDITS_LOG_FORMAT="json")
     log = tmp_path / "serve.log"

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -126,25 +127,44 @@ READINESS_REFUSALS = {
 }
 
 
+@dataclass
+class _Lead:
+    leading: bool = False
+
+
+async def _lead_loop(leader: Leadership, poll: float, lead: _Lead) -> None:
+    """Every poll, take or keep the leadership (OPS-3), also while a round of due work runs,
+    so a long round does not let a SQLite lease lapse."""
+    while True:
+        lead.leading = await run_in_threadpool(leader.refresh)
+        metrics.LEADER.set(1 if lead.leading else 0)
+        await asyncio.sleep(poll)
+
+
 async def _jobs_loop(runtime: Runtime, leader: Leadership) -> None:
-    """Every poll, take or keep the leadership; while leading, run due work every interval
-    (OPS-3). A process that is not the leader runs none."""
+    """While this process leads, run due work every interval; a process that does not lead
+    runs none (OPS-3)."""
     interval = runtime.settings.jobs_interval_seconds
     poll = min(runtime.settings.leader_poll_seconds, interval)
+    lead = _Lead()
+    leading = asyncio.create_task(_lead_loop(leader, poll, lead))
     last_run: float | None = None
     loop = asyncio.get_running_loop()
-    while True:
-        leading = await run_in_threadpool(leader.refresh)
-        metrics.LEADER.set(1 if leading else 0)
-        if not leading:
-            last_run = None
-        elif last_run is None or loop.time() - last_run >= interval:
-            last_run = loop.time()
-            try:
-                report = await run_in_threadpool(run_due_work, runtime.services)
-                metrics.DUE_WORK_RUNS.inc()
-                if report.lots_expired:
-                    log.info("due work: %s", report.summary())
-            except Exception:  # the loop must survive a bad tick
-                log.exception("due work failed; retrying next tick")
-        await asyncio.sleep(poll)
+    try:
+        while True:
+            if not lead.leading:
+                last_run = None
+            elif last_run is None or loop.time() - last_run >= interval:
+                last_run = loop.time()
+                try:
+                    report = await run_in_threadpool(run_due_work, runtime.services)
+                    metrics.DUE_WORK_RUNS.inc()
+                    if report.lots_expired:
+                        log.info("due work: %s", report.summary())
+                except Exception:  # the loop must survive a bad tick
+                    log.exception("due work failed; retrying next tick")
+            await asyncio.sleep(poll)
+    finally:
+        leading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
