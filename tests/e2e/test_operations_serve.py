@@ -196,6 +196,9 @@ def test_metrics_of_two_workers_equal_what_was_done(
         samples = scrape(url, OP)
         loopback = scrape(f"http://127.0.0.1:{metrics_port}")
         assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
+        pids = {f.stem.rsplit("_", 1)[1] for f in multiproc.glob("*.db")}
+        assert len(pids) >= 2, pids  # both workers write their values to the folder
+    assert value(samples, "commcredits_due_work_leader") == 1  # one of the two leads (OPS-3)
 
     for (decision, reason), n in decisions.items():
         assert value(samples, "commcredits_call_decisions_total", decision=decision,

@@ -84,7 +84,7 @@ def serve(
     )] = True,
     metrics_port: Annotated[int | None, typer.Option(
         min=1, max=65535,
-        help="Also serve /metrics without a key on 127.0.0.1 at this port (OPS-1).",
+        help="Also serve /metrics (Prometheus) without a key on 127.0.0.1 at this port.",
     )] = None,
 ) -> None:
     """Migrate the database, seed the demo tenant, and serve the API."""
@@ -133,8 +133,11 @@ def serve(
     os.environ["COMMCREDITS_DATABASE_URL"] = settings.database_url
     os.environ["COMMCREDITS_SIMULATED_CLOCK"] = "true" if settings.simulated_clock else "false"
     rt.close()
+    # A worker imports the whole application before it answers uvicorn's health check; on a
+    # busy host that takes longer than uvicorn's 5 s, which would kill it again and again.
     uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
-                workers=workers, host=host, port=port, log_level="info", **logs)
+                workers=workers, host=host, port=port, log_level="info",
+                timeout_worker_healthcheck=60, **logs)
 
 
 @app.command()
