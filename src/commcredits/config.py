@@ -48,3 +48,14 @@ class Settings(BaseSettings):
     jobs_interval_seconds: float = Field(
         30.0, description="How often `serve` runs due work in the background.",
     )
+    leader_poll_seconds: float = Field(
+        5.0, gt=0, description="How often `serve` takes or renews the due-work leadership "
+        "(OPS-3).",
+    )
+    leader_lease_seconds: float = Field(
+        15.0, gt=0, description="How long a SQLite leader's lease lasts without renewal; a "
+        "dead leader is replaced within lease + poll seconds.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON line per request and log record (OPS-4).",
+    )

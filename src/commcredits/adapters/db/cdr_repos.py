@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
 
@@ -60,8 +61,9 @@ _TAKE = (
 
 
 class SqlCdrBatch:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, tally: Tally | None = None) -> None:
         self.conn = conn
+        self.tally = tally or Tally()  # OPS-1: ledger entries, counted on commit
         self.postgres = conn.dialect.name == "postgresql"
         dialect = conn.dialect
         impl = t.calls.c.start_at.type.dialect_impl(dialect)
@@ -152,6 +154,8 @@ class SqlCdrBatch:
             raise Conflict("CDR_BATCH_CONFLICT",
                            "A row of this chunk is already stored; it is applied one record "
                            "at a time.") from exc
+        for entry in batch.entries:
+            self.tally.add(LEDGER_ENTRIES, str(entry[1]))
         if batch.lots_taken:
             self.conn.execute(_TAKE, [{"lot": lot, "taken": taken}
                                       for lot, taken in batch.lots_taken.items()])

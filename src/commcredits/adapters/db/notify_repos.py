@@ -13,6 +13,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.metrics import EMAILS, RECHARGES, Tally
 from commcredits.domain.money import Money
 from commcredits.domain.recharge import ACTIVE, RequestStatus
 from commcredits.services.ports import AutoRechargeRecord, OutboxRecord, RechargeRequestRecord
@@ -21,9 +22,16 @@ R = t.recharge_requests
 O = t.email_outbox  # noqa: E741
 
 
+# Recharge outcomes (OPS-1): an attempt that failed (retried later or not), or a request
+# closed as succeeded, cancelled or not needed.
+_CLOSED = frozenset({RequestStatus.SUCCEEDED.value, RequestStatus.CANCELLED.value,
+                     RequestStatus.NOT_NEEDED.value})
+
+
 class SqlRecharge:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, tally: Tally | None = None) -> None:
         self.conn = conn
+        self.tally = tally or Tally()
 
     def settings(self, tenant_id: str, currency: str) -> AutoRechargeRecord | None:
         r = self.conn.execute(
@@ -134,6 +142,11 @@ class SqlRecharge:
 
     def update_request(self, request_id: str, **fields: Any) -> None:
         self.conn.execute(update(R).where(R.c.id == request_id).values(**fields))
+        status = str(fields.get("status", ""))
+        if fields.get("failure") and status != RequestStatus.SUCCEEDED.value:
+            self.tally.add(RECHARGES, RequestStatus.FAILED.value)
+        elif status in _CLOSED:
+            self.tally.add(RECHARGES, status)
 
     def cancel_pending(self, tenant_id: str, at: datetime) -> int:
         return int(self.conn.execute(
@@ -151,8 +164,9 @@ class SqlRecharge:
 
 
 class SqlOutbox:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, tally: Tally | None = None) -> None:
         self.conn = conn
+        self.tally = tally or Tally()
 
     def enqueue(
         self, tenant_id: str, event_id: str, kind: str, recipients: list[str], subject: str,
@@ -175,7 +189,10 @@ class SqlOutbox:
                 index_elements=["event_id"])
         else:  # pragma: no cover
             stmt = insert(O).values(**values)
-        return self.conn.execute(stmt.returning(O.c.id)).first() is not None
+        queued = self.conn.execute(stmt.returning(O.c.id)).first() is not None
+        if queued:
+            self.tally.add(EMAILS, "queued")
+        return queued
 
     @staticmethod
     def _record(r: Any) -> OutboxRecord:
@@ -208,12 +225,14 @@ class SqlOutbox:
             status="sent", sent_at=at, lease_until=None, attempts=O.c.attempts + 1,
             last_error=None,
         ))
+        self.tally.add(EMAILS, "sent")
 
     def mark_failed(self, outbox_id: int, error: str, next_attempt_at: datetime) -> None:
         self.conn.execute(update(O).where(O.c.id == outbox_id).values(
             status="retrying", last_error=error[:2000], next_attempt_at=next_attempt_at,
             lease_until=None, attempts=O.c.attempts + 1,
         ))
+        self.tally.add(EMAILS, "failed")
 
     def list(self, tenant_id: str, limit: int) -> list[OutboxRecord]:
         rows = self.conn.execute(

@@ -539,3 +539,13 @@ spend_guards = Table(
     Column("blocked", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# The due-work leader's lease on SQLite (migration 0010, OPS-3): one row per lease name,
+# its holder and a wall-clock deadline (seconds since the epoch). PostgreSQL uses an
+# advisory lock instead (`adapters/db/leader.py`).
+leader_lease = Table(
+    "leader_lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

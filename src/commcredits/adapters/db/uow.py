@@ -52,6 +52,7 @@ from commcredits.adapters.db.rate_repos import SqlRates
 from commcredits.adapters.db.report_repos import SqlReports
 from commcredits.adapters.db.types import UTCDateTime, to_micros
 from commcredits.adapters.db.web_repos import SqlWebAccess
+from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
@@ -232,6 +233,7 @@ class SqlCredits(_Repo, CursorRunner):
         self.postgres = postgres
         self._hot = _hot_path(conn.dialect)
         self._cursor = None
+        self.tally = Tally()  # the unit of work's own, set by `SqlUnitOfWork`
 
     def create_account(self, tenant_id: str, currency: str) -> None:
         self.conn.execute(insert(t.credit_accounts).values(
@@ -323,6 +325,7 @@ class SqlCredits(_Repo, CursorRunner):
         ids: list[int] = []
         for i, draft in enumerate(drafts):
             draft.check()
+            self.tally.add(LEDGER_ENTRIES, draft.kind.value)
             entry: dict[str, Any] = {
                 "tenant_id": tenant_id, "kind": draft.kind.value,
                 "amount": to_micros(draft.amount.amount),
@@ -621,6 +624,7 @@ class SqlUnitOfWork:
         self._conn: Connection | None = None
         self._committed = False
         self._time_token: Token[datetime | None] | None = None
+        self.tally = Tally()  # OPS-1: what this transaction wrote, counted on commit
 
     def __enter__(self) -> SqlUnitOfWork:
         conn = self.engine.connect()
@@ -636,13 +640,14 @@ class SqlUnitOfWork:
         postgres = self.engine.dialect.name == "postgresql"
         self.tenants = SqlTenants(conn)
         self.credits = SqlCredits(conn, postgres)
+        self.credits.tally = self.tally
         self.invoices = SqlInvoices(conn)
         self.payment_methods = SqlPaymentMethods(conn)
         self.access = SqlAccess(conn)
         self.audit = SqlAudit(conn)
         self.subscriptions = SqlSubscriptions(conn)
-        self.recharge = SqlRecharge(conn)
-        self.outbox = SqlOutbox(conn)
+        self.recharge = SqlRecharge(conn, self.tally)
+        self.outbox = SqlOutbox(conn, self.tally)
         self.calls = SqlCalls(conn)
         self.directory = SqlDirectory(conn)
         self.numbers = SqlNumbers(conn)
@@ -651,7 +656,7 @@ class SqlUnitOfWork:
         self.rates = SqlRates(conn)
         self.reports = SqlReports(conn)
         self.insight = SqlInsight(conn)
-        self.cdr_batch = SqlCdrBatch(conn)
+        self.cdr_batch = SqlCdrBatch(conn, self.tally)
         self.web = SqlWebAccess(conn)
         self.guard = SqlGuard(conn)
         self.planning = SqlPlanning(conn)
@@ -661,6 +666,7 @@ class SqlUnitOfWork:
         assert self._conn is not None
         self._conn.commit()
         self._committed = True
+        self.tally.committed()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -672,6 +678,7 @@ class SqlUnitOfWork:
             self.calls.close()
             if not self._committed:
                 self._conn.rollback()
+            self.tally.discard()
         finally:
             if self._time_token is not None:
                 TRANSACTION_TIME.reset(self._time_token)

@@ -25,11 +25,13 @@ from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from commcredits.adapters.metrics import CALL_DECISIONS, count_cdrs
 from commcredits.domain.errors import Unauthenticated
 from commcredits.entrypoints.api.bodies import Authorize, End, Update, csv_body
 from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep, bearer_key
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import calls, cdrs
+from commcredits.services.context import Services
 
 router = api_router(tags=["call control"])
 SPOOL_BYTES = 1024 * 1024  # a CDR upload's bytes held in memory before it spills to disk
@@ -73,7 +75,14 @@ async def _run(fn: Callable[..., Json], *args: Any) -> JSONResponse:
 
 @router.post("/tenants/{tid}/calls/authorize", response_model=None)
 async def authorize(tid: str, body: Authorize, svc: ServicesDep, who: KeyDep) -> JSONResponse:
-    return await _run(calls.authorize, svc, who, tid, body.model_dump())
+    return await _run(_counted_authorize, svc, who, tid, body.model_dump())
+
+
+def _counted_authorize(svc: Services, who: calls.ApiKey, tid: str, body: Json) -> Json:
+    """The service's answer, counted by decision and reason (OPS-1)."""
+    reply = calls.authorize(svc, who, tid, body)
+    CALL_DECISIONS.labels(str(reply.get("decision")), str(reply.get("reason"))).inc()
+    return reply
 
 
 @router.post("/tenants/{tid}/calls/{call_id}/update", response_model=None)
@@ -101,5 +110,6 @@ async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: CallCon
         async for chunk in request.stream():
             spool.write(chunk)
         report = await run_in_threadpool(cdrs.import_cdrs, svc, who, tid, spool)
+    count_cdrs(report)
     return {"accepted": report.accepted, "duplicates": report.duplicates,
             "rejected": report.rejected}

@@ -6,8 +6,11 @@ name: `worker_app` builds its own runtime (engine, caches) from the environment,
 ``COMMCREDITS_SIMULATED_CLOCK``). `serve` itself has already migrated the database, seeded
 the demo and settled real versus simulated time, so workers do none of that.
 
-Every worker runs the due-work loop: each job is safe to run from several processes at once
+Every worker starts the due-work loop, but only the one that leads runs due work (OPS-3,
+`adapters/db/leader.py`); each job is also safe to run from several processes at once
 (leases, the tenant lock and idempotency keys), as the worker and `jobs run` already are.
+With several workers `serve` has set ``PROMETHEUS_MULTIPROC_DIR`` (OPS-1) before spawning
+them, so each writes its metrics there.
 """
 
 from __future__ import annotations

@@ -82,6 +82,10 @@ def serve(
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request (uvicorn's access log).",
     )] = True,
+    metrics_port: Annotated[int | None, typer.Option(
+        min=1, max=65535,
+        help="Also serve /metrics (Prometheus) without a key on 127.0.0.1 at this port.",
+    )] = None,
 ) -> None:
     """Migrate the database, seed the demo tenant, and serve the API."""
     import os
@@ -89,39 +93,51 @@ def serve(
     import uvicorn
 
     from commcredits.entrypoints.api.app import create_app
+    from commcredits.entrypoints.cli.serving import prepare_metrics, serve_metrics, uvicorn_logs
 
     settings = settings_for(db, simulated_clock=simulated_clock)
+    prepare_metrics(workers)  # before any worker starts: PROMETHEUS_MULTIPROC_DIR, emptied
+    logs = uvicorn_logs(settings.log_format, access_log)
     rt = build(settings, migrate=True, serving=True)
     url = f"http://{host}:{port}"
     if not no_demo:
         demo = seed_demo(rt.services)
         out.print(f"[bold]Demo tenant[/] Contoso: {demo.tenant_id}"
                   + (" (created)" if demo.created else ""))
-        print_demo_key(demo.admin_key)
         account, password = web_access.ensure_demo_admin(rt.services, OPERATOR_CLI,
                                                          demo.tenant_id)
-        link = web_access.create_sign_in_link(rt.services, account.id)
-        if password:
-            out.print(f"[bold]Demo admin sign-in[/]: {account.email} / {password}")
-        out.print(f"[bold]Open the admin center[/] (one-time sign-in link): "
-                  f"{url}/signin/link/{link}", soft_wrap=True)
-        out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key or '$KEY'}' "
-                  f"{url}/api/v1/tenants/{demo.tenant_id}/credits", soft_wrap=True)
+        if settings.log_format == "json":  # OPS-4: no key, password or sign-in link in logs
+            out.print("Demo secrets are not printed with JSON logs: use `commcredits tenant "
+                      "api-key` and `commcredits admin link`.", soft_wrap=True)
+        else:
+            print_demo_key(demo.admin_key)
+            link = web_access.create_sign_in_link(rt.services, account.id)
+            if password:
+                out.print(f"[bold]Demo admin sign-in[/]: {account.email} / {password}")
+            out.print(f"[bold]Open the admin center[/] (one-time sign-in link): "
+                      f"{url}/signin/link/{link}", soft_wrap=True)
+            out.print(f"  try: curl -H 'Authorization: Bearer {demo.admin_key or '$KEY'}' "
+                      f"{url}/api/v1/tenants/{demo.tenant_id}/credits", soft_wrap=True)
     out.print(f"[bold green]commcredits[/] serving on {url}  (API docs: {url}/docs)")
     if settings.simulated_clock:
         out.print("[yellow]Simulated clock is on[/]: move it with POST /api/v1/clock "
                   "or `commcredits clock`.")
+    if metrics_port is not None:
+        serve_metrics(metrics_port, rt.engine)
     if workers == 1:
         uvicorn.run(create_app(rt, background_jobs=True), host=host, port=port,
-                    log_level="info", access_log=access_log)
+                    log_level="info", **logs)
         return
     # Several processes: each worker builds its runtime from the environment
     # (`entrypoints.api.serving`); this one has migrated, seeded and settled the clock.
     os.environ["COMMCREDITS_DATABASE_URL"] = settings.database_url
     os.environ["COMMCREDITS_SIMULATED_CLOCK"] = "true" if settings.simulated_clock else "false"
     rt.close()
+    # A worker imports the whole application before it answers uvicorn's health check; on a
+    # busy host that takes longer than uvicorn's 5 s, which would kill it again and again.
     uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
-                workers=workers, host=host, port=port, log_level="info", access_log=access_log)
+                workers=workers, host=host, port=port, log_level="info",
+                timeout_worker_healthcheck=60, **logs)
 
 
 @app.command()
