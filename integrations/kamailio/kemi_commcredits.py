@@ -42,6 +42,7 @@ SIP_FOR_REASON = {
     "SPEND_LIMIT_REACHED": (603, "Decline"),
     "DESTINATION_NOT_RATED": (603, "Decline"),
 }
+SAFETY_SECONDS = 2  # the dialog's own timeout, after the limit the cut timer enforces
 FORBIDDEN = (403, "Forbidden")  # NO_CREDITS_LICENSE, NO_CALLING_PLAN, USER_BLOCKED, ...
 
 
@@ -233,7 +234,10 @@ class kamailio:
         """Relay an allowed INVITE inside a dialog whose timeout is max_seconds."""
         if limit is not None:
             KSR.pv.seti("$dlg_ctx(timeout_bye)", 1)
-            KSR.pv.seti("$avp(cc_timeout)", int(limit))  # the dialog module's timeout_avp
+            # The dialog module's timeout (timeout_avp) is the safety net, 2 s after the
+            # limit: the 100-ms cut timer ends the call at the limit itself, and the two
+            # must not end the same dialog at once.
+            KSR.pv.seti("$avp(cc_timeout)", int(limit) + SAFETY_SECONDS)
         KSR.dialog.dlg_manage()
         sip_call_id = KSR.pv.get("$ci")
         state = {"tenant": tenant, "call": call_id, "answered": 0, "limit": limit,
@@ -250,7 +254,14 @@ class kamailio:
     # -- dialog events -------------------------------------------------------------------
 
     def ksr_dialog_event(self, msg, evname):
-        sip_call_id = KSR.pv.get("$dlg(callid)") or ""
+        try:
+            return self.dialog_event(evname)
+        except Exception as exc:  # never lose the end of a call to an unexpected error
+            KSR.err("commcredits: %s failed: %r\n" % (evname, exc))
+            return 1
+
+    def dialog_event(self, evname):
+        sip_call_id = KSR.pv.get("$dlg(callid)") or KSR.pv.get("$ci") or ""
         raw = KSR.htable.sht_get(TABLE, sip_call_id)
         if not raw:
             return 1
@@ -281,20 +292,41 @@ class kamailio:
 
     # -- grants --------------------------------------------------------------------------
 
-    def ksr_update_timer(self, msg, evname=None):
-        """Every second: send update for the answered calls whose grant is running out; a
-        final grant shortens the dialog's timeout to what is left."""
-        now = time.time()
-        due = []
+    def _calls(self):
+        """(SIP Call-ID, state) of every call in the shared table."""
+        found = []
         KSR.htable.sht_iterator_start("ccit", TABLE)
         while KSR.htable.sht_iterator_next("ccit") > 0:
             key = KSR.pv.get("$shtitkey(ccit)")
             value = KSR.pv.get("$shtitval(ccit)")
             if key and value:
-                due.append((key, value))
+                found.append((key, json.loads(value)))
         KSR.htable.sht_iterator_end("ccit")
-        for sip_call_id, raw in due:
-            state = json.loads(raw)
+        return found
+
+    def ksr_cut_timer(self, msg, evname=None):
+        """Every 100 ms: end (BYE both ways) the answered calls that reached their limit."""
+        now = time.time()
+        for sip_call_id, state in self._calls():
+            limit = state.get("limit")
+            if not state["answered"] or limit is None or state.get("cut") \
+                    or now < state["answered"] + limit:
+                continue
+            state["cut"] = True
+            KSR.notice("commcredits: cut %s at %.3f s (limit %d)\n"
+                       % (state["call"], now - state["answered"], limit))
+            if KSR.htable.sht_get(TABLE, sip_call_id):
+                KSR.htable.sht_sets(TABLE, sip_call_id, json.dumps(state))
+            KSR.jsonrpcs.execx(json.dumps({"jsonrpc": "2.0", "method": "dlg.end_dlg",
+                                           "params": [int(state["he"]), int(state["hi"])],
+                                           "id": 1}))
+        return 1
+
+    def ksr_update_timer(self, msg, evname=None):
+        """Every second: send update for the answered calls whose grant is running out; a
+        final grant shortens the dialog's timeout to what is left."""
+        now = time.time()
+        for sip_call_id, state in self._calls():
             if not state["answered"] or state["final"] or now < state["next"]:
                 continue
             used = int(now - state["answered"])
@@ -319,7 +351,8 @@ class kamailio:
                         state["limit"] = limit
                     # What is left of the limit, from the answer's exact time.
                     left = max(1, int(math.ceil(state["limit"] - (now - state["answered"]))))
-                    KSR.dialog.dlg_set_timeout_id(left, int(state["he"]), int(state["hi"]))
+                    KSR.dialog.dlg_set_timeout_id(left + SAFETY_SECONDS, int(state["he"]),
+                                                  int(state["hi"]))
             if KSR.htable.sht_get(TABLE, sip_call_id):  # not ended meanwhile
                 KSR.htable.sht_sets(TABLE, sip_call_id, json.dumps(state))
         return 1

@@ -75,6 +75,7 @@ class Kamailio:
                 [KAMAILIO, "-f", str(KAMAILIO_DIR / "kamailio.cfg"), "-DD", "-E",
                  "-A", f"LISTEN=udp:127.0.0.1:{self.port}",
                  "-A", f'KEMI_SCRIPT="{KAMAILIO_DIR / "kemi_commcredits.py"}"',
+                 "-A", f'RPC_FIFO="{self.work / f"kamailio-{self.port}.fifo"}"',
                  "-w", str(self.work), "-P", str(self.work / f"kamailio-{self.port}.pid"),
                  "-m", "64", "-M", "8"],
                 env=dict(self.env), stdout=out, stderr=subprocess.STDOUT,

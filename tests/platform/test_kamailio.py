@@ -28,10 +28,12 @@ from tests.platform.harness import (
     free_udp_port,
     refused_scenario,
 )
+from tests.serving import free_port
 from tests.support import OPERATOR
 
 GB_MOBILE = "+447400123456"
 TOLL_FREE = "+18005550100"
+PREMIUM = "+19005551234"
 
 
 class Party(TypedDict):
@@ -71,6 +73,7 @@ def placed(platform: Platform) -> Iterator[Placed]:
                          type="toll_free")
     p.tenants["emergency"] = platform.tenant("0.00")
     p.tenants["shared"] = platform.tenant("5.00")
+    p.tenants["refusals"] = platform.tenant()
     port, work = platform.kamailio.port, platform.work
 
     def place(name: str, scenario: str, callee: str, party: Party, hold_ms: int = 1000,
@@ -90,6 +93,10 @@ def placed(platform: Platform) -> Iterator[Placed]:
         work, "toll_free", port, refused_scenario(work, 402, "TOLL_FREE_SUSPENDED"),
         tenant=p.tenants["toll_free"], callee=TOLL_FREE, call_type="user_in",
         from_user="+442071234567", caller="+442071234567")
+    for name, code, reason, number in (("invalid", 484, "INVALID_NUMBER", "+1555"),
+                                       ("premium", 603, "DESTINATION_BLOCKED", PREMIUM)):
+        p.callers[name] = caller(work, name, port, refused_scenario(work, code, reason),
+                                 tenant=p.tenants["refusals"], callee=number, **ALICE)
     time.sleep(5)  # the 20 shared calls are up (10 s each): their reservations are open
     p.during_concurrent = platform.credits(p.tenants["shared"])
     try:
@@ -184,6 +191,39 @@ def test_toll_free_inbound_at_a_zero_balance_gets_402(
     sipp = placed.finished("toll_free")  # 402 with Reason text="TOLL_FREE_SUSPENDED"
     assert sipp.outcomes() == ["refused 402"]
     assert _balance(platform, placed.tenants["toll_free"]) == ("0.00", "0.00")
+
+
+@pytest.mark.rule("PLAT-1")
+@pytest.mark.rule("CALL-3")
+def test_invalid_and_premium_numbers_get_484_and_603(platform: Platform, placed: Placed,
+                                                     ) -> None:
+    assert placed.finished("invalid").outcomes() == ["refused 484"]  # INVALID_NUMBER
+    assert placed.finished("premium").outcomes() == ["refused 603"]  # DESTINATION_BLOCKED
+    assert _balance(platform, placed.tenants["refusals"]) == ("100.00", "100.00")
+
+
+@pytest.mark.rule("PLAT-1")
+@pytest.mark.rule("CALL-2")
+def test_when_commcredits_does_not_answer_only_emergency_calls_go_through(
+    platform: Platform, placed: Placed,
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    proxy = Kamailio(platform.work, free_udp_port(),
+                     platform.kamailio_env(COMMCREDITS_URL=dead, COMMCREDITS_TIMEOUT="1"))
+    proxy.start()
+    try:
+        tid = placed.tenants["refusals"]
+        down = caller(platform.work, "down", proxy.port,
+                      refused_scenario(platform.work, 503, "COMMCREDITS_UNAVAILABLE"),
+                      tenant=tid, callee=GB_MOBILE, **ALICE)
+        sos = caller(platform.work, "down-911", proxy.port, SCENARIOS / "uac.xml", tenant=tid,
+                     callee="112", hold_ms=1000, **BOB)
+        for sipp in (down, sos):
+            assert sipp.wait(60) == 0, sipp.errors()
+        assert down.outcomes() == ["refused 503"]
+        assert sos.outcomes() == ["allowed"]
+    finally:
+        proxy.stop()
 
 
 @pytest.mark.rule("PLAT-1")
