@@ -320,6 +320,12 @@ class kamailio:
             KSR.jsonrpcs.execx(json.dumps({"jsonrpc": "2.0", "method": "dlg.end_dlg",
                                            "params": [int(state["he"]), int(state["hi"])],
                                            "id": 1}))
+            # The dialog module does not always run dialog:end for a dialog ended by RPC
+            # (it can end on the BYE replies, in another process): end the call here unless
+            # the event already did. Should both send end, CALL-9 charges it once.
+            if KSR.htable.sht_get(TABLE, sip_call_id):
+                KSR.htable.sht_rm(TABLE, sip_call_id)
+                self.end(state, "cut")
         return 1
 
     def ksr_update_timer(self, msg, evname=None):

@@ -112,7 +112,7 @@ def _call_ids(sipp: Sipp, outcome: str = "allowed") -> list[str]:
 
 def _ended(platform: Platform, call_id: str) -> re.Match[str]:
     """Kamailio's log line for the end request of one call."""
-    pattern = (rf"commcredits: end {re.escape(call_id)} (dialog:\w+) measured=([\d.]+) "
+    pattern = (rf"commcredits: end {re.escape(call_id)} ([\w:]+) measured=([\d.]+) "
                rf"duration=(\d+) -> (\d+) charge=([\d.]+)")
     deadline = time.monotonic() + 10
     while not (found := platform.kamailio.lines(pattern)):
