@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell $(PY) -c 'import hashlib,sys;print(hashlib.s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck layers pytest bench bench-calls bench-cdrs bench-export bench-pages clean
+.PHONY: install run test test-platform lint typecheck layers pytest bench bench-calls bench-cdrs bench-export bench-pages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,17 @@ layers: install
 
 pytest: install
 	$(BIN)/pytest
+
+## The calling platform (PLAT-1): SIP calls through Kamailio (integrations/kamailio) with
+## SIPp as caller and callee, against commcredits serve on PostgreSQL
+## (COMMCREDITS_TEST_POSTGRES_URL). Installs kamailio and sip-tester with apt-get if missing.
+KAMAILIO_PYTHON := /usr/lib/x86_64-linux-gnu/kamailio/modules/app_python3.so
+test-platform: install
+	@if ! command -v kamailio >/dev/null 2>&1 || ! command -v sipp >/dev/null 2>&1 \
+	    || [ ! -e $(KAMAILIO_PYTHON) ]; then \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    kamailio kamailio-python3-modules sip-tester; fi
+	COMMCREDITS_REQUIRE_PLATFORM=1 $(BIN)/pytest tests/platform
 
 bench: install
 	$(BIN)/python bench/ledger.py
