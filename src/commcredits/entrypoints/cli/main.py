@@ -76,9 +76,11 @@ def serve(
     )] = False,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
     = False,
-    workers: Annotated[int, typer.Option(
-        min=1, help="Server processes (uvicorn workers); each builds its own engine and caches.",
-    )] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Server processes (uvicorn workers); each builds its own engine and caches. "
+                    "Default: the usable cores (1 on an in-memory SQLite database).",
+        show_default=False,
+    )] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request (uvicorn's access log).",
     )] = True,
@@ -91,6 +93,8 @@ def serve(
     from commcredits.entrypoints.api.app import create_app
 
     settings = settings_for(db, simulated_clock=simulated_clock)
+    if workers is None:
+        workers = default_workers(settings.database_url)
     rt = build(settings, migrate=True, serving=True)
     url = f"http://{host}:{port}"
     if not no_demo:
@@ -122,6 +126,25 @@ def serve(
     rt.close()
     uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
                 workers=workers, host=host, port=port, log_level="info", access_log=access_log)
+
+
+def default_workers(database_url: str) -> int:
+    """The usable cores (the process's CPU affinity where the OS has one). PostgreSQL and a
+    SQLite file are both safe with several processes (the tenant row lock; WAL with
+    BEGIN IMMEDIATE writers and a busy timeout); an in-memory SQLite database lives in one
+    process, so it gets one worker."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from commcredits.adapters.db.engine import is_sqlite, normalize_url
+
+    if is_sqlite(database_url) and \
+            (make_url(normalize_url(database_url)).database or ":memory:") == ":memory:":
+        return 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, cores)
 
 
 @app.command()
