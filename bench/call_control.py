@@ -29,8 +29,8 @@ It prints figures and asserts no timings: it is not a test. wrk, the server and 
 share this machine's CPUs; compare the ratios against the no-op POST.
 
 Run: ``.venv/bin/python bench/call_control.py [--seconds 10] [--db postgresql|sqlite|both]
-[--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record`` on one server
-worker during the one-tenant pairs and prints where its time goes.
+[--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record --gil`` on one
+server worker during the one-tenant pairs and prints where its Python CPU time goes.
 """
 
 from __future__ import annotations
@@ -316,8 +316,8 @@ def wrk(base: str, what: str, workdir: Path, probe: CpuProbe | None, *, steps: S
     if profile is not None and profile_pid is not None:
         spy = subprocess.Popen(
             [venv_bin("py-spy"), "record", "--pid", str(profile_pid), "--duration",
-             str(max(1, int(seconds) - 1)), "--rate", "250", "--format", "raw", "--nonblocking",
-             "--output", str(profile)],
+             str(max(1, int(seconds) - 1)), "--rate", "250", "--format", "raw",
+             "--nonblocking", "--gil", "--output", str(profile)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if probe:
         probe.start()
@@ -392,7 +392,8 @@ def bench_database(label: str, url: str, args: argparse.Namespace, workdir: Path
     database = None if label == "SQLite" else url.rsplit("/", 1)[-1].split("?")[0]
     runs: list[Run] = []
     noop = Server([venv_bin("uvicorn"), "noop_app:app", "--app-dir", str(HERE),
-                   "--workers", str(workers), "--no-access-log"], workdir, {}, "/noop")
+                   "--workers", str(workers), "--no-access-log",
+                   "--timeout-worker-healthcheck", "300"], workdir, {}, "/noop")
     try:
         noop.wait_healthy(workers)
         probe = CpuProbe(noop.proc.pid)
@@ -493,7 +494,8 @@ def summarize_profile(path: Path, top: int = 25) -> None:
         leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
     if not total:
         return
-    console.print(f"[bold]profile[/] (py-spy, one worker, {total:,} samples; inclusive %):")
+    console.print(f"[bold]profile[/] (py-spy --gil: the thread holding the GIL, one worker, "
+                  f"{total:,} samples; inclusive %):")
     for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
         console.print(f"  {100 * n / total:5.1f}%  {name}")
     console.print("[bold]self time[/] (leaf frames):")

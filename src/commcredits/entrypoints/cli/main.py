@@ -124,8 +124,14 @@ def serve(
     os.environ["COMMCREDITS_DATABASE_URL"] = settings.database_url
     os.environ["COMMCREDITS_SIMULATED_CLOCK"] = "true" if settings.simulated_clock else "false"
     rt.close()
+    # A worker that starts slowly (a busy machine) is not taken for a dead one: uvicorn's
+    # default of 5 s to answer its supervisor's health check kills and restarts it forever.
     uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
-                workers=workers, host=host, port=port, log_level="info", access_log=access_log)
+                workers=workers, host=host, port=port, log_level="info", access_log=access_log,
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+
+
+WORKER_HEALTHCHECK_SECONDS = 300
 
 
 def default_workers(database_url: str) -> int:
