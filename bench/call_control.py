@@ -317,7 +317,7 @@ def wrk(base: str, what: str, workdir: Path, probe: CpuProbe | None, *, steps: S
         spy = subprocess.Popen(
             [venv_bin("py-spy"), "record", "--pid", str(profile_pid), "--duration",
              str(max(1, int(seconds) - 1)), "--rate", "250", "--format", "raw",
-             "--nonblocking", "--gil", "--output", str(profile)],
+             "--nonblocking", "--gil", "--full-filenames", "--output", str(profile)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if probe:
         probe.start()
@@ -473,13 +473,32 @@ def report(label: str, runs: Sequence[Run], workers: int, conns: int) -> None:
             console.print(f"  [red]refused: {first}[/]")
 
 
-def summarize_profile(path: Path, top: int = 25) -> None:
-    """py-spy's raw (collapsed) stacks: the share of samples per function anywhere in the
-    stack (inclusive), the hottest first, limited to the frames that tell something."""
+AREAS = (  # (area, a piece of the leaf frame's file path), first match wins
+    ("PostgreSQL driver (psycopg, waiting included)", "/psycopg/"),
+    ("SQLite driver", "sqlite3"),
+    ("SQLAlchemy", "/sqlalchemy/"),
+    ("commcredits: adapters (repositories, compiled statements)", "commcredits/adapters/"),
+    ("commcredits: services and domain (rating, deciding, charging)", "commcredits/services/"),
+    ("commcredits: services and domain (rating, deciding, charging)", "commcredits/domain/"),
+    ("commcredits: API (routes, bodies, middleware)", "commcredits/entrypoints/"),
+    ("pydantic (body validation)", "/pydantic"),
+    ("FastAPI and Starlette (routing, middleware, responses)", "/fastapi/"),
+    ("FastAPI and Starlette (routing, middleware, responses)", "/starlette/"),
+    ("uvicorn and httptools (HTTP)", "/uvicorn/"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/threading.py"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/concurrent/"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/asyncio/"),
+    ("orjson, json", "json"),
+)
+
+
+def summarize_profile(path: Path, top: int = 12) -> None:
+    """py-spy's raw (collapsed) stacks: the share of samples by area of the leaf frame (where
+    the time is spent), then the hottest project functions anywhere in the stack."""
     if not path.exists():
         return
-    inclusive: dict[str, int] = {}
-    leaf: dict[str, int] = {}
+    areas: dict[str, int] = {}
+    ours: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -487,19 +506,21 @@ def summarize_profile(path: Path, top: int = 25) -> None:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
-                  for f in stack.split(";")]
-        for name in set(frames):
-            inclusive[name] = inclusive.get(name, 0) + n
-        leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+        frames = stack.split(";")
+        leaf = frames[-1]
+        area = next((name for name, piece in AREAS if piece in leaf), "other (Python runtime)")
+        areas[area] = areas.get(area, 0) + n
+        for name in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0]
+                     .rsplit("/commcredits/", 1)[-1] for f in frames if "/commcredits/" in f}:
+            ours[name] = ours.get(name, 0) + n
     if not total:
         return
     console.print(f"[bold]profile[/] (py-spy --gil: the thread holding the GIL, one worker, "
-                  f"{total:,} samples; inclusive %):")
-    for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+                  f"{total:,} samples), by where the leaf frame is:")
+    for name, n in sorted(areas.items(), key=lambda kv: -kv[1]):
         console.print(f"  {100 * n / total:5.1f}%  {name}")
-    console.print("[bold]self time[/] (leaf frames):")
-    for name, n in sorted(leaf.items(), key=lambda kv: -kv[1])[:15]:
+    console.print("project functions (inclusive: anywhere in the stack):")
+    for name, n in sorted(ours.items(), key=lambda kv: -kv[1])[:top]:
         console.print(f"  {100 * n / total:5.1f}%  {name}")
 
 
