@@ -50,9 +50,10 @@ test-platform: install
 bench: install
 	$(BIN)/python bench/ledger.py
 
-## Call control over HTTP (PostgreSQL: COMMCREDITS_BENCH_POSTGRES_URL, schema reset)
+## Call control over HTTP with wrk against a no-op FastAPI ceiling, PostgreSQL
+## (COMMCREDITS_BENCH_POSTGRES_URL, schema reset) and SQLite; needs wrk (apt-get install wrk)
 bench-calls: install
-	$(BIN)/python bench/call_control.py
+	$(BIN)/python bench/call_control.py --profile
 
 ## CDR rating, SQLite and PostgreSQL (COMMCREDITS_BENCH_POSTGRES_URL, schema reset)
 bench-cdrs: install

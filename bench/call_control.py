@@ -1,39 +1,42 @@
-"""Call control over HTTP: authorize+end pairs per second through ``commcredits serve``, against
-a baseline of GET /healthz from the same server in the same run.
+"""Call control over HTTP, driven by ``wrk``, against the framework's ceiling measured in the
+same run.
 
-What it does, on PostgreSQL only (``COMMCREDITS_BENCH_POSTGRES_URL``, default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test_g``; its schema ``public`` is DROPped and
-re-created first):
+For each database (PostgreSQL from ``COMMCREDITS_BENCH_POSTGRES_URL``, default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test_h5``, whose schema ``public`` is DROPped
+and re-created; and a temporary SQLite file), on ``--workers`` uvicorn processes (default:
+the usable cores, as ``serve``'s own default):
 
-- starts ``commcredits serve --db URL --host 127.0.0.1 --port <free port> --no-demo`` as a
-  subprocess (by default one uvicorn worker with its access log, as ``make run`` does;
-  ``--workers N`` and ``--no-access-log`` pass on to ``serve``), with an operator key in
-  ``COMMCREDITS_OPERATOR_KEY`` and the outbox in a temporary folder, and waits for /healthz;
-- sets up through the REST API as the operator: a US MOSA tenant, a card, a purchase of
-  100,000.00 USD, the sample USD rate table (PUT /api/v1/rate-tables/USD), MCOEV and
-  MCOPSTN1 seats, one user with MCOEV, MCOPSTN1 and MCOPSTNC, and a ``platform`` API key;
-- **pairs**: with the platform key, ``POST /calls/authorize`` (user_out, +12065550100 to
-  +447400123456: a GB mobile call, charged to credits) then ``POST /calls/{id}/end``
-  (61 s, which bills 120 s at 0.12/min = 0.24), 16 calls in flight at once (asyncio, one
-  httpx client on loopback);
-- **baseline**: GET /healthz at the same concurrency: FastAPI, the thread pool and one
-  ``SELECT 1`` on the database, with no authentication and no business logic;
-- the two run in interleaved rounds, so a noisy neighbour slows them alike; the ratio is the
-  call-control request rate over the /healthz request rate;
-- afterwards it checks every reply (allow, charge 0.24) and the balance
-  (100,000.00 - 0.24 x pairs), and stops the server, also on errors.
+1. **the ceiling**: ``bench/noop_app.py`` under ``uvicorn --workers N --no-access-log``: a
+   no-op FastAPI POST with a pydantic body of authorize's five fields, and a no-op GET;
+2. ``commcredits serve --workers N --no-access-log --no-demo`` on the database, set up
+   through the REST API (the sample USD rate table; per tenant a card, a 100,000.00 USD
+   purchase, MCOEV and MCOPSTN1 seats, one user with MCOEV, MCOPSTN1 and MCOPSTNC, a
+   ``platform`` key), then, one after the other:
+   - the project's ``GET /healthz``, as it is;
+   - authorize+end pairs on **one tenant** (a GB mobile call, 61 s: 120 s at 0.12/min =
+     0.24), and on **16 tenants** (thread i works for tenant i mod 16);
+   - authorize+update+end triples on one tenant.
 
-It prints figures and asserts no timings: it is not a test. The client runs on the same
-machine as the server and the database, so they share the CPUs; compare the ratio.
+``wrk`` runs ``--connections`` threads with one connection each (``bench/wrk/calls.lua``),
+so a thread's requests go in order and an end follows its own authorize. Its ``response``
+hook checks every answer (2xx; allow; charge 0.24; update active); afterwards every tenant's
+balance must be 100,000.00 - 0.24 x its ended calls (counted in the database, and within the
+connections in flight at the deadline of what wrk counted). Server CPU per request is the
+CPU time of the server's processes (``/proc/<pid>/stat``, the parent and its workers) over
+the run, divided by the requests; for PostgreSQL also that of its backends on this database.
 
-Run: ``.venv/bin/python bench/call_control.py [--pairs 3000] [--seconds 30]`` (or
-``make bench-calls``).
+It prints figures and asserts no timings: it is not a test. wrk, the server and the database
+share this machine's CPUs; compare the ratios against the no-op POST.
+
+Run: ``.venv/bin/python bench/call_control.py [--seconds 10] [--db postgresql|sqlite|both]
+[--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record --gil`` on one
+server worker during the one-tenant pairs and prints where its Python CPU time goes.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import platform
 import secrets
@@ -43,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -52,156 +55,159 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
-from benchdb import free_port, reset_postgres
+from benchdb import free_port, prepare_sqlite, reset_postgres
+from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.engine import make_engine
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_g"
-SAMPLE_RATES = (Path(__file__).resolve().parent.parent
-                / "src" / "commcredits" / "data" / "rates" / "sample_usd.csv")
+HERE = Path(__file__).resolve().parent
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_h5"
+SAMPLE_RATES = HERE.parent / "src" / "commcredits" / "data" / "rates" / "sample_usd.csv"
+LUA = HERE / "wrk" / "calls.lua"
 HOST = "127.0.0.1"
-CONCURRENCY = 16
-ROUNDS = 3
-WARMUP_PAIRS = 50
-START_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 30.0
-PURCHASE = "100000.00"
+START_TIMEOUT = 90.0
+PURCHASE = Decimal("100000.00")
 CHARGE = Decimal("0.24")  # 61 s to a GB mobile: 120 s at 0.12/min
 USER = "alice@bench.example"
+TENANTS = 16
 
-console = Console(width=None if sys.stdout.isatty() else 132)
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 class BenchError(RuntimeError):
     """The server refused a request or answered something unexpected."""
 
 
-@dataclass
-class Stats:
-    what: str
-    latencies: dict[str, list[float]] = field(default_factory=dict)  # per request kind, s
-    units: int = 0  # pairs, or health checks
-    seconds: float = 0.0
-    server_cpu: float = 0.0  # CPU seconds the server's processes used meanwhile
-
-    def add(self, kind: str, seconds: float) -> None:
-        self.latencies.setdefault(kind, []).append(seconds)
-
-    @property
-    def requests(self) -> int:
-        return sum(len(v) for v in self.latencies.values())
-
-    @property
-    def request_rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    @property
-    def unit_rate(self) -> float:
-        return self.units / self.seconds if self.seconds else 0.0
+def usable_cores() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+# --- CPU from /proc ----------------------------------------------------------------------
 
 
-# --- the server --------------------------------------------------------------------------
-
-
-def server_stack() -> str:
-    """Which HTTP parser and event loop uvicorn will pick ("auto": httptools and uvloop
-    when they import, else h11 and asyncio); the server inherits this environment."""
-    import importlib
-
-    def loads(name: str) -> bool:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            return False
-        return True
-
-    http = "httptools" if loads("httptools") else "h11"
-    loop = "uvloop" if loads("uvloop") else "asyncio"
-    return f"uvicorn {http}+{loop}"
-
-
-SERVER_PIDS: list[int] = []  # the server's process, set once it runs
-
-
-def server_cpu_seconds() -> float:
-    """User + system CPU time of the server process and its children (uvicorn workers), from
-    /proc (0 where /proc is missing). Robust to a noisy machine, unlike rates."""
-    if not SERVER_PIDS:
-        return 0.0
-    pids = set(SERVER_PIDS)
+def _stat(pid: int) -> list[str] | None:
     try:
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) in SERVER_PIDS:  # ppid
-                    pids.add(int(entry))
-        total = 0
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return total / os.sysconf("SC_CLK_TCK")
+        return None
 
 
-def commcredits_command() -> list[str]:
-    beside = Path(sys.executable).parent / "commcredits"
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
+def tree(root: int) -> set[int]:
+    """``root`` and its descendants."""
+    parents: dict[int, int] = {}
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields is not None:
+            parents[pid] = int(fields[1])
+    found = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def cpu_of(pids: set[int]) -> dict[int, int]:
+    """utime + stime in clock ticks per pid."""
+    out = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            out[pid] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def pg_backends(database: str) -> set[int]:
+    """PostgreSQL backend processes connected to ``database`` (by their process title)."""
+    return {pid for pid in _pids()
+            if _cmdline(pid).startswith("postgres: ") and f" {database} " in _cmdline(pid)}
+
+
+@dataclass
+class CpuProbe:
+    """CPU seconds used over a run by a server's process tree (and PostgreSQL backends)."""
+
+    root: int
+    database: str | None = None
+    before: dict[int, int] = field(default_factory=dict)
+    db_before: dict[int, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.before = cpu_of(tree(self.root))
+        self.db_before = cpu_of(pg_backends(self.database)) if self.database else {}
+
+    def stop(self) -> tuple[float, float | None]:
+        tick = os.sysconf("SC_CLK_TCK")
+        after = cpu_of(tree(self.root))
+        server = sum(v - self.before.get(p, 0) for p, v in after.items()) / tick
+        if not self.database:
+            return server, None
+        db_after = cpu_of(pg_backends(self.database))
+        return server, sum(v - self.db_before.get(p, 0) for p, v in db_after.items()) / tick
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+def venv_bin(name: str) -> str:
+    beside = Path(sys.executable).parent / name
     if beside.exists():
-        return [str(beside)]
-    found = shutil.which("commcredits")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "commcredits.entrypoints.cli.main"]
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise BenchError(f"{name} not found")
+    return found
 
 
 class Server:
-    """``commcredits serve`` in a subprocess; always stopped by ``stop``."""
+    """A server subprocess in its own session; always stopped by ``stop``."""
 
-    def __init__(self, url: str, workdir: Path, operator_key: str,
-                 extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, argv: Sequence[str], workdir: Path, env: dict[str, str],
+                 health: str) -> None:
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
-        self.log_path = workdir / "serve.log"
-        env = {**os.environ, "COMMCREDITS_OPERATOR_KEY": operator_key,
-               "COMMCREDITS_OUTBOX_DIR": str(workdir / "outbox")}
-        env.pop("COMMCREDITS_SMTP_HOST", None)  # emails go to the temporary outbox
+        self.health = health
+        self.log_path = workdir / f"server-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [*commcredits_command(), "serve", "--db", url, "--host", HOST,
-             "--port", str(self.port), "--no-demo", *extra],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=workdir,
+            [*argv, "--host", HOST, "--port", str(self.port)], stdout=self._log,
+            stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=workdir,
             start_new_session=True,
         )
 
-    def wait_healthy(self) -> float:
-        started = time.perf_counter()
-        deadline = started + START_TIMEOUT
-        with httpx.Client(base_url=self.base, timeout=2.0) as client:
+    def wait_healthy(self, workers: int) -> None:
+        deadline = time.perf_counter() + START_TIMEOUT
+        with httpx.Client(base_url=self.base, timeout=5.0) as client:
             while time.perf_counter() < deadline:
                 if self.proc.poll() is not None:
                     raise BenchError(f"the server exited with code {self.proc.returncode}:\n"
                                      + self.log_tail())
                 try:
-                    if client.get("/healthz").status_code == 200:
-                        return time.perf_counter() - started
+                    if client.get(self.health).status_code == 200 \
+                            and len(tree(self.proc.pid)) > (workers if workers > 1 else 0):
+                        return
                 except httpx.TransportError:
                     pass
-                time.sleep(0.1)
-        raise BenchError(f"no /healthz within {START_TIMEOUT:.0f} s:\n" + self.log_tail())
+                time.sleep(0.2)
+        raise BenchError(f"no {self.health} within {START_TIMEOUT:.0f} s:\n" + self.log_tail())
 
     def log_tail(self, lines: int = 30) -> str:
         self._log.flush()
@@ -212,16 +218,22 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly on SIGINT
+            os.killpg(self.proc.pid, signal.SIGINT)  # uvicorn shuts down cleanly on SIGINT
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self._log.close()
 
 
-# --- setup through the REST API ----------------------------------------------------------
+# --- set-up through the REST API ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchTenant:
+    tid: str
+    key: str
 
 
 def expect(response: httpx.Response, *codes: int) -> Any:
@@ -231,221 +243,332 @@ def expect(response: httpx.Response, *codes: int) -> Any:
     return response.json()
 
 
-def set_up(base: str, operator_key: str) -> tuple[str, str]:
-    """The tenant id and a platform API key."""
-    with httpx.Client(base_url=base + "/api/v1", timeout=REQUEST_TIMEOUT,
+def set_up(base: str, operator_key: str, n: int) -> list[BenchTenant]:
+    made = []
+    with httpx.Client(base_url=base + "/api/v1", timeout=30.0,
                       headers={"Authorization": f"Bearer {operator_key}"}) as api:
-        tid = expect(api.post("/tenants", json={
-            "name": "Bench", "country": "US", "billing_account_type": "MOSA",
-            "contacts": [{"email": "admin@bench.example", "role": "global_admin"}],
-        }), 201)["id"]
-        card = expect(api.post(f"/tenants/{tid}/payment-methods", json={
-            "type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099,
-        }), 201)["id"]
-        expect(api.post(f"/tenants/{tid}/credits/purchases",
-                        json={"amount": PURCHASE, "payment_method_id": card}), 201)
         expect(api.put("/rate-tables/USD", content=SAMPLE_RATES.read_bytes(),
                        headers={"Content-Type": "text/csv"}), 201)
-        for sku in ("MCOEV", "MCOPSTN1"):
-            expect(api.post(f"/tenants/{tid}/subscriptions",
-                            json={"sku": sku, "quantity": 5}), 201)
-        expect(api.post(f"/tenants/{tid}/users", json={
-            "upn": USER, "display_name": "Alice", "usage_location": "US",
-        }), 201)
-        held = expect(api.post(f"/tenants/{tid}/users/{USER}/licenses",
-                               json={"add": ["MCOEV", "MCOPSTN1", "MCOPSTNC"]}), 200)
-        if set(held["licenses"]) < {"MCOEV", "MCOPSTN1", "MCOPSTNC"}:
-            raise BenchError(f"the user holds {held['licenses']}")
-        key = expect(api.post(f"/tenants/{tid}/api-keys",
-                              json={"role": "platform", "name": "bench"}), 201)["key"]
-    return tid, str(key)
+        for i in range(n):
+            tid = expect(api.post("/tenants", json={
+                "name": f"Bench {i}", "country": "US", "billing_account_type": "MOSA",
+                "contacts": [{"email": f"admin{i}@bench.example", "role": "global_admin"}],
+            }), 201)["id"]
+            card = expect(api.post(f"/tenants/{tid}/payment-methods", json={
+                "type": "card", "number": "4242424242424242", "exp_month": 12,
+                "exp_year": 2099}), 201)["id"]
+            expect(api.post(f"/tenants/{tid}/credits/purchases",
+                            json={"amount": str(PURCHASE), "payment_method_id": card}), 201)
+            for sku in ("MCOEV", "MCOPSTN1"):
+                expect(api.post(f"/tenants/{tid}/subscriptions",
+                                json={"sku": sku, "quantity": 5}), 201)
+            expect(api.post(f"/tenants/{tid}/users", json={
+                "upn": USER, "display_name": "Alice", "usage_location": "US"}), 201)
+            expect(api.post(f"/tenants/{tid}/users/{USER}/licenses",
+                            json={"add": ["MCOEV", "MCOPSTN1", "MCOPSTNC"]}), 200)
+            key = expect(api.post(f"/tenants/{tid}/api-keys",
+                                  json={"role": "platform", "name": "bench"}), 201)["key"]
+            made.append(BenchTenant(tid, str(key)))
+    return made
 
 
-def balance(base: str, operator_key: str, tid: str) -> Decimal:
-    with httpx.Client(base_url=base + "/api/v1", timeout=REQUEST_TIMEOUT,
-                      headers={"Authorization": f"Bearer {operator_key}"}) as api:
-        body = expect(api.get(f"/tenants/{tid}/credits"), 200)
-    return Decimal(str(body["balance"]))
+# --- wrk ---------------------------------------------------------------------------------
 
 
-# --- the load ----------------------------------------------------------------------------
+@dataclass
+class Run:
+    what: str
+    requests: int = 0
+    seconds: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    server_cpu: float = 0.0
+    db_cpu: float | None = None
+    threads: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    units: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def total(self, name: str) -> int:
+        return sum(int(t[name]) for t in self.threads)
+
+    @property
+    def bad(self) -> int:
+        return self.total("bad") + sum(self.errors.values())
 
 
-async def drive(
-    n: int, seconds: float, one: Callable[[int, Stats], Awaitable[None]], stats: Stats,
-    first: int,
-) -> None:
-    """Run ``one(i)`` for i = first .. first+n-1 with CONCURRENCY in flight, or until
-    ``seconds`` have passed (each worker checks the deadline before its next unit)."""
-    next_i = first
-    last = first + n
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal next_i
-        while next_i < last and time.perf_counter() < deadline:
-            i = next_i
-            next_i += 1
-            await one(i, stats)
-            stats.units += 1
-
-    started, cpu = time.perf_counter(), server_cpu_seconds()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    stats.seconds += time.perf_counter() - started
-    stats.server_cpu += server_cpu_seconds() - cpu
-
-
-def call_pair(client: httpx.AsyncClient, tid: str, tag: str) -> Callable[[int, Stats],
-                                                                           Awaitable[None]]:
-    async def one(i: int, stats: Stats) -> None:
-        call_id = f"bench-{tag}-{i}"
-        t0 = time.perf_counter()
-        r = await client.post(f"/api/v1/tenants/{tid}/calls/authorize", json={
-            "call_id": call_id, "call_type": "user_out", "user": USER,
-            "caller": "+12065550100", "callee": "+447400123456"})
-        t1 = time.perf_counter()
-        reply = expect(r, 200)
-        if reply.get("decision") != "allow" or reply.get("funding") != "credits":
-            raise BenchError(f"authorize {call_id}: {reply}")
-        t2 = time.perf_counter()
-        r = await client.post(f"/api/v1/tenants/{tid}/calls/{call_id}/end",
-                              json={"duration_seconds": 61})
-        t3 = time.perf_counter()
-        ended = expect(r, 200)
-        if Decimal(str(ended.get("charge"))) != CHARGE:
-            raise BenchError(f"end {call_id}: {ended}")
-        stats.add("authorize", t1 - t0)
-        stats.add("end", t3 - t2)
-    return one
+def wrk(base: str, what: str, workdir: Path, probe: CpuProbe | None, *, steps: Sequence[str],
+        seconds: float, connections: int, tenants: Sequence[BenchTenant] = (),
+        path: str = "", profile: Path | None = None, profile_pid: int | None = None) -> Run:
+    tag = f"{what.split()[0]}{secrets.token_hex(3)}"
+    config = workdir / f"wrk-{tag}.lua"
+    rows = ", ".join(f'{{tid = "{x.tid}", key = "{x.key}"}}' for x in tenants)
+    config.write_text(
+        f'return {{steps = {{{", ".join(json.dumps(s) for s in steps)}}}, '
+        f'tenants = {{{rows}}}, tag = "{tag}", user = "{USER}", path = "{path}", '
+        f'charge = "{CHARGE}"}}\n')
+    argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds:g}s", "--timeout",
+            "30s", "-s", str(LUA), base]
+    spy = None
+    if profile is not None and profile_pid is not None:
+        spy = subprocess.Popen(
+            [venv_bin("py-spy"), "record", "--pid", str(profile_pid), "--duration",
+             str(max(1, int(seconds) - 1)), "--rate", "250", "--format", "raw",
+             "--nonblocking", "--gil", "--full-filenames", "--output", str(profile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if probe:
+        probe.start()
+    done = subprocess.run(argv, capture_output=True, text=True,
+                          env={**os.environ, "CC_BENCH_CONFIG": str(config)}, check=False)
+    server_cpu, db_cpu = probe.stop() if probe else (0.0, None)
+    if spy is not None:
+        _, err = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            console.print(f"[yellow]py-spy failed: {err.decode(errors='replace')[-500:]}[/]")
+    line = next((x for x in done.stdout.splitlines() if x.startswith("CCBENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(line.removeprefix("CCBENCH "))
+    return Run(what, requests=data["requests"], seconds=data["duration_us"] / 1e6,
+               p50_ms=data["p50_us"] / 1e3, p99_ms=data["p99_us"] / 1e3,
+               server_cpu=server_cpu, db_cpu=db_cpu, threads=data["threads"],
+               errors=data["errors"])
 
 
-def health(client: httpx.AsyncClient) -> Callable[[int, Stats], Awaitable[None]]:
-    async def one(_i: int, stats: Stats) -> None:
-        t0 = time.perf_counter()
-        r = await client.get("/healthz")
-        stats.add("GET /healthz", time.perf_counter() - t0)
-        expect(r, 200)
-    return one
+# --- checks ------------------------------------------------------------------------------
 
 
-async def load(base: str, tid: str, key: str, pairs: int, seconds: float,
-               rounds: int) -> tuple[Stats, Stats]:
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, timeout=REQUEST_TIMEOUT, limits=limits,
-                                 headers={"Authorization": f"Bearer {key}"}) as client:
-        tag = secrets.token_hex(3)
-        calls_one, health_one = call_pair(client, tid, tag), health(client)
-        warm = Stats("warm-up")
-        await drive(WARMUP_PAIRS, seconds, calls_one, warm, -WARMUP_PAIRS)
-        await drive(WARMUP_PAIRS * 2, seconds, health_one, warm, 0)
-        calls_stats, health_stats = Stats("pairs"), Stats("healthz")
-        done = 0
-        for r in range(rounds):
-            chunk = pairs // rounds + (1 if r < pairs % rounds else 0)
-            # the baseline gets as many requests as the pairs make (two per pair)
-            await drive(2 * chunk, seconds / (2 * rounds), health_one, health_stats, 0)
-            await drive(chunk, seconds / (2 * rounds), calls_one, calls_stats, done)
-            done = calls_stats.units
-    return calls_stats, health_stats
+def check(url: str, tenants: Sequence[BenchTenant], counted: dict[str, int],
+          connections: int) -> list[str]:
+    """Each tenant's balance against its ended calls in the database; the ended calls
+    against what wrk counted (up to one per connection may end after wrk stopped
+    counting). Returns one line per tenant that fails, and a summary last."""
+    engine = make_engine(url, pool=False)
+    problems: list[str] = []
+    total = 0
+    try:
+        with engine.connect() as conn:
+            for x in tenants:
+                ended = conn.execute(select(func.count()).select_from(t.calls).where(
+                    t.calls.c.tenant_id == x.tid, t.calls.c.status == "ended")).scalar_one()
+                balance = conn.execute(select(t.credit_accounts.c.balance).where(
+                    t.credit_accounts.c.tenant_id == x.tid)).scalar_one()
+                total += ended
+                want = PURCHASE - CHARGE * ended
+                if Decimal(balance) != want:
+                    problems.append(f"tenant {x.tid}: balance {balance}, {ended} ended calls "
+                                    f"want {want}")
+                seen = counted.get(x.tid, 0)
+                if not seen <= ended <= seen + connections:
+                    problems.append(f"tenant {x.tid}: {ended} ended in the database, wrk "
+                                    f"counted {seen}")
+    finally:
+        engine.dispose()
+    problems.append(f"{total:,} ended calls on {len(tenants)} tenants: every balance is "
+                    f"{PURCHASE} - {CHARGE} x its ended calls" if len(problems) == 0 else
+                    f"{len(problems)} problems")
+    return problems
 
 
-# --- report ------------------------------------------------------------------------------
+def ended_by_tenant(runs: Sequence[tuple[Run, Sequence[BenchTenant]]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for run, tenants in runs:
+        for row in run.threads:
+            if row["tenant"]:
+                tid = tenants[row["tenant"] - 1].tid
+                out[tid] = out.get(tid, 0) + int(row["ended"])
+    return out
 
 
-def report(calls_stats: Stats, health_stats: Stats) -> None:
-    table = Table(title=f"Call control over HTTP, {CONCURRENCY} in flight, PostgreSQL")
-    for name, justify in (("what", "left"), ("count", "right"), ("seconds", "right"),
-                          ("per second", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
-                          ("vs baseline", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    base_rate = health_stats.request_rate
-    base_lat = health_stats.latencies.get("GET /healthz", [])
-    table.add_row("authorize+end pairs", f"{calls_stats.units:,}", f"{calls_stats.seconds:.1f}",
-                  f"{calls_stats.unit_rate:,.0f}", "", "", "")
-    table.add_row("call-control requests (2 per pair)", f"{calls_stats.requests:,}",
-                  f"{calls_stats.seconds:.1f}", f"{calls_stats.request_rate:,.0f}", "", "",
-                  f"{calls_stats.request_rate / base_rate:.2f}× rate" if base_rate else "")
-    for kind in ("authorize", "end"):
-        lat = calls_stats.latencies.get(kind, [])
-        p50 = percentile(lat, 50)
-        ratio = f"{p50 / percentile(base_lat, 50):.1f}× p50" if base_lat else ""
-        table.add_row(f"  POST …/{kind}", f"{len(lat):,}", "", "",
-                      f"{p50 * 1e3:.1f}", f"{percentile(lat, 99) * 1e3:.1f}", ratio)
-    table.add_row("baseline: GET /healthz", f"{health_stats.requests:,}",
-                  f"{health_stats.seconds:.1f}", f"{base_rate:,.0f}",
-                  f"{percentile(base_lat, 50) * 1e3:.1f}",
-                  f"{percentile(base_lat, 99) * 1e3:.1f}", "1.00")
+# --- one database ------------------------------------------------------------------------
+
+
+def bench_database(label: str, url: str, args: argparse.Namespace, workdir: Path,
+                   ) -> tuple[list[Run], list[str], Path | None]:
+    workers, seconds, conns = args.workers, args.seconds, args.connections
+    database = None if label == "SQLite" else url.rsplit("/", 1)[-1].split("?")[0]
+    runs: list[Run] = []
+    noop = Server([venv_bin("uvicorn"), "noop_app:app", "--app-dir", str(HERE),
+                   "--workers", str(workers), "--no-access-log",
+                   "--timeout-worker-healthcheck", "300"], workdir, {}, "/noop")
+    try:
+        noop.wait_healthy(workers)
+        probe = CpuProbe(noop.proc.pid)
+        wrk(noop.base, "warm-up", workdir, None, steps=["post"], seconds=2, connections=conns,
+            path="/noop/tenants/t/calls/authorize")
+        runs.append(wrk(noop.base, "no-op FastAPI POST (pydantic body, 5 fields)", workdir,
+                        probe, steps=["post"], seconds=seconds, connections=conns,
+                        path="/noop/tenants/t/calls/authorize"))
+        runs.append(wrk(noop.base, "no-op FastAPI GET", workdir, probe, steps=["get"],
+                        seconds=seconds, connections=conns, path="/noop"))
+    finally:
+        noop.stop()
+    operator_key = secrets.token_urlsafe(24)
+    server = Server([venv_bin("commcredits"), "serve", "--db", url, "--no-demo",
+                     "--workers", str(workers), "--no-access-log"], workdir,
+                    {"COMMCREDITS_OPERATOR_KEY": operator_key,
+                     "COMMCREDITS_OUTBOX_DIR": str(workdir / "outbox")}, "/healthz")
+    profile = workdir / f"profile-{label}.txt" if args.profile else None
+    try:
+        server.wait_healthy(workers)
+        everyone = set_up(server.base, operator_key, TENANTS + 3)
+        warm, hot, triple, many = everyone[0], everyone[1], everyone[2], everyone[3:]
+        probe = CpuProbe(server.proc.pid, database)
+        wrk(server.base, "warm-up", workdir, None, steps=["authorize", "update", "end"],
+            seconds=3, connections=conns, tenants=[warm])
+        runs.append(wrk(server.base, "project GET /healthz (as it is)", workdir, probe,
+                        steps=["get"], seconds=seconds, connections=conns, path="/healthz"))
+        workers_pids = sorted(tree(server.proc.pid) - {server.proc.pid})
+        runs.append(wrk(server.base, "authorize+end pairs, 1 tenant", workdir, probe,
+                        steps=["authorize", "end"], seconds=seconds, connections=conns,
+                        tenants=[hot], profile=profile,
+                        profile_pid=(workers_pids or [server.proc.pid])[-1]))
+        runs.append(wrk(server.base, f"authorize+end pairs, {TENANTS} tenants", workdir,
+                        probe, steps=["authorize", "end"], seconds=seconds,
+                        connections=conns, tenants=many))
+        runs.append(wrk(server.base, "authorize+update+end triples, 1 tenant", workdir,
+                        probe, steps=["authorize", "update", "end"], seconds=seconds,
+                        connections=conns, tenants=[triple]))
+    except BaseException:
+        console.print("[red]the bench failed; the server's log ends with:[/]\n"
+                      + server.log_tail())
+        raise
+    finally:
+        server.stop()
+    # The warm-up runs are not kept: their ended calls are counted in the database only.
+    counted = ended_by_tenant([(runs[3], [hot]), (runs[4], many), (runs[5], [triple])])
+    warm_ended = check(url, [warm], {}, 10**9)
+    problems = check(url, [hot, triple, *many], counted, conns)
+    return runs, [*warm_ended[:-1], *problems], profile
+
+
+def report(label: str, runs: Sequence[Run], workers: int, conns: int) -> None:
+    base = runs[0].rate
+    base_cpu = runs[0].server_cpu / runs[0].requests * 1e3 if runs[0].requests else 0.0
+    table = Table(title=f"{label}: wrk, {conns} connections (one per thread), "
+                        f"{workers} uvicorn workers")
+    for name in ("what", "requests", "requests/s", "p50 ms", "p99 ms", "server CPU ms/req",
+                 "db CPU ms/req", "vs no-op POST", "non-2xx / denied"):
+        table.add_column(name, justify="left" if name == "what" else "right")
+    for run in runs:
+        cpu = run.server_cpu / run.requests * 1e3 if run.requests else 0.0
+        db = f"{run.db_cpu / run.requests * 1e3:.2f}" if run.db_cpu is not None \
+            and run.requests else ""
+        table.add_row(run.what, f"{run.requests:,}", f"{run.rate:,.0f}", f"{run.p50_ms:.1f}",
+                      f"{run.p99_ms:.1f}", f"{cpu:.2f}", db,
+                      f"{run.rate / base:.2f}" if base else "",
+                      f"{run.bad} / {run.total('denied')}")
     console.print(table)
-    if calls_stats.server_cpu and health_stats.server_cpu:
-        per_call = calls_stats.server_cpu / calls_stats.requests * 1e3
-        per_health = health_stats.server_cpu / health_stats.requests * 1e3
-        console.print(
-            f"server CPU per request (the server's processes, from /proc): call control "
-            f"{per_call:.2f} ms, /healthz {per_health:.2f} ms = [bold]{per_call / per_health:.2f}"
-            f"[/bold]× the baseline"
-        )
-    if base_rate:
-        console.print(
-            f"pairs/s {calls_stats.unit_rate:,.0f}; call-control requests/s over /healthz "
-            f"requests/s = {calls_stats.request_rate:,.0f} / {base_rate:,.0f} = "
-            f"[bold]{calls_stats.request_rate / base_rate:.2f}[/bold]"
-        )
+    pairs = [r for r in runs if r.total("ended")]
+    for run in pairs:
+        console.print(f"  {run.what}: {run.total('ended'):,} calls ended in the timed run, "
+                      f"{run.total('ended') / run.seconds:,.0f} calls/s; server CPU "
+                      f"{run.server_cpu / run.requests * 1e3 / base_cpu:.1f}x the no-op "
+                      f"POST's per request" if base_cpu else "")
+        firsts = {r["first_bad"] for r in run.threads if r["first_bad"]}
+        for first in sorted(firsts)[:3]:
+            console.print(f"  [red]refused: {first}[/]")
+
+
+AREAS = (  # (area, a piece of the leaf frame's file path), first match wins
+    ("PostgreSQL driver (psycopg, waiting included)", "/psycopg/"),
+    ("SQLite driver", "sqlite3"),
+    ("SQLAlchemy", "/sqlalchemy/"),
+    ("commcredits: adapters (repositories, compiled statements)", "commcredits/adapters/"),
+    ("commcredits: services and domain (rating, deciding, charging)", "commcredits/services/"),
+    ("commcredits: services and domain (rating, deciding, charging)", "commcredits/domain/"),
+    ("commcredits: API (routes, bodies, middleware)", "commcredits/entrypoints/"),
+    ("pydantic (body validation)", "/pydantic"),
+    ("FastAPI and Starlette (routing, middleware, responses)", "/fastapi/"),
+    ("FastAPI and Starlette (routing, middleware, responses)", "/starlette/"),
+    ("uvicorn and httptools (HTTP)", "/uvicorn/"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/threading.py"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/concurrent/"),
+    ("thread pool hand-off (threading, concurrent.futures, asyncio)", "/asyncio/"),
+    ("orjson, json", "json"),
+)
+
+
+def summarize_profile(path: Path, top: int = 12) -> None:
+    """py-spy's raw (collapsed) stacks: the share of samples by area of the leaf frame (where
+    the time is spent), then the hottest project functions anywhere in the stack."""
+    if not path.exists():
+        return
+    areas: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        leaf = frames[-1]
+        area = next((name for name, piece in AREAS if piece in leaf), "other (Python runtime)")
+        areas[area] = areas.get(area, 0) + n
+        for name in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0]
+                     .rsplit("/commcredits/", 1)[-1] for f in frames if "/commcredits/" in f}:
+            ours[name] = ours.get(name, 0) + n
+    if not total:
+        return
+    console.print(f"[bold]profile[/] (py-spy --gil: the thread holding the GIL, one worker, "
+                  f"{total:,} samples), by where the leaf frame is:")
+    for name, n in sorted(areas.items(), key=lambda kv: -kv[1]):
+        console.print(f"  {100 * n / total:5.1f}%  {name}")
+    console.print("project functions (inclusive: anywhere in the stack):")
+    for name, n in sorted(ours.items(), key=lambda kv: -kv[1])[:top]:
+        console.print(f"  {100 * n / total:5.1f}%  {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=3000,
-                        help="authorize+end pairs in the timed part (default 3000)")
-    parser.add_argument("--seconds", type=float, default=30.0,
-                        help="time limit of the timed part, pairs and baseline (default 30)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS,
-                        help=f"interleaved rounds of baseline and pairs ({ROUNDS})")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes of the server (default 1)")
-    parser.add_argument("--no-access-log", action="store_true",
-                        help="start the server with --no-access-log")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="each timed wrk run (default 10)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="wrk threads, one connection each (default 16)")
+    parser.add_argument("--workers", type=int, default=usable_cores(),
+                        help="uvicorn workers, for the no-op app and serve alike "
+                             "(default: the usable cores)")
+    parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy record one server worker during the one-tenant pairs")
     args = parser.parse_args(argv)
-    extra: tuple[str, ...] = ("--workers", str(args.workers)) if args.workers > 1 else ()
-    if args.no_access_log:
-        extra = (*extra, "--no-access-log")
-    pairs = max(args.pairs, 1)
-    rounds = max(min(args.rounds, pairs), 1)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (Debian's package)")
     url = os.environ.get("COMMCREDITS_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
-    version, sync = reset_postgres(url, migrate=False)
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True,
+                                 check=False).stdout.split("\n")[0]
     console.print(
-        f"Python {platform.python_version()}, httpx {httpx.__version__}, {os.cpu_count()} CPUs, "
-        f"{platform.platform()}; PostgreSQL {version} (synchronous_commit={sync}); "
-        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
-        f"server: {server_stack()} {' '.join(extra)}"
-    )
-    operator_key = secrets.token_urlsafe(24)
+        f"Python {platform.python_version()}, {usable_cores()} usable cores, "
+        f"{platform.platform()}; "
+        f"{wrk_version}; "
+        f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    failed = False
     with tempfile.TemporaryDirectory(prefix="commcredits-bench-calls-") as tmp:
-        server = Server(url, Path(tmp), operator_key, extra)
-        try:
-            ready = server.wait_healthy()
-            SERVER_PIDS.append(server.proc.pid)
-            console.print(f"[dim]server on {server.base} (pid {server.proc.pid}) healthy after "
-                          f"{ready:.1f} s[/]")
-            tid, key = set_up(server.base, operator_key)
-            calls_stats, health_stats = asyncio.run(
-                load(server.base, tid, key, pairs, args.seconds, rounds))
-            total = calls_stats.units + WARMUP_PAIRS
-            left = balance(server.base, operator_key, tid)
-            expected = Decimal(PURCHASE) - CHARGE * total
-            if left != expected:
-                raise BenchError(f"balance {left} after {total} calls; expected {expected}")
-        except BaseException:
-            console.print("[red]the bench failed; the server's log ends with:[/]\n"
-                          + server.log_tail())
-            raise
-        finally:
-            server.stop()
-    report(calls_stats, health_stats)
-    console.print(f"[dim]balance checked: {PURCHASE} - {total:,} x {CHARGE} = {left}[/]")
-    if calls_stats.units < pairs:
-        console.print(f"[yellow]stopped at the time limit: {calls_stats.units:,} of "
-                      f"{pairs:,} pairs[/]")
-    return 0
+        for label in ("PostgreSQL", "SQLite"):
+            if args.db not in ("both", label.lower()):
+                continue
+            workdir = Path(tmp) / label
+            (workdir / "outbox").mkdir(parents=True)
+            if label == "PostgreSQL":
+                version, sync = reset_postgres(url, migrate=False)
+                db_url, label_full = url, f"PostgreSQL {version} (synchronous_commit={sync})"
+            else:
+                db_url = prepare_sqlite(workdir / "bench.db")
+                label_full = "SQLite (WAL, synchronous=NORMAL)"
+            runs, problems, profile = bench_database(label, db_url, args, workdir)
+            report(label_full, runs, args.workers, args.connections)
+            for line in problems:
+                console.print(f"  [{'green' if len(problems) == 1 else 'red'}]balances: "
+                              f"{line}[/]")
+            failed = failed or len(problems) > 1 or any(r.bad for r in runs)
+            if profile is not None:
+                summarize_profile(profile)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ the unit of work's own DBAPI cursor (`compiled.Compiled`), in its transaction:
 - `add`, `update`, `get`: the call, a `domain.calls.Call`, with statements compiled per set
   of columns.
 
-See `docs/benchmarks.md` (call control) for what this buys.
+On PostgreSQL, `control_facts` sends the tenant lock, the facts, the reservations and the
+open lots in one pipeline, and the call's writes wait for the commit (`hot_session`): see
+`docs/benchmarks.md` (call control) for what this buys.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Dialect,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     literal,
@@ -38,6 +42,7 @@ from sqlalchemy import (
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
+from commcredits.adapters.db.hot_session import HotSession
 from commcredits.domain.calls import OPEN_STATUSES, Call, CallStatus
 from commcredits.domain.money import Money
 from commcredits.domain.tenants import BillingAccountType, Cloud, Role, Tenant
@@ -92,6 +97,25 @@ _STATUS = select(C.c.status).where(C.c.tenant_id == bindparam("tenant_id"),
 _GET = select(C).where(C.c.tenant_id == bindparam("tenant_id"),
                        C.c.call_id == bindparam("call_id"),
                        C.c.usage_id == bindparam("usage_id"))
+# The hot session's pipeline (PostgreSQL): the tenant lock first, as `SqlCredits.account`
+# reads it, taken only for a key that exists (or a caller authenticated already: no hash),
+# so a forged key cannot hold a tenant's lock; then the open lots, as `open_lots` reads them.
+_ACC, _LOTS = t.credit_accounts, t.lots
+_LOCK_ACCOUNT = select(
+    _ACC.c.currency, _ACC.c.balance, _ACC.c.debt, _ACC.c.next_expiry_at, _ACC.c.invoice_seq,
+    _ACC.c.first_funded_at, _ACC.c.version,
+).where(_ACC.c.tenant_id == bindparam("tenant_id"),
+        or_(bindparam("key_hash", type_=_K.c.key_hash.type) == "",
+            exists().where(_K.c.key_hash == bindparam("key_hash")))) \
+    .with_for_update(of=_ACC)
+_OPEN_LOTS = (
+    select(_LOTS.c.id, _LOTS.c.purchased_at, _LOTS.c.expires_at, _LOTS.c.remaining)
+    .where(_LOTS.c.tenant_id == bindparam("tenant_id"), _LOTS.c.remaining > 0)
+    .order_by(_LOTS.c.purchased_at, _LOTS.c.id)
+)
+# An id for the ledger entry an end writes, taken under the lock (`SqlCredits.write_entries`).
+_NEXT_ENTRY_ID = select(func.nextval(func.pg_get_serial_sequence("ledger_entries", "id"),
+                                     type_=BigInteger))
 _DISPLAY_NAME = select(t.users.c.display_name).where(
     t.users.c.tenant_id == bindparam("tenant_id"), t.users.c.id == bindparam("user_id"))
 
@@ -107,6 +131,9 @@ class _Statements:
         self.status = Compiled(_STATUS, dialect)
         self.get = Compiled(_GET, dialect)
         self.display_name = Compiled(_DISPLAY_NAME, dialect)
+        self.lock_account = Compiled(_LOCK_ACCOUNT, dialect)
+        self.open_lots = Compiled(_OPEN_LOTS, dialect)
+        self.next_entry_id = Compiled(_NEXT_ENTRY_ID, dialect)
         self._writes: dict[tuple[str, tuple[str, ...]], Compiled] = {}
         self._lock = threading.Lock()
 
@@ -147,20 +174,47 @@ def _statements(dialect: Dialect) -> _Statements:
     return found
 
 
+def prefetched_account(tenant_id: str) -> str:
+    return f"account:{tenant_id}"
+
+
+def prefetched_lots(tenant_id: str) -> str:
+    return f"lots:{tenant_id}"
+
+
+def prefetched_entry_id(tenant_id: str) -> str:
+    return f"entry_id:{tenant_id}"
+
+
 class SqlCalls(CursorRunner):
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, session: HotSession | None = None) -> None:
         self.conn = conn
         self._sql = _statements(conn.dialect)
         self._cursor = None
+        self._session = session
 
     # --- the hot path ---------------------------------------------------------------------
 
     def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
                       usage_id: str) -> CallControlFacts:
-        ((*row,),) = self._run(self._sql.facts, {
-            "tenant_id": tenant_id, "key_hash": key_hash or "", "call_id": call_id,
-            "usage_id": usage_id,
-        })
+        values = {"tenant_id": tenant_id, "key_hash": key_hash or "", "call_id": call_id,
+                  "usage_id": usage_id}
+        session = self._session
+        if session is not None and session.postgres and session.clean:
+            ids = {"tenant_id": tenant_id}
+            got = session.prefetch({
+                prefetched_account(tenant_id): (self._sql.lock_account, {
+                    "tenant_id": tenant_id, "key_hash": key_hash or ""}),
+                "facts": (self._sql.facts, values),
+                f"reservations:{tenant_id}:{call_id}:{usage_id}": (self._sql.reservations, {
+                    "tenant_id": tenant_id, "call_id": call_id, "usage_id": usage_id}),
+                prefetched_lots(tenant_id): (self._sql.open_lots, ids),
+                prefetched_entry_id(tenant_id): (self._sql.next_entry_id, {}),
+            })
+            session.take("facts")
+            ((*row,),) = got["facts"]
+        else:
+            ((*row,),) = self._run(self._sql.facts, values)
         i = 0
 
         def take(n: int) -> list[Any]:
@@ -195,19 +249,35 @@ class SqlCalls(CursorRunner):
                 last_failure_reason=reason, waiting_for_payment_method=bool(waiting),
             )
         call = Call.of_row(call_row) if call_row[0] is not None else None
+        if session is not None and session.active:  # read under the lock: serve it once
+            session.keep(f"call:{tenant_id}:{call_id}:{usage_id}", (call,))
         return CallControlFacts(key, tenant, version, settings, call)
 
     def reservations(self, tenant_id: str, currency: str, call_id: str,
                      usage_id: str) -> tuple[Money, bool]:
         """What open reservations hold, and whether the call is stored (read after the
         tenant lock, so both are current)."""
-        ((reserved, existing),) = self._run(self._sql.reservations, {
+        got = self._session.take(f"reservations:{tenant_id}:{call_id}:{usage_id}") \
+            if self._session is not None else None
+        ((reserved, existing),) = got or self._run(self._sql.reservations, {
             "tenant_id": tenant_id, "call_id": call_id, "usage_id": usage_id,
         })
         value = reserved if isinstance(reserved, Decimal) else Decimal(reserved or 0)
         return Money(value, currency), existing is not None
 
+    def _prefetched_call(self, tenant_id: str, row_id: str) -> Call | None:
+        """The call read under the lock by `control_facts`, if nothing was written since."""
+        if self._session is None:
+            return None
+        for (call,) in self._session.kept("call:"):
+            if call is not None and call.tenant_id == tenant_id and call.id == row_id:
+                return call  # type: ignore[no-any-return]
+        return None
+
     def status(self, tenant_id: str, row_id: str) -> CallStatus | None:
+        found = self._prefetched_call(tenant_id, row_id)
+        if found is not None:
+            return found.status
         rows = self._run(self._sql.status, {"tenant_id": tenant_id, "row_id": row_id})
         return CallStatus(rows[0][0]) if rows else None
 
@@ -218,13 +288,17 @@ class SqlCalls(CursorRunner):
     # --- calls ----------------------------------------------------------------------------
 
     def get(self, tenant_id: str, call_id: str, usage_id: str) -> Call | None:
+        got = self._session.peek(f"call:{tenant_id}:{call_id}:{usage_id}") \
+            if self._session is not None else None
+        if got is not None:
+            return got[0]  # type: ignore[no-any-return]
         rows = self._run(self._sql.get, {"tenant_id": tenant_id, "call_id": call_id,
                                          "usage_id": usage_id})
         return Call.of_row(rows[0]) if rows else None
 
     def add(self, call: Call) -> None:
         row = dict(zip(CALL_COLUMNS, call.row(), strict=True))
-        self._run(self._sql.insert(CALL_COLUMNS), row)
+        self._write(self._sql.insert(CALL_COLUMNS), row)
 
     def update(self, call: Call, fields: Sequence[str]) -> None:
         """Write ``fields`` of ``call`` (a transition's `Call.UPDATE_FIELDS` or
@@ -233,11 +307,25 @@ class SqlCalls(CursorRunner):
         values = {f"v_{k}": getattr(call, k) for k in keys}
         if "v_status" in values:
             values["v_status"] = call.status.value
-        self._run(self._sql.update(keys), {
+        self._write(self._sql.update(keys), {
             "w_tenant_id": call.tenant_id, "w_row_id": call.id, **values,
         })
 
+    def _write(self, statement: Compiled, values: dict[str, Any]) -> None:
+        """Run a write now, or let it wait for the commit on the hot path (`hot_session`)."""
+        if self._session is None or not self._session.defer(statement, values):
+            self._run(statement, values)
+
     def reserved(self, tenant_id: str, currency: str, *, exclude: str | None = None) -> Money:
+        if exclude is not None and self._session is not None:
+            # Under the lock, with nothing written: the prefetched total less the call's own.
+            call = self._prefetched_call(tenant_id, exclude)
+            total = self._session.peek(f"reservations:{tenant_id}:{call.call_id}:"
+                                       f"{call.usage_id}") if call is not None else None
+            if call is not None and total is not None and call.is_open:
+                value = total[0][0]
+                held = value if isinstance(value, Decimal) else Decimal(value or 0)
+                return Money(held - call.reserved, currency)
         query = select(func.coalesce(func.sum(C.c.reserved), 0, type_=C.c.reserved.type)) \
             .where(C.c.tenant_id == tenant_id, C.c.status.in_(OPEN))
         if exclude is not None:

@@ -8,11 +8,14 @@ keep per unit of work.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
+
+if TYPE_CHECKING:
+    from commcredits.adapters.db.hot_session import HotSession
 
 
 class Compiled:
@@ -50,11 +53,19 @@ class Compiled:
         ]
 
     def execute(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        self.send(cursor, values)
+        return self.rows(cursor)
+
+    def send(self, cursor: Any, values: Mapping[str, Any]) -> None:
+        """Execute on ``cursor`` (in a psycopg pipeline: queue) without reading the rows."""
         params = {**self.defaults, **values}
         for name, process in self.binds:
             params[name] = process(params[name])
         cursor.execute(self.sql, params if self.names is None else
                        tuple(params[name] for name in self.names))
+
+    def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """The rows of the statement last sent on ``cursor``, through the result processors."""
         if not self.results:
             return []
         processors = self.results
@@ -70,8 +81,11 @@ class CursorRunner:
 
     conn: Connection
     _cursor: Any = None
+    _session: HotSession | None = None
 
     def _run(self, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        if self._session is not None:
+            self._session.flush()  # the writes waiting for the commit go first
         if self._cursor is None:
             self._cursor = self.conn.connection.cursor()
         return statement.execute(self._cursor, values)

@@ -2,17 +2,23 @@
 
 SQLite serializes writers with BEGIN IMMEDIATE, so a charge never reads a balance another
 writer is about to change; read-only units of work use a deferred BEGIN. PostgreSQL locks the
-tenant's credit row with SELECT … FOR UPDATE instead (see `uow.py`).
+tenant's credit row with SELECT … FOR UPDATE instead (see `uow.py`). On PostgreSQL every
+statement SQLAlchemy runs first sends the call-control writes waiting for the commit
+(`flush_hot_session`, `hot_session.py`).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
+
+from commcredits.adapters.db.hot_session import INFO_KEY
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -41,12 +47,49 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if not pool:
         kwargs["poolclass"] = NullPool
     else:
         kwargs.update(pool_size=10, max_overflow=20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", flush_hot_session)
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+PING_IDLE_SECONDS = 10.0
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["commcredits.idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's pre-ping, for a connection idle in the pool for `PING_IDLE_SECONDS` or
+    more: a connection in steady use is not pinged, which saves a round trip per unit of
+    work on the call-control path (docs/decisions.md). A failed ping makes the pool drop
+    the connection and check out another (`DisconnectionError`)."""
+    since = record.info.get("commcredits.idle_since")
+    if since is not None and time.monotonic() - since < PING_IDLE_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"stale connection: {exc}") from exc
+
+
+def flush_hot_session(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """Before any statement through SQLAlchemy: send the unit of work's waiting writes, and
+    stop serving its prefetched rows after anything but a SELECT (`hot_session.py`)."""
+    session = conn.info.get(INFO_KEY)
+    if session is not None:
+        session.flush()
+        if not statement.lstrip()[:6].upper().startswith("SELECT"):
+            session.written()
 
 
 SQLITE_CACHE_KIB = 32 * 1024

@@ -7,7 +7,9 @@ UPDATE on PostgreSQL, and the BEGIN IMMEDIATE that every writing unit of work ta
 The charge hot path (lock the account, read its open lots, append the entry with its
 allocations and take them from the lots, save the account) runs Core statements compiled
 once per dialect on the connection's DBAPI cursor, in the same transaction (`Compiled`); on
-PostgreSQL one statement appends an entry, its allocations and the lot updates. See
+PostgreSQL one statement appends an entry, its allocations and the lot updates. On the
+call-control path, the account and the open lots come prefetched under the lock and the
+account's UPDATE waits for the commit (`hot_session.HotSession`). See
 `docs/benchmarks.md` for what this buys.
 """
 
@@ -39,11 +41,17 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
 from commcredits.adapters.clock import TRANSACTION_TIME, transaction_now
 from commcredits.adapters.db import tables as t
-from commcredits.adapters.db.calls_repos import SqlCalls
+from commcredits.adapters.db.calls_repos import (
+    SqlCalls,
+    prefetched_account,
+    prefetched_entry_id,
+    prefetched_lots,
+)
 from commcredits.adapters.db.cdr_repos import SqlCdrBatch
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
 from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
 from commcredits.adapters.db.guard_repos import SqlGuard
+from commcredits.adapters.db.hot_session import INFO_KEY, HotSession
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
 from commcredits.adapters.db.planning_repos import SqlPlanning
@@ -175,7 +183,7 @@ _ENTRY_ALLOCATIONS = (
 )
 # PostgreSQL: one entry, its allocations (in order) and what they take from each lot, in one
 # statement and one round trip. The lot updates get per-lot totals, so a lot is updated once.
-_PG_WRITE_ENTRY = text("""
+_PG_WRITE_ENTRY_SQL = """
 WITH entry AS (
     INSERT INTO ledger_entries (tenant_id, kind, amount, debt_delta, at, reference,
                                 description, lot_id, idempotency_key)
@@ -195,7 +203,15 @@ WITH entry AS (
     WHERE lots.id = x.lot_id
 )
 SELECT id FROM entry
-""").bindparams(bindparam("at", type_=UTCDateTime())).columns(id=BigInteger())
+"""
+_PG_WRITE_ENTRY = text(_PG_WRITE_ENTRY_SQL).bindparams(
+    bindparam("at", type_=UTCDateTime())).columns(id=BigInteger())
+# The same with the entry's id given: an id the hot session took from the sequence under the
+# lock, so the statement can wait for the commit (`hot_session.py`).
+_PG_WRITE_ENTRY_WITH_ID = text(_PG_WRITE_ENTRY_SQL.replace(
+    "(tenant_id, kind,", "(id, tenant_id, kind,", 1).replace(
+    "VALUES (:tenant_id,", "VALUES (:entry_id, :tenant_id,", 1)).bindparams(
+    bindparam("at", type_=UTCDateTime())).columns(id=BigInteger())
 
 
 class _HotPath:
@@ -215,6 +231,10 @@ class _HotPath:
         self.write_entry = (
             Compiled(_PG_WRITE_ENTRY, dialect) if dialect.name == "postgresql" else None
         )
+        self.write_entry_with_id = (
+            Compiled(_PG_WRITE_ENTRY_WITH_ID, dialect) if dialect.name == "postgresql"
+            else None
+        )
 
 
 _HOT_PATHS: weakref.WeakKeyDictionary[Dialect, _HotPath] = weakref.WeakKeyDictionary()
@@ -228,11 +248,13 @@ def _hot_path(dialect: Dialect) -> _HotPath:
 
 
 class SqlCredits(_Repo, CursorRunner):
-    def __init__(self, conn: Connection, postgres: bool) -> None:
+    def __init__(self, conn: Connection, postgres: bool,
+                 session: HotSession | None = None) -> None:
         super().__init__(conn)
         self.postgres = postgres
         self._hot = _hot_path(conn.dialect)
         self._cursor = None
+        self._session = session
         self.tally = Tally()  # the unit of work's own, set by `SqlUnitOfWork`
 
     def create_account(self, tenant_id: str, currency: str) -> None:
@@ -243,7 +265,10 @@ class SqlCredits(_Repo, CursorRunner):
 
     def account(self, tenant_id: str, *, lock: bool) -> AccountState:
         query = self._hot.account_for_update if lock and self.postgres else self._hot.account
-        rows = self._run(query, {"tenant_id": tenant_id})
+        rows = self._session.take(prefetched_account(tenant_id)) \
+            if lock and self._session is not None else None
+        if not rows:  # (an empty prefetch: no lock taken; ask the database)
+            rows = self._run(query, {"tenant_id": tenant_id})
         if len(rows) != 1:
             raise MultipleResultsFound() if rows else NoResultFound(
                 f"No credit account for tenant {tenant_id!r}",
@@ -259,15 +284,20 @@ class SqlCredits(_Repo, CursorRunner):
         self, state: AccountState, *, balance: Money, debt: Money,
         next_expiry_at: datetime | None, invoice_seq: int, first_funded_at: datetime | None,
     ) -> None:
-        self._run(self._hot.save_account, {
+        values = {
             "account_tenant_id": state.tenant_id, "new_balance": balance.amount,
             "new_debt": debt.amount, "new_next_expiry_at": next_expiry_at,
             "new_invoice_seq": invoice_seq, "new_first_funded_at": first_funded_at,
             "new_version": state.version + 1,
-        })
+        }
+        if self._session is None or not self._session.defer(self._hot.save_account, values):
+            self._run(self._hot.save_account, values)
 
     def open_lots(self, tenant_id: str, currency: str) -> list[LotView]:
-        rows = self._run(self._hot.open_lots, {"tenant_id": tenant_id})
+        rows = self._session.take(prefetched_lots(tenant_id)) \
+            if self._session is not None else None
+        if rows is None:
+            rows = self._run(self._hot.open_lots, {"tenant_id": tenant_id})
         return [
             LotView(lot_id, purchased_at, expires_at, Money(remaining, currency))
             for lot_id, purchased_at, expires_at, remaining in rows
@@ -323,6 +353,11 @@ class SqlCredits(_Repo, CursorRunner):
         """
         hot = self._hot
         ids: list[int] = []
+        known_id = None
+        if self._session is not None:
+            if len(drafts) == 1 and hot.write_entry_with_id is not None:
+                known_id = self._session.take(prefetched_entry_id(tenant_id))
+            self._session.written()
         for i, draft in enumerate(drafts):
             draft.check()
             self.tally.add(LEDGER_ENTRIES, draft.kind.value)
@@ -338,6 +373,19 @@ class SqlCredits(_Repo, CursorRunner):
             taken: dict[int, int] = {}
             for alloc_lot, micros in allocations:
                 taken[alloc_lot] = taken.get(alloc_lot, 0) + micros
+            if known_id is not None and hot.write_entry_with_id is not None:
+                ((entry_id,),) = known_id
+                values = {
+                    **entry, "entry_id": entry_id,
+                    "alloc_lots": [a[0] for a in allocations],
+                    "alloc_amounts": [a[1] for a in allocations],
+                    "taken_lots": list(taken), "taken_amounts": list(taken.values()),
+                }
+                if not self._session or not self._session.defer(hot.write_entry_with_id,
+                                                                 values):
+                    self._run(hot.write_entry_with_id, values)
+                ids.append(int(entry_id))
+                continue
             if hot.write_entry is not None:
                 ((entry_id,),) = self._run(hot.write_entry, {
                     **entry,
@@ -638,8 +686,11 @@ class SqlUnitOfWork:
             # SIM-2: the simulated time of this transaction comes from this transaction.
             self._time_token = TRANSACTION_TIME.set(transaction_now(conn))
         postgres = self.engine.dialect.name == "postgresql"
+        self._hot_session = HotSession(conn, postgres)
+        if postgres:
+            conn.info[INFO_KEY] = self._hot_session  # for `engine.flush_hot_session`
         self.tenants = SqlTenants(conn)
-        self.credits = SqlCredits(conn, postgres)
+        self.credits = SqlCredits(conn, postgres, self._hot_session)
         self.credits.tally = self.tally
         self.invoices = SqlInvoices(conn)
         self.payment_methods = SqlPaymentMethods(conn)
@@ -648,7 +699,7 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptions(conn)
         self.recharge = SqlRecharge(conn, self.tally)
         self.outbox = SqlOutbox(conn, self.tally)
-        self.calls = SqlCalls(conn)
+        self.calls = SqlCalls(conn, self._hot_session)
         self.directory = SqlDirectory(conn)
         self.numbers = SqlNumbers(conn)
         self.pools = SqlPools(conn)
@@ -664,7 +715,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self._conn is not None
-        self._conn.commit()
+        self._hot_session.commit()  # the waiting writes and COMMIT, in one round trip
+        self._conn.commit()  # (then a no-op for the driver: its transaction is over)
         self._committed = True
         self.tally.committed()
 
@@ -676,6 +728,8 @@ class SqlUnitOfWork:
         try:
             self.credits.close()
             self.calls.close()
+            self._hot_session.close()
+            self._conn.info.pop(INFO_KEY, None)
             if not self._committed:
                 self._conn.rollback()
             self.tally.discard()

@@ -76,9 +76,11 @@ def serve(
     )] = False,
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not seed the demo tenant.")]
     = False,
-    workers: Annotated[int, typer.Option(
-        min=1, help="Server processes (uvicorn workers); each builds its own engine and caches.",
-    )] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Server processes (uvicorn workers); each builds its own engine and caches. "
+                    "Default: the usable cores (1 on an in-memory SQLite database).",
+        show_default=False,
+    )] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request (uvicorn's access log).",
     )] = True,
@@ -93,9 +95,17 @@ def serve(
     import uvicorn
 
     from commcredits.entrypoints.api.app import create_app
-    from commcredits.entrypoints.cli.serving import prepare_metrics, serve_metrics, uvicorn_logs
+    from commcredits.entrypoints.cli.serving import (
+        WORKER_HEALTHCHECK_SECONDS,
+        default_workers,
+        prepare_metrics,
+        serve_metrics,
+        uvicorn_logs,
+    )
 
     settings = settings_for(db, simulated_clock=simulated_clock)
+    if workers is None:
+        workers = default_workers(settings.database_url)
     prepare_metrics(workers)  # before any worker starts: PROMETHEUS_MULTIPROC_DIR, emptied
     logs = uvicorn_logs(settings.log_format, access_log)
     rt = build(settings, migrate=True, serving=True)
@@ -133,11 +143,11 @@ def serve(
     os.environ["COMMCREDITS_DATABASE_URL"] = settings.database_url
     os.environ["COMMCREDITS_SIMULATED_CLOCK"] = "true" if settings.simulated_clock else "false"
     rt.close()
-    # A worker imports the whole application before it answers uvicorn's health check; on a
-    # busy host that takes longer than uvicorn's 5 s, which would kill it again and again.
+    # A worker that starts slowly (a busy machine) is not taken for a dead one: uvicorn's
+    # default of 5 s to answer its supervisor's health check kills and restarts it forever.
     uvicorn.run("commcredits.entrypoints.api.serving:worker_app", factory=True,
                 workers=workers, host=host, port=port, log_level="info",
-                timeout_worker_healthcheck=60, **logs)
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **logs)
 
 
 @app.command()

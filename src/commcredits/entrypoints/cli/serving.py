@@ -49,3 +49,25 @@ def uvicorn_logs(log_format: str, access_log: bool) -> dict[str, Any]:
     if log_format == "json":
         return {"log_config": json_log_config(), "access_log": False}
     return {"access_log": access_log}
+
+
+WORKER_HEALTHCHECK_SECONDS = 300
+
+
+def default_workers(database_url: str) -> int:
+    """The usable cores (the process's CPU affinity where the OS has one). PostgreSQL and a
+    SQLite file are both safe with several processes (the tenant row lock; WAL with
+    BEGIN IMMEDIATE writers and a busy timeout); an in-memory SQLite database lives in one
+    process, so it gets one worker."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from commcredits.adapters.db.engine import is_sqlite, normalize_url
+
+    if is_sqlite(database_url) and \
+            (make_url(normalize_url(database_url)).database or ":memory:") == ":memory:":
+        return 1
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, cores)
