@@ -25,9 +25,7 @@ Every step is idempotent by call id (CALL-9): a repeat returns the first answer.
 from __future__ import annotations
 
 import hmac
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -38,13 +36,8 @@ from commcredits.domain.authorization import (
     CREDITS_CAPABILITY,
     GRANT_SECONDS,
     Allowed,
-    CallFacts,
-    CallKind,
-    Decision,
     Denied,
     Funding,
-    decide,
-    unlimited,
 )
 from commcredits.domain.calls import (
     CALL_TYPES,
@@ -61,70 +54,25 @@ from commcredits.domain.calls import (
     Settlement,
     rate_snapshot,
 )
-from commcredits.domain.directory import NumberType as InventoryType
 from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
-from commcredits.domain.money import Money
-from commcredits.domain.pools import (
-    DirectoryUser,
-    LicenseIndex,
-    locate,
-    month_of,
-)
-from commcredits.domain.rating import Direction, Rate, charge, max_seconds
-from commcredits.domain.reference import country
+from commcredits.domain.money import Money, from_micros
+from commcredits.domain.rating import Rate, RateTerms, charge, max_seconds
+from commcredits.domain.settlement import pool_cost, settle_call
 from commcredits.domain.tenants import BillingAccountType, Role, Tenant
 from commcredits.services import pools, postpaid
 from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
+from commcredits.services.call_rating import CallRequest, Rated, Rater
 from commcredits.services.context import Services
 from commcredits.services.funds import charge_in
 from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, UnitOfWork
 from commcredits.services.recharge import ReadSettings, process_request
 
 __all__ = ["CALL_TYPES", "DIAL_OUT_TYPES", "EMERGENCY_TYPES", "INBOUND_TYPES",
-           "OUTBOUND_TYPES", "rate_snapshot"]  # re-exported: the call model's own
+           "OUTBOUND_TYPES", "CallRequest", "Rated",
+           "rate_snapshot"]  # re-exported: the call model's and the rating kernel's own
 LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
 MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    call_id: str
-    call_type: CallType
-    user: str | None
-    caller: str
-    callee: str
-    start: datetime
-    usage_id: str | None = None
-    conference_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rated:
-    """Everything the usage report needs about a call, and the decision behind it."""
-
-    decision: Decision
-    kind: CallKind
-    user_id: str | None = None
-    upn: str | None = None
-    display_name: str | None = None
-    user_location: str | None = None
-    number_type: str | None = None
-    domestic: bool | None = None
-    destination_name: str | None = None
-    external_country: str | None = None
-    pool_key: str | None = None
-    rate_id: int | None = None
-    rate: Rate | None = None
-    facts: CallFacts | None = None  # what `decision` was decided from, when it needs a balance
-
-    def with_available(self, available: Money) -> Rated:
-        """The same call decided again with the available balance read under the lock."""
-        if self.facts is None:
-            return self
-        facts = replace(self.facts, available=available)
-        return replace(self, decision=decide(facts), facts=facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,35 +84,6 @@ class ApiKey:
 
 
 Caller = Principal | ApiKey
-
-
-class _DisplayNames:
-    """Users' display names, cached per (tenant, directory version): every directory write
-    changes the version, so a stale name is never served."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
-
-    def get(self, uow: UnitOfWork, tenant_id: str, version: str | None, user_id: str,
-            ) -> str | None:
-        if version is None:
-            return uow.calls.display_name(tenant_id, user_id)
-        key = (tenant_id, version, user_id)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        name = uow.calls.display_name(tenant_id, user_id)
-        with self._lock:
-            self._items[key] = name
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return name
-
-
-DISPLAY_NAMES = _DisplayNames()
 
 
 def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
@@ -213,12 +132,6 @@ def check_live_start(req: CallRequest, now: datetime) -> CallRequest:
     return req
 
 
-def _classifier(svc: Services) -> Any:
-    if svc.phone is None:  # pragma: no cover - bootstrap always wires one
-        raise RuntimeError("no number classifier configured")
-    return svc.phone
-
-
 def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
                  exclude: str | None = None) -> Money:
     """The balance minus what open reservations hold (CALL-8)."""
@@ -227,115 +140,16 @@ def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
 
 def rate_call(
     svc: Services, uow: UnitOfWork, tenant: Tenant, req: CallRequest, available: Money | None,
-    *, live: bool, directory_version: str | None = None,
+    *, directory_version: str | None = None,
 ) -> Rated:
-    """The one path from a call to its decision, for live calls and CDRs (CDR-2).
+    """One call through the rating kernel: a batch of one (`call_rating.Rater`, CDR-2).
 
-    ``available`` None (live calls) decides without a balance; `Rated.with_available` then
-    decides again with the balance read under the tenant lock. ``directory_version``, when
-    the caller has just read it in this transaction, saves reading it again.
+    ``available`` None decides without a balance; `Rated.with_available` then decides
+    again with the balance read under the tenant lock. ``directory_version``, when the
+    caller has just read it in this transaction, saves reading it again.
     """
-    phone = _classifier(svc)
-    tenant_country = tenant.country
-    index = pools.license_index(uow, tenant.id, directory_version,
-                                known=directory_version is not None)
-    found = index.user(req.user) if req.user else None
-    held = index.held_at(found.id, req.start) if found else {}
-    location = (found.usage_location if found else None) or tenant_country
-    plan = calling_plan_code(held)
-    base: dict[str, Any] = {
-        "user_id": found.id if found else None, "upn": found.upn if found else None,
-        "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
-        if found else None,
-        "user_location": found.usage_location if found else None,
-    }
-    on_mca = tenant.billing_account_type is BillingAccountType.MCA
-    # POST-2's overage switch only matters to MCA tenants (`decide` reads it when postpaid).
-    overage = postpaid.overage_enabled_in(uow, tenant.id, req.start) if on_mca else True
-    callee = phone.classify(req.callee, location)
-
-    inbound = req.call_type.is_inbound
-    if req.call_type.is_emergency or (not inbound and callee.emergency):
-        return Rated(decide(CallFacts(CallKind.EMERGENCY, calling_plan=plan)),
-                     CallKind.EMERGENCY, number_type="emergency", **base)
-    if inbound:
-        inventory = uow.numbers.get(tenant.id, "+" + callee.digits) if callee.valid else None
-        if inventory is not None and inventory.type is InventoryType.TOLL_FREE:
-            caller = phone.classify(req.caller, tenant_country)
-            rated = svc.rate_book.lookup(uow, tenant.currency, caller.digits, req.start,
-                                         Direction.TOLL_FREE_INBOUND) if caller.valid else None
-            facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
-                              available=available if live else unlimited(tenant.currency),
-                              postpaid=on_mca, overage_enabled=overage)
-            return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
-                         facts=facts,
-                         domestic=caller.country == tenant_country,
-                         destination_name=rated.rate.destination if rated else None,
-                         external_country=caller.country or None,
-                         rate_id=rated.rate_id if rated else None,
-                         rate=rated.rate if rated else None, **base)
-        kind = CallKind.CONFERENCE_DIAL_IN if req.call_type is CallType.CONF_IN \
-            else CallKind.USER_INBOUND
-        caller = phone.classify(req.caller, location)
-        return Rated(decide(CallFacts(kind, calling_plan=plan)), kind,
-                     number_type=caller.number_type.value if caller.valid else None,
-                     external_country=caller.country or None, **base)
-
-    dial_out = req.call_type.is_dial_out
-    kind = CallKind.CONFERENCE_DIAL_OUT if dial_out else CallKind.USER_OUTBOUND
-    if found is None and not dial_out:
-        raise NotFound("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
-    if not callee.valid:
-        return Rated(decide(CallFacts(kind, callee_valid=False)), kind, **base)
-    rated = svc.rate_book.lookup(uow, tenant.currency, callee.digits, req.start,
-                                 Direction.OUTBOUND)
-    quote = _quote(uow, tenant.id, index, found, callee.country, req.start, dial_out)
-    facts = CallFacts(
-        kind, callee_valid=True, callee_type=callee.number_type,
-        user_blocked=bool(found and found.blocked),
-        has_phone_license=PHONE_SKU in held or dial_out, calling_plan=plan or (
-            "MCOMEETADV" if dial_out else None),
-        has_credits_license=CREDITS_SKU in held,
-        pool_capability=quote.capability if quote and quote.covered else None,
-        pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
-        rate=rated.rate if rated else None,
-        available=available if live else unlimited(tenant.currency),
-        postpaid=on_mca, overage_enabled=overage,
-    )
-    return Rated(
-        decide(facts), kind, number_type=callee.number_type.value, facts=facts,
-        domestic=quote.domestic if quote else callee.country == location,
-        destination_name=rated.rate.destination if rated else callee.country,
-        external_country=callee.country or None,
-        pool_key=quote.pool_key if quote and quote.covered else None,
-        rate_id=rated.rate_id if rated else None, rate=rated.rate if rated else None, **base,
-    )
-
-
-def _quote(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, found: DirectoryUser | None,
-           destination: str, at: datetime, dial_out: bool) -> pools.PoolQuote | None:
-    """The pool quote, or None for a destination outside the country tables (no pool).
-
-    ``index`` is the license index at this transaction's directory version, so when it says
-    that no pool covers the call (international on a domestic plan, PAYG, outside Zone A),
-    the quote needs no read: `pools.minutes_left` would only read the version again."""
-    if found is None:
-        return None
-    try:
-        target = locate(index, found, country(destination).code, at, dial_out=dial_out)
-        if target.ref is None:
-            return pools.PoolQuote(
-                pool_key=None, capability=None, minutes_left=None, capacity=target.capacity,
-                used=0, month=month_of(at), domestic=target.domestic, reason=target.reason,
-                calling_plan=target.calling_plan, user_id=found.id,
-            )
-        return pools.minutes_left(uow, tenant_id, found.id, destination, at,
-                                  dial_out=dial_out)
-    except InvalidInput as exc:
-        if exc.code == "INVALID_COUNTRY":
-            return None
-        raise
-
+    rater = Rater(svc, tenant, directory_version=directory_version)
+    return rater.rate_call(uow, req, available)
 
 def answer(call: Call) -> dict[str, Any]:
     """The authorize answer stored with the call and repeated on replays (CALL-9)."""
@@ -404,7 +218,7 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
             return answer(facts.call)
         # Everything but the balance is read before the lock (LIC-5 counts licenses at the
         # call's start; pools are settled at the end, under the lock, as POOL-5 says).
-        rated = rate_call(svc, uow, tenant, req, None, live=True,
+        rated = rate_call(svc, uow, tenant, req, None,
                           directory_version=facts.directory_version)
         account = uow.credits.account(tenant_id, lock=True)
         held, stored = uow.calls.reservations(tenant_id, tenant.currency, req.call_id,
@@ -614,21 +428,17 @@ def _settle(
     """
     rate = call.rate
     currency = call.currency
-    amount = Money.zero(currency)
-    fee = Money.zero(currency)
-    pool_minutes = 0
-    capability = call.capability
+    terms = RateTerms.of(rate) if rate is not None else None
     if call.funding == Funding.POOL.value and call.pool_key:
         used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
                                 reference=f"call:{call.id}", call_start=call.start_at)
-        pool_minutes = used.minutes_covered
-        if used.uncovered_seconds and rate is not None:
-            amount = charge(_no_fee(rate), used.uncovered_seconds)
-            capability = CREDITS_CAPABILITY
-    elif call.funding in (Funding.CREDITS.value, Funding.POST_USAGE.value) \
-            and rate is not None and duration > 0:
-        amount = charge(rate, duration)
-        fee = rate.connection_fee
+        # The pool's split (`domain.pools.split`, under the lock), then the one settlement.
+        cost = pool_cost(used.minutes_covered, used.uncovered_seconds, terms, call.capability)
+    else:
+        cost = settle_call(call.funding, call.capability, terms, duration, None)
+    amount = Money(from_micros(cost.amount), currency) if cost.amount else Money.zero(currency)
+    fee = Money(from_micros(cost.fee), currency) if cost.fee else Money.zero(currency)
+    pool_minutes, capability = cost.pool_minutes, cost.capability
     request_id: str | None = None
     entry_id: int | None = None
     if open_under_lock is not None and not amount.is_positive():  # no charge to take it
