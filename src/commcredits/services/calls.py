@@ -63,9 +63,9 @@ from commcredits.services import pools, postpaid
 from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
 from commcredits.services.call_rating import CallRequest, Rated, Rater
+from commcredits.services.cdr_posting import ChunkLedger
 from commcredits.services.context import Services
-from commcredits.services.funds import charge_in
-from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, UnitOfWork
+from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, CdrBatch, UnitOfWork
 from commcredits.services.recharge import ReadSettings, process_request
 
 __all__ = ["CALL_TYPES", "DIAL_OUT_TYPES", "EMERGENCY_TYPES", "INBOUND_TYPES",
@@ -457,13 +457,15 @@ def _settle(
             )
             entry_id = split.entry_id
         else:
-            result = charge_in(uow, tenant_id, amount, at, reference=reference,
-                               idempotency_key=reference,
-                               description=f"Call {call.call_id} to {call.callee}",
-                               key_is_new=open_under_lock is not None,
-                               recharge=ReadSettings(recharge) if open_under_lock else None,
-                               locked=open_under_lock)
-            entry_id, request_id = result.entry_id, result.recharge_request_id
+            # A batch of one through the ledger side a CDR chunk uses: its own entry.
+            ledger = ChunkLedger(uow, tenant_id, at, 1, "", 0,
+                                 single=(reference, f"Call {call.call_id} to {call.callee}"),
+                                 locked=open_under_lock,
+                                 known=ReadSettings(recharge) if open_under_lock else None)
+            entry_id, request_id = ledger.charge(cost.amount)
+            batch = CdrBatch([], [], [], {}, [])
+            ledger.finish(batch)
+            uow.cdr_batch.write(tenant_id, batch)
     settlement = Settlement(amount.amount, fee.amount, pool_minutes, capability, entry_id)
     done = call.expire(settlement, at) if expire else call.end(duration, settlement, at)
     uow.calls.update(done, Call.SETTLE_FIELDS)
