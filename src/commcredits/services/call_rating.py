@@ -1,5 +1,6 @@
-"""The one rating kernel (CDR-2, CALL-1..6, RATE-1..3, POOL-1..5, NUM-2, POST-2): calls in,
-`Rated` (the decision and the report fields) out, for every call type.
+"""Call requests (CALL-1) and the one rating kernel (CDR-2, CALL-1..6, RATE-1..3,
+POOL-1..5, NUM-2, POST-2): calls in, `Rated` (the decision and the report fields) out, for
+every call type. `parse_request` validates an authorize request or a CDR row's fields.
 
 A `Rater` rates the calls of one tenant, a batch at a time: a live call's authorization is
 a batch of one, a CDR chunk a batch of up to 10,000. It reads the reference data lazily
@@ -20,11 +21,11 @@ import threading
 from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from commcredits.domain.authorization import CallFacts, CallKind, Decision, decide, unlimited
-from commcredits.domain.calls import CallType
+from commcredits.domain.calls import CALL_TYPES, CallType
 from commcredits.domain.directory import NumberType as InventoryType
 from commcredits.domain.errors import InvalidInput, NotFound
 from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
@@ -38,6 +39,8 @@ from commcredits.services.context import Services
 from commcredits.services.ports import RateTableRecord, UnitOfWork
 from commcredits.services.rates import version_for
 
+LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
+
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
@@ -49,6 +52,52 @@ class CallRequest:
     start: datetime
     usage_id: str | None = None
     conference_id: str | None = None
+
+
+def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
+    """Validate an authorize request (CALL-1)."""
+    def text(name: str, required: bool = True, limit: int = 64) -> str | None:
+        value = body.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
+        return value.strip()
+
+    call_type = text("call_type", limit=32)
+    if call_type not in CALL_TYPES:
+        raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
+                           {"allowed": sorted(t.value for t in CALL_TYPES)})
+    start = body.get("start")
+    if start is None:
+        at = now
+    elif isinstance(start, datetime):
+        at = start
+    else:
+        try:
+            at = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput("INVALID_CALL", "start must be ISO 8601 with a zone.") from None
+    if at.tzinfo is None:
+        raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
+    return CallRequest(
+        call_id=str(text("call_id")), call_type=CallType(call_type),
+        user=text("user", False, 128),
+        caller=str(text("caller")), callee=str(text("callee")), start=at,
+        usage_id=text("usage_id", False), conference_id=text("conference_id", False),
+    )
+
+
+def check_live_start(req: CallRequest, now: datetime) -> CallRequest:
+    """A live call starts within `LIVE_START_WINDOW` of now, or INVALID_CALL: the platform
+    asks before the call, so a start far away is a wrong clock or a forged request, and
+    would hold a reservation for a call that cannot happen (docs/decisions.md)."""
+    if not now - LIVE_START_WINDOW <= req.start <= now + LIVE_START_WINDOW:
+        raise InvalidInput(
+            "INVALID_CALL", "start must be within 1 day of now; leave it out to mean now.",
+            {"start": req.start.isoformat(), "now": now.isoformat()},
+        )
+    return req
 
 
 @dataclass(frozen=True, slots=True)

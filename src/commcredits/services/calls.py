@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.authorization import (
-    CREDITS_CAPABILITY,
     GRANT_SECONDS,
     Allowed,
     Denied,
@@ -51,27 +49,38 @@ from commcredits.domain.calls import (
     CallSource,
     CallStatus,
     CallType,
-    Settlement,
     rate_snapshot,
 )
 from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from commcredits.domain.money import Money, from_micros
-from commcredits.domain.rating import Rate, RateTerms, charge, max_seconds
-from commcredits.domain.settlement import pool_cost, settle_call
+from commcredits.domain.money import Money
+from commcredits.domain.rating import Rate, charge, max_seconds
 from commcredits.domain.tenants import BillingAccountType, Role, Tenant
-from commcredits.services import pools, postpaid
 from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
-from commcredits.services.call_rating import CallRequest, Rated, Rater
-from commcredits.services.cdr_posting import ChunkLedger
+from commcredits.services.call_rating import (
+    CallRequest,
+    Rated,
+    Rater,
+    check_live_start,
+    parse_request,
+)
+from commcredits.services.call_settlement import settle, settle_in
 from commcredits.services.context import Services
-from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, CdrBatch, UnitOfWork
-from commcredits.services.recharge import ReadSettings, process_request
+from commcredits.services.ports import CallControlFacts, UnitOfWork
+from commcredits.services.recharge import process_request
 
-__all__ = ["CALL_TYPES", "DIAL_OUT_TYPES", "EMERGENCY_TYPES", "INBOUND_TYPES",
-           "OUTBOUND_TYPES", "CallRequest", "Rated",
-           "rate_snapshot"]  # re-exported: the call model's and the rating kernel's own
-LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
+__all__ = [
+    "CALL_TYPES",
+    "DIAL_OUT_TYPES",
+    "EMERGENCY_TYPES",
+    "INBOUND_TYPES",
+    "OUTBOUND_TYPES",
+    "CallRequest",
+    "Rated",
+    "parse_request",
+    "rate_snapshot",
+    "settle_in",
+]  # re-exported: the call model's and the rating kernel's own
 MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
 
 
@@ -84,52 +93,6 @@ class ApiKey:
 
 
 Caller = Principal | ApiKey
-
-
-def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
-    """Validate an authorize request (CALL-1)."""
-    def text(name: str, required: bool = True, limit: int = 64) -> str | None:
-        value = body.get(name)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
-            raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
-        return value.strip()
-
-    call_type = text("call_type", limit=32)
-    if call_type not in CALL_TYPES:
-        raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
-                           {"allowed": sorted(t.value for t in CALL_TYPES)})
-    start = body.get("start")
-    if start is None:
-        at = now
-    elif isinstance(start, datetime):
-        at = start
-    else:
-        try:
-            at = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput("INVALID_CALL", "start must be ISO 8601 with a zone.") from None
-    if at.tzinfo is None:
-        raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
-    return CallRequest(
-        call_id=str(text("call_id")), call_type=CallType(call_type),
-        user=text("user", False, 128),
-        caller=str(text("caller")), callee=str(text("callee")), start=at,
-        usage_id=text("usage_id", False), conference_id=text("conference_id", False),
-    )
-
-
-def check_live_start(req: CallRequest, now: datetime) -> CallRequest:
-    """A live call starts within `LIVE_START_WINDOW` of now, or INVALID_CALL: the platform
-    asks before the call, so a start far away is a wrong clock or a forged request, and
-    would hold a reservation for a call that cannot happen (docs/decisions.md)."""
-    if not now - LIVE_START_WINDOW <= req.start <= now + LIVE_START_WINDOW:
-        raise InvalidInput(
-            "INVALID_CALL", "start must be within 1 day of now; leave it out to mean now.",
-            {"start": req.start.isoformat(), "now": now.isoformat()},
-        )
-    return req
 
 
 def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
@@ -366,13 +329,13 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
         try:
             if _plain_credits(call, tenant, duration_seconds):
                 # The charge takes the lock; `still_open` runs as soon as it holds it.
-                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                request_id, ended = settle(svc, uow, tenant_id, call, duration_seconds,
                                             now, tenant=tenant, open_under_lock=still_open,
                                             recharge=facts.auto_recharge)
             else:
                 uow.credits.account(tenant_id, lock=True)
                 still_open()
-                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                request_id, ended = settle(svc, uow, tenant_id, call, duration_seconds,
                                             now, tenant=tenant)
         except CallAlreadyEnded:  # a twin ended it while this request waited for the lock
             return ended_answer(_open_call(uow, tenant_id, call_id))  # rolled back
@@ -400,76 +363,6 @@ def ended_answer(call: Call) -> dict[str, Any]:
         "currency": currency, "capability": call.capability,
         "funding": call.funding, "pool_minutes": call.pool_minutes or 0,
     }
-
-
-def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int,
-              at: datetime, *, expire: bool = False) -> str | None:
-    """Commit a call's charge (RATE-2, POOL-5) inside the caller's locked transaction; the
-    call ends (or, with ``expire``, expires at its last reported usage).
-
-    Returns the auto-recharge request the charge queued, if any.
-    """
-    return _settle(svc, uow, tenant_id, call, duration, at, expire=expire)[0]
-
-
-def _settle(
-    svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int, at: datetime,
-    *, tenant: Tenant | None = None, open_under_lock: Callable[[], None] | None = None,
-    recharge: AutoRechargeRecord | None = None, expire: bool = False,
-) -> tuple[str | None, Call]:
-    """`settle_in`, and the call as it was written.
-
-    ``tenant`` saves reading it again. ``open_under_lock`` (for a `_plain_credits` call,
-    whose charge takes the tenant lock) checks that the call is still open once the lock is
-    held, and raises otherwise. A call open under the lock has no charge yet (the charge is
-    written in the same transaction as the end), so the charge skips its idempotency
-    lookup; ``recharge`` is then the tenant's auto-recharge settings (None: none), read at
-    the start of the request.
-    """
-    rate = call.rate
-    currency = call.currency
-    terms = RateTerms.of(rate) if rate is not None else None
-    if call.funding == Funding.POOL.value and call.pool_key:
-        used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
-                                reference=f"call:{call.id}", call_start=call.start_at)
-        # The pool's split (`domain.pools.split`, under the lock), then the one settlement.
-        cost = pool_cost(used.minutes_covered, used.uncovered_seconds, terms, call.capability)
-    else:
-        cost = settle_call(call.funding, call.capability, terms, duration, None)
-    amount = Money(from_micros(cost.amount), currency) if cost.amount else Money.zero(currency)
-    fee = Money(from_micros(cost.fee), currency) if cost.fee else Money.zero(currency)
-    pool_minutes, capability = cost.pool_minutes, cost.capability
-    request_id: str | None = None
-    entry_id: int | None = None
-    if open_under_lock is not None and not amount.is_positive():  # no charge to take it
-        uow.credits.account(tenant_id, lock=True)
-        open_under_lock()
-    if amount.is_positive():
-        if tenant is None:
-            tenant = uow.tenants.get(tenant_id)
-        assert tenant is not None
-        reference = f"call:{call.call_id}:{call.usage_id}"
-        if tenant.billing_account_type is BillingAccountType.MCA:
-            split = postpaid.charge_postpaid_in(
-                uow, tenant_id, amount, capability=capability or CREDITS_CAPABILITY,
-                country=call.external_country or tenant.country, reference=reference,
-                at=at, description=f"Call {call.call_id}",
-            )
-            entry_id = split.entry_id
-        else:
-            # A batch of one through the ledger side a CDR chunk uses: its own entry.
-            ledger = ChunkLedger(uow, tenant_id, at, 1, "", 0,
-                                 single=(reference, f"Call {call.call_id} to {call.callee}"),
-                                 locked=open_under_lock,
-                                 known=ReadSettings(recharge) if open_under_lock else None)
-            entry_id, request_id = ledger.charge(cost.amount)
-            batch = CdrBatch([], [], [], {}, [])
-            ledger.finish(batch)
-            uow.cdr_batch.write(tenant_id, batch)
-    settlement = Settlement(amount.amount, fee.amount, pool_minutes, capability, entry_id)
-    done = call.expire(settlement, at) if expire else call.end(duration, settlement, at)
-    uow.calls.update(done, Call.SETTLE_FIELDS)
-    return request_id, done
 
 
 def expire_stale(svc: Services) -> int:

@@ -8,7 +8,7 @@ shortfall into debt, the balance-depleted email and the auto-recharge, into the 
 writes the closed entries, their merged allocations and the account into a `CdrBatch`,
 which `CdrBatchRepository.write` stores. A chunk's entries are bulk entries
 `cdr-batch:<import>:<n>`; a live call's end or expiry is a batch of one (``single``): its
-own entry, with the call's reference and idempotency key (`calls.settle_in`).
+own entry, with the call's reference and idempotency key (`call_settlement.settle`).
 """
 
 from __future__ import annotations
