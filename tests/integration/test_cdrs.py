@@ -4,6 +4,7 @@ order, through the live path; bad rows reported by line; a malformed file refuse
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,6 +14,7 @@ from commcredits.adapters.db import tables as t
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.services import calls, cdr_batch, cdrs, queries
 from commcredits.services.context import Services
+from commcredits.services.ports import UnitOfWork
 from tests.integration.test_calls import GB_MOBILE, US_FIXED, setup
 from tests.support import OPERATOR, utc
 
@@ -93,13 +95,17 @@ def test_a_malformed_file_is_refused_whole(svc: Services, body: bytes | str) -> 
 
 
 @pytest.mark.rule("CDR-1")
-def test_a_chunk_the_batch_path_cannot_finish_is_applied_one_by_one(
+def test_a_run_refused_as_a_whole_is_applied_again_as_batches_of_one(
     svc: Services, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tid = setup(svc)
+    apply_chunk = cdr_batch.apply_chunk
 
-    def refuse(*args: object, **kwargs: object) -> cdr_batch.ChunkResult:
-        raise InvalidInput("UNEXPECTED", "The batch path gave up on this chunk.")
+    def refuse(uow: UnitOfWork, state: cdr_batch.ImportState,
+               records: Sequence[cdr_batch.Record]) -> cdr_batch.ChunkResult:
+        if len(records) > 1:  # as a row a concurrent import stored refuses a run
+            raise InvalidInput("UNEXPECTED", "The run was refused as a whole.")
+        return apply_chunk(uow, state, records)
 
     monkeypatch.setattr(cdr_batch, "apply_chunk", refuse)
     body = HEADER + (
@@ -108,16 +114,15 @@ def test_a_chunk_the_batch_path_cannot_finish_is_applied_one_by_one(
         f",c3,nobody@contoso.com,user_out,+12065550100,{GB_MOBILE},2026-01-15T10:20:00Z,30,\n"
     )
     report = cdrs.import_cdrs(svc, OPERATOR, tid, body)
-    assert (report.accepted, report.batched, report.one_by_one) == (2, 0, 3)
+    assert report.accepted == 2
     assert [(r["line"], r["reason"]) for r in report.rejected] == [(4, "USER_NOT_FOUND")]
     assert balance(svc, tid) == "99.76"
 
 
 @pytest.mark.rule("POOL-1")
 @pytest.mark.rule("CDR-1")
-@pytest.mark.parametrize("vectorized", [True, False], ids=["batch", "one_by_one"])
 def test_a_late_cdr_uses_the_pool_of_the_month_the_call_started_in(
-    svc: Services, clock: FixedClock, engine: Engine, vectorized: bool,
+    svc: Services, clock: FixedClock, engine: Engine,
 ) -> None:
     tid = setup(svc)  # alice0 and bob0 hold MCOPSTN1 in the US since 2026-01-15
     clock.set(utc(2026, 2, 3, 9, 0))
@@ -126,7 +131,7 @@ def test_a_late_cdr_uses_the_pool_of_the_month_the_call_started_in(
         f",feb1,bob0@contoso.com,user_out,+12065550101,{US_FIXED},2026-02-02T08:00:00Z,"
         "130,\n"
     )
-    report = cdrs.import_cdrs(svc, OPERATOR, tid, body, vectorized=vectorized)
+    report = cdrs.import_cdrs(svc, OPERATOR, tid, body)
     assert (report.accepted, report.rejected) == (2, [])
     with engine.connect() as conn:
         used = {r.month: r.used_minutes for r in conn.execute(

@@ -86,17 +86,17 @@ def test_max_seconds_fits_the_balance_and_one_more_increment_does_not(
 
 @pytest.mark.rule("RATE-1")
 def test_the_longest_prefix_and_the_latest_effective_row_win() -> None:
-    index = RateIndex([
+    index = RateIndex(enumerate([
         rate("0.02", prefix="44"),
         rate("0.15", prefix="447"),
         rate("0.12", prefix="447", start=datetime(2026, 6, 1, tzinfo=UTC)),
         rate("0.50", prefix="4479", end=datetime(2026, 3, 1, tzinfo=UTC)),
-    ])
+    ]))
     at = datetime(2026, 2, 1, tzinfo=UTC)
-    assert index.lookup("447911123456", at).rate_per_minute.amount == Decimal("0.50")
+    assert index.lookup("447911123456", at)[1].rate_per_minute.amount == Decimal("0.50")
     later = datetime(2026, 7, 1, tzinfo=UTC)
-    assert index.lookup("447911123456", later).rate_per_minute.amount == Decimal("0.12")
-    assert index.lookup("442071234567", later).rate_per_minute.amount == Decimal("0.02")
+    assert index.lookup("447911123456", later)[1].rate_per_minute.amount == Decimal("0.12")
+    assert index.lookup("442071234567", later)[1].rate_per_minute.amount == Decimal("0.02")
     assert index.lookup("33123", later) is None
 
 
@@ -155,8 +155,8 @@ def test_the_rating_vectors_of_the_issue_to_the_cent(
 @pytest.mark.rule("RATE-1")
 def test_4420_beats_44_and_a_newer_effective_from_wins_after_it() -> None:
     later = datetime(2026, 7, 1, tzinfo=UTC)
-    index = RateIndex([rate("0.02", prefix="44"), rate("0.05", prefix="4420"),
-                       rate("0.04", prefix="4420", start=later)])
-    assert index.lookup("442071234567", JAN).rate_per_minute.amount == Decimal("0.05")
-    assert index.lookup("442071234567", later).rate_per_minute.amount == Decimal("0.04")
-    assert index.lookup("441611234567", later).rate_per_minute.amount == Decimal("0.02")
+    index = RateIndex(enumerate([rate("0.02", prefix="44"), rate("0.05", prefix="4420"),
+                                 rate("0.04", prefix="4420", start=later)]))
+    assert index.lookup("442071234567", JAN)[1].rate_per_minute.amount == Decimal("0.05")
+    assert index.lookup("442071234567", later)[1].rate_per_minute.amount == Decimal("0.04")
+    assert index.lookup("441611234567", later)[1].rate_per_minute.amount == Decimal("0.02")

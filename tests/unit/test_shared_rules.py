@@ -64,7 +64,7 @@ class _Rates:
 
 
 @pytest.mark.rule("RATE-3")
-def test_both_rating_paths_read_a_rate_version_once_from_one_cache() -> None:
+def test_a_rate_version_is_read_once_into_one_index_that_every_lookup_uses() -> None:
     class Uow:
         rates = _Rates()
 
@@ -73,7 +73,7 @@ def test_both_rating_paths_read_a_rate_version_once_from_one_cache() -> None:
     at = T0 + timedelta(days=1)
     found = book.lookup(uow, "USD", "447400123456", at)
     assert found is not None and found.rate_id == 42
-    index = book.prefix_index(uow, uow.rates.table)
+    index = book.index(uow, uow.rates.table)
     hit = index.lookup("447400123456", at)
     assert hit is not None and hit[0] == 42 and hit[1] is found.rate
-    assert book.prefix_index(uow, uow.rates.table) is index and uow.rates.reads == 1
+    assert book.index(uow, uow.rates.table) is index and uow.rates.reads == 1

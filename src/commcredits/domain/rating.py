@@ -1,8 +1,10 @@
-"""Rating (RATE-1, RATE-2, RATE-4, CALL-6): rate rows, the longest-prefix index, billed
-seconds, a call's charge, and the longest call a balance can pay for.
+"""Rating (RATE-1, RATE-2, RATE-4, CALL-6): rate rows, the one longest-prefix index
+(`RateIndex`), billed seconds, a call's charge, and the longest call a balance can pay for.
 
-Pure functions over immutable rows; the rate table CSV format is parsed in
-`domain.rate_tables`.
+The charge has one arithmetic: integers in micro-units (`RateTerms`, `charge_micros`,
+rounded half-up to cents); `charge` is its Decimal edge (`Money`). Live calls and CDR
+batches rate through the same functions (CDR-2). Pure functions over immutable rows; the
+rate table CSV format is parsed in `domain.rate_tables`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR
 from enum import StrEnum
 
-from commcredits.domain.money import Money
+from commcredits.domain.money import Money, from_micros, to_micros
 
 MAX_CALL_SECONDS = 4 * 3600
 
@@ -61,13 +63,51 @@ def billed_seconds(duration: int, first: int, next_: int) -> int:
     return first + math.ceil((duration - first) / next_) * next_
 
 
-def charge(rate: Rate, duration: int) -> Money:
-    """RATE-2: connection fee + rate/60 × billed seconds, half-up to cents; 0 s is free."""
-    seconds = billed_seconds(duration, rate.first_increment, rate.next_increment)
+CENT_MICROS = 10_000
+# charge (in cents) = (60 × fee + rate × seconds) / 600,000 with both amounts in micros.
+_CENTS_DENOMINATOR = 60 * CENT_MICROS
+_HALF = _CENTS_DENOMINATOR // 2
+
+
+@dataclass(frozen=True, slots=True)
+class RateTerms:
+    """What RATE-2 needs of a rate row, in micro-units."""
+
+    rate_micros: int
+    fee_micros: int
+    first: int
+    next_: int
+
+    @classmethod
+    def of(cls, rate: Rate) -> RateTerms:
+        return cls(to_micros(rate.rate_per_minute.amount), to_micros(rate.connection_fee.amount),
+                   rate.first_increment, rate.next_increment)
+
+    def without_fee(self) -> RateTerms:
+        return RateTerms(self.rate_micros, 0, self.first, self.next_)
+
+
+def charge_micros(terms: RateTerms, duration: int) -> int:
+    """RATE-2 in integers: fee + rate/60 × billed seconds, half-up to cents, in micros.
+
+    With fee F and rate R in micros and s billed seconds, the charge in cents is
+    (60·F + R·s) / 600,000, exactly; adding half the denominator before the floor division
+    rounds half-up (amounts are never negative). 0 s costs nothing.
+    """
+    seconds = billed_seconds(duration, terms.first, terms.next_)
     if seconds == 0:
+        return 0
+    numerator = 60 * terms.fee_micros + terms.rate_micros * seconds
+    return (numerator + _HALF) // _CENTS_DENOMINATOR * CENT_MICROS
+
+
+def charge(rate: Rate, duration: int) -> Money:
+    """RATE-2: connection fee + rate/60 × billed seconds, half-up to cents; 0 s is free
+    (`charge_micros`, as `Money`)."""
+    micros = charge_micros(RateTerms.of(rate), duration)
+    if micros == 0:
         return Money.zero(rate.rate_per_minute.currency)
-    raw = rate.connection_fee.amount + rate.rate_per_minute.amount * seconds / 60
-    return Money(raw, rate.rate_per_minute.currency).round_cents()
+    return Money(from_micros(micros), rate.rate_per_minute.currency)
 
 
 def max_seconds(rate: Rate, available: Money, cap: int = MAX_CALL_SECONDS) -> int:
@@ -96,30 +136,57 @@ def _last_billing_point(first: int, step: int, cap: int) -> int:
     return first + (cap - first) // step * step
 
 
-class RateIndex:
-    """Longest-prefix lookup over one rate table version, built once (RATE-1)."""
+# A candidate row: (effective_from, effective_to, row id, rate).
+Candidate = tuple[datetime, datetime | None, int, Rate]
 
-    def __init__(self, rates: Iterable[Rate]) -> None:
-        self._rows: dict[tuple[Direction, str], list[Rate]] = {}
-        for rate in rates:
-            self._rows.setdefault((rate.direction, rate.prefix), []).append(rate)
-        for rows in self._rows.values():
-            rows.sort(key=lambda r: r.effective_from, reverse=True)
-        self._longest = max((len(p) for _, p in self._rows), default=0)
+
+class RateIndex:
+    """Longest-prefix lookup over one rate table version (RATE-1), built once per version
+    and shared by every call (`services.rates.RateBook`).
+
+    Rows are grouped by (direction, prefix), newest ``effective_from`` first (stably), and
+    the prefix lengths present are kept per direction, longest first. For each distinct
+    number the candidate rows (longest prefix first) are computed once; a call takes the
+    first candidate in force at its start.
+    """
+
+    def __init__(self, rows: Iterable[tuple[int, Rate]]) -> None:
+        grouped: dict[tuple[Direction, str], list[Candidate]] = {}
+        for row_id, rate in rows:
+            grouped.setdefault((rate.direction, rate.prefix), []).append(
+                (rate.effective_from, rate.effective_to, row_id, rate))
+        for candidates in grouped.values():
+            candidates.sort(key=lambda c: c[0], reverse=True)
+        self._rows = grouped
+        lengths: dict[Direction, set[int]] = {}
+        for direction, prefix in grouped:
+            lengths.setdefault(direction, set()).add(len(prefix))
+        self._lengths = {d: sorted(ls, reverse=True) for d, ls in lengths.items()}
+        self._chains: dict[tuple[Direction, str], tuple[Candidate, ...]] = {}
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self._rows.values())
 
+    def chain(self, digits: str, direction: Direction) -> tuple[Candidate, ...]:
+        """Every row whose prefix starts ``digits``, longest prefix first."""
+        key = (direction, digits)
+        found = self._chains.get(key)
+        if found is None:
+            out: list[Candidate] = []
+            rows = self._rows
+            for length in self._lengths.get(direction, ()):
+                if length <= len(digits):
+                    out.extend(rows.get((direction, digits[:length]), ()))
+            found = self._chains[key] = tuple(out)
+        return found
+
     def lookup(self, digits: str, at: datetime,
-               direction: Direction = Direction.OUTBOUND) -> Rate | None:
-        """The longest prefix of ``digits`` with a row in force at ``at``; among rows of the
-        same prefix, the latest ``effective_from`` at or before ``at`` wins."""
-        for length in range(min(len(digits), self._longest), 0, -1):
-            rows = self._rows.get((direction, digits[:length]))
-            if rows:
-                for row in rows:
-                    if row.in_force(at):
-                        return row
+               direction: Direction = Direction.OUTBOUND) -> tuple[int, Rate] | None:
+        """(row id, rate) of the longest prefix of ``digits`` with a row in force at ``at``;
+        among rows of the same prefix, the latest ``effective_from`` at or before ``at``."""
+        for start, end, row_id, rate in self.chain(digits, direction):
+            if start <= at and (end is None or at < end):
+                return row_id, rate
         return None
 
 

@@ -25,26 +25,17 @@ Every step is idempotent by call id (CALL-9): a repeat returns the first answer.
 from __future__ import annotations
 
 import hmac
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from commcredits.domain.authorization import (
-    CREDITS_CAPABILITY,
     GRANT_SECONDS,
     Allowed,
-    CallFacts,
-    CallKind,
-    Decision,
     Denied,
     Funding,
-    decide,
-    unlimited,
 )
 from commcredits.domain.calls import (
     CALL_TYPES,
@@ -58,74 +49,40 @@ from commcredits.domain.calls import (
     CallSource,
     CallStatus,
     CallType,
-    Settlement,
     rate_snapshot,
 )
-from commcredits.domain.directory import NumberType as InventoryType
 from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
 from commcredits.domain.money import Money
-from commcredits.domain.pools import (
-    DirectoryUser,
-    LicenseIndex,
-    locate,
-    month_of,
-)
-from commcredits.domain.rating import Direction, Rate, charge, max_seconds
-from commcredits.domain.reference import country
+from commcredits.domain.rating import Rate, charge, max_seconds
 from commcredits.domain.tenants import BillingAccountType, Role, Tenant
 from commcredits.services import guard as spend_guard
-from commcredits.services import pools, postpaid
 from commcredits.services.auth import ROLE_ACTIONS, Action, Principal, hash_key, tenant_not_found
 from commcredits.services.auth import authorize as authorize_principal
+from commcredits.services.call_rating import (
+    CallRequest,
+    Rated,
+    Rater,
+    check_live_start,
+    parse_request,
+)
+from commcredits.services.call_settlement import settle, settle_in
 from commcredits.services.context import Services
-from commcredits.services.funds import charge_in
-from commcredits.services.ports import AutoRechargeRecord, CallControlFacts, UnitOfWork
-from commcredits.services.recharge import ReadSettings, process_request
+from commcredits.services.ports import CallControlFacts, UnitOfWork
+from commcredits.services.recharge import process_request
 
-__all__ = ["CALL_TYPES", "DIAL_OUT_TYPES", "EMERGENCY_TYPES", "INBOUND_TYPES",
-           "OUTBOUND_TYPES", "rate_snapshot"]  # re-exported: the call model's own
-LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
+__all__ = [
+    "CALL_TYPES",
+    "DIAL_OUT_TYPES",
+    "EMERGENCY_TYPES",
+    "INBOUND_TYPES",
+    "OUTBOUND_TYPES",
+    "CallRequest",
+    "Rated",
+    "parse_request",
+    "rate_snapshot",
+    "settle_in",
+]  # re-exported: the call model's and the rating kernel's own
 MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    call_id: str
-    call_type: CallType
-    user: str | None
-    caller: str
-    callee: str
-    start: datetime
-    usage_id: str | None = None
-    conference_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rated:
-    """Everything the usage report needs about a call, and the decision behind it."""
-
-    decision: Decision
-    kind: CallKind
-    user_id: str | None = None
-    upn: str | None = None
-    display_name: str | None = None
-    user_location: str | None = None
-    number_type: str | None = None
-    domestic: bool | None = None
-    destination_name: str | None = None
-    external_country: str | None = None
-    pool_key: str | None = None
-    rate_id: int | None = None
-    rate: Rate | None = None
-    facts: CallFacts | None = None  # what `decision` was decided from, when it needs a balance
-
-    def with_available(self, available: Money) -> Rated:
-        """The same call decided again with the available balance read under the lock."""
-        if self.facts is None:
-            return self
-        facts = replace(self.facts, available=available)
-        return replace(self, decision=decide(facts), facts=facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,87 +96,6 @@ class ApiKey:
 Caller = Principal | ApiKey
 
 
-class _DisplayNames:
-    """Users' display names, cached per (tenant, directory version): every directory write
-    changes the version, so a stale name is never served."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
-
-    def get(self, uow: UnitOfWork, tenant_id: str, version: str | None, user_id: str,
-            ) -> str | None:
-        if version is None:
-            return uow.calls.display_name(tenant_id, user_id)
-        key = (tenant_id, version, user_id)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        name = uow.calls.display_name(tenant_id, user_id)
-        with self._lock:
-            self._items[key] = name
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return name
-
-
-DISPLAY_NAMES = _DisplayNames()
-
-
-def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
-    """Validate an authorize request (CALL-1)."""
-    def text(name: str, required: bool = True, limit: int = 64) -> str | None:
-        value = body.get(name)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
-            raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
-        return value.strip()
-
-    call_type = text("call_type", limit=32)
-    if call_type not in CALL_TYPES:
-        raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
-                           {"allowed": sorted(t.value for t in CALL_TYPES)})
-    start = body.get("start")
-    if start is None:
-        at = now
-    elif isinstance(start, datetime):
-        at = start
-    else:
-        try:
-            at = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInput("INVALID_CALL", "start must be ISO 8601 with a zone.") from None
-    if at.tzinfo is None:
-        raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
-    return CallRequest(
-        call_id=str(text("call_id")), call_type=CallType(call_type),
-        user=text("user", False, 128),
-        caller=str(text("caller")), callee=str(text("callee")), start=at,
-        usage_id=text("usage_id", False), conference_id=text("conference_id", False),
-    )
-
-
-def check_live_start(req: CallRequest, now: datetime) -> CallRequest:
-    """A live call starts within `LIVE_START_WINDOW` of now, or INVALID_CALL: the platform
-    asks before the call, so a start far away is a wrong clock or a forged request, and
-    would hold a reservation for a call that cannot happen (docs/decisions.md)."""
-    if not now - LIVE_START_WINDOW <= req.start <= now + LIVE_START_WINDOW:
-        raise InvalidInput(
-            "INVALID_CALL", "start must be within 1 day of now; leave it out to mean now.",
-            {"start": req.start.isoformat(), "now": now.isoformat()},
-        )
-    return req
-
-
-def _classifier(svc: Services) -> Any:
-    if svc.phone is None:  # pragma: no cover - bootstrap always wires one
-        raise RuntimeError("no number classifier configured")
-    return svc.phone
-
-
 def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
                  exclude: str | None = None) -> Money:
     """The balance minus what open reservations hold (CALL-8)."""
@@ -228,115 +104,16 @@ def available_in(uow: UnitOfWork, tenant_id: str, balance: Money,
 
 def rate_call(
     svc: Services, uow: UnitOfWork, tenant: Tenant, req: CallRequest, available: Money | None,
-    *, live: bool, directory_version: str | None = None,
+    *, directory_version: str | None = None,
 ) -> Rated:
-    """The one path from a call to its decision, for live calls and CDRs (CDR-2).
+    """One call through the rating kernel: a batch of one (`call_rating.Rater`, CDR-2).
 
-    ``available`` None (live calls) decides without a balance; `Rated.with_available` then
-    decides again with the balance read under the tenant lock. ``directory_version``, when
-    the caller has just read it in this transaction, saves reading it again.
+    ``available`` None decides without a balance; `Rated.with_available` then decides
+    again with the balance read under the tenant lock. ``directory_version``, when the
+    caller has just read it in this transaction, saves reading it again.
     """
-    phone = _classifier(svc)
-    tenant_country = tenant.country
-    index = pools.license_index(uow, tenant.id, directory_version,
-                                known=directory_version is not None)
-    found = index.user(req.user) if req.user else None
-    held = index.held_at(found.id, req.start) if found else {}
-    location = (found.usage_location if found else None) or tenant_country
-    plan = calling_plan_code(held)
-    base: dict[str, Any] = {
-        "user_id": found.id if found else None, "upn": found.upn if found else None,
-        "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
-        if found else None,
-        "user_location": found.usage_location if found else None,
-    }
-    on_mca = tenant.billing_account_type is BillingAccountType.MCA
-    # POST-2's overage switch only matters to MCA tenants (`decide` reads it when postpaid).
-    overage = postpaid.overage_enabled_in(uow, tenant.id, req.start) if on_mca else True
-    callee = phone.classify(req.callee, location)
-
-    inbound = req.call_type.is_inbound
-    if req.call_type.is_emergency or (not inbound and callee.emergency):
-        return Rated(decide(CallFacts(CallKind.EMERGENCY, calling_plan=plan)),
-                     CallKind.EMERGENCY, number_type="emergency", **base)
-    if inbound:
-        inventory = uow.numbers.get(tenant.id, "+" + callee.digits) if callee.valid else None
-        if inventory is not None and inventory.type is InventoryType.TOLL_FREE:
-            caller = phone.classify(req.caller, tenant_country)
-            rated = svc.rate_book.lookup(uow, tenant.currency, caller.digits, req.start,
-                                         Direction.TOLL_FREE_INBOUND) if caller.valid else None
-            facts = CallFacts(CallKind.TOLL_FREE_INBOUND, rate=rated.rate if rated else None,
-                              available=available if live else unlimited(tenant.currency),
-                              postpaid=on_mca, overage_enabled=overage)
-            return Rated(decide(facts), CallKind.TOLL_FREE_INBOUND, number_type="toll_free",
-                         facts=facts,
-                         domestic=caller.country == tenant_country,
-                         destination_name=rated.rate.destination if rated else None,
-                         external_country=caller.country or None,
-                         rate_id=rated.rate_id if rated else None,
-                         rate=rated.rate if rated else None, **base)
-        kind = CallKind.CONFERENCE_DIAL_IN if req.call_type is CallType.CONF_IN \
-            else CallKind.USER_INBOUND
-        caller = phone.classify(req.caller, location)
-        return Rated(decide(CallFacts(kind, calling_plan=plan)), kind,
-                     number_type=caller.number_type.value if caller.valid else None,
-                     external_country=caller.country or None, **base)
-
-    dial_out = req.call_type.is_dial_out
-    kind = CallKind.CONFERENCE_DIAL_OUT if dial_out else CallKind.USER_OUTBOUND
-    if found is None and not dial_out:
-        raise NotFound("USER_NOT_FOUND", f"No user {req.user!r} in this tenant.")
-    if not callee.valid:
-        return Rated(decide(CallFacts(kind, callee_valid=False)), kind, **base)
-    rated = svc.rate_book.lookup(uow, tenant.currency, callee.digits, req.start,
-                                 Direction.OUTBOUND)
-    quote = _quote(uow, tenant.id, index, found, callee.country, req.start, dial_out)
-    facts = CallFacts(
-        kind, callee_valid=True, callee_type=callee.number_type,
-        user_blocked=bool(found and found.blocked),
-        has_phone_license=PHONE_SKU in held or dial_out, calling_plan=plan or (
-            "MCOMEETADV" if dial_out else None),
-        has_credits_license=CREDITS_SKU in held,
-        pool_capability=quote.capability if quote and quote.covered else None,
-        pool_minutes_left=quote.minutes_left if quote and quote.covered else None,
-        rate=rated.rate if rated else None,
-        available=available if live else unlimited(tenant.currency),
-        postpaid=on_mca, overage_enabled=overage,
-    )
-    return Rated(
-        decide(facts), kind, number_type=callee.number_type.value, facts=facts,
-        domestic=quote.domestic if quote else callee.country == location,
-        destination_name=rated.rate.destination if rated else callee.country,
-        external_country=callee.country or None,
-        pool_key=quote.pool_key if quote and quote.covered else None,
-        rate_id=rated.rate_id if rated else None, rate=rated.rate if rated else None, **base,
-    )
-
-
-def _quote(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, found: DirectoryUser | None,
-           destination: str, at: datetime, dial_out: bool) -> pools.PoolQuote | None:
-    """The pool quote, or None for a destination outside the country tables (no pool).
-
-    ``index`` is the license index at this transaction's directory version, so when it says
-    that no pool covers the call (international on a domestic plan, PAYG, outside Zone A),
-    the quote needs no read: `pools.minutes_left` would only read the version again."""
-    if found is None:
-        return None
-    try:
-        target = locate(index, found, country(destination).code, at, dial_out=dial_out)
-        if target.ref is None:
-            return pools.PoolQuote(
-                pool_key=None, capability=None, minutes_left=None, capacity=target.capacity,
-                used=0, month=month_of(at), domestic=target.domestic, reason=target.reason,
-                calling_plan=target.calling_plan, user_id=found.id,
-            )
-        return pools.minutes_left(uow, tenant_id, found.id, destination, at,
-                                  dial_out=dial_out)
-    except InvalidInput as exc:
-        if exc.code == "INVALID_COUNTRY":
-            return None
-        raise
-
+    rater = Rater(svc, tenant, directory_version=directory_version)
+    return rater.rate_call(uow, req, available)
 
 def answer(call: Call) -> dict[str, Any]:
     """The authorize answer stored with the call and repeated on replays (CALL-9)."""
@@ -405,7 +182,7 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
             return answer(facts.call)
         # Everything but the balance is read before the lock (LIC-5 counts licenses at the
         # call's start; pools are settled at the end, under the lock, as POOL-5 says).
-        rated = rate_call(svc, uow, tenant, req, None, live=True,
+        rated = rate_call(svc, uow, tenant, req, None,
                           directory_version=facts.directory_version)
         account = uow.credits.account(tenant_id, lock=True)
         held, stored = uow.calls.reservations(tenant_id, tenant.currency, req.call_id,
@@ -561,13 +338,13 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
         try:
             if _plain_credits(call, tenant, duration_seconds):
                 # The charge takes the lock; `still_open` runs as soon as it holds it.
-                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                request_id, ended = settle(svc, uow, tenant_id, call, duration_seconds,
                                             now, tenant=tenant, open_under_lock=still_open,
                                             recharge=facts.auto_recharge)
             else:
                 uow.credits.account(tenant_id, lock=True)
                 still_open()
-                request_id, ended = _settle(svc, uow, tenant_id, call, duration_seconds,
+                request_id, ended = settle(svc, uow, tenant_id, call, duration_seconds,
                                             now, tenant=tenant)
         except CallAlreadyEnded:  # a twin ended it while this request waited for the lock
             return ended_answer(_open_call(uow, tenant_id, call_id))  # rolled back
@@ -595,78 +372,6 @@ def ended_answer(call: Call) -> dict[str, Any]:
         "currency": currency, "capability": call.capability,
         "funding": call.funding, "pool_minutes": call.pool_minutes or 0,
     }
-
-
-def settle_in(svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int,
-              at: datetime, *, expire: bool = False) -> str | None:
-    """Commit a call's charge (RATE-2, POOL-5) inside the caller's locked transaction; the
-    call ends (or, with ``expire``, expires at its last reported usage).
-
-    Returns the auto-recharge request the charge queued, if any.
-    """
-    return _settle(svc, uow, tenant_id, call, duration, at, expire=expire)[0]
-
-
-def _settle(
-    svc: Services, uow: UnitOfWork, tenant_id: str, call: Call, duration: int, at: datetime,
-    *, tenant: Tenant | None = None, open_under_lock: Callable[[], None] | None = None,
-    recharge: AutoRechargeRecord | None = None, expire: bool = False,
-) -> tuple[str | None, Call]:
-    """`settle_in`, and the call as it was written.
-
-    ``tenant`` saves reading it again. ``open_under_lock`` (for a `_plain_credits` call,
-    whose charge takes the tenant lock) checks that the call is still open once the lock is
-    held, and raises otherwise. A call open under the lock has no charge yet (the charge is
-    written in the same transaction as the end), so the charge skips its idempotency
-    lookup; ``recharge`` is then the tenant's auto-recharge settings (None: none), read at
-    the start of the request.
-    """
-    rate = call.rate
-    currency = call.currency
-    amount = Money.zero(currency)
-    fee = Money.zero(currency)
-    pool_minutes = 0
-    capability = call.capability
-    if call.funding == Funding.POOL.value and call.pool_key:
-        used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
-                                reference=f"call:{call.id}", call_start=call.start_at)
-        pool_minutes = used.minutes_covered
-        if used.uncovered_seconds and rate is not None:
-            amount = charge(_no_fee(rate), used.uncovered_seconds)
-            capability = CREDITS_CAPABILITY
-    elif call.funding in (Funding.CREDITS.value, Funding.POST_USAGE.value) \
-            and rate is not None and duration > 0:
-        amount = charge(rate, duration)
-        fee = rate.connection_fee
-    request_id: str | None = None
-    entry_id: int | None = None
-    if open_under_lock is not None and not amount.is_positive():  # no charge to take it
-        uow.credits.account(tenant_id, lock=True)
-        open_under_lock()
-    if amount.is_positive():
-        if tenant is None:
-            tenant = uow.tenants.get(tenant_id)
-        assert tenant is not None
-        reference = f"call:{call.call_id}:{call.usage_id}"
-        if tenant.billing_account_type is BillingAccountType.MCA:
-            split = postpaid.charge_postpaid_in(
-                uow, tenant_id, amount, capability=capability or CREDITS_CAPABILITY,
-                country=call.external_country or tenant.country, reference=reference,
-                at=at, description=f"Call {call.call_id}",
-            )
-            entry_id = split.entry_id
-        else:
-            result = charge_in(uow, tenant_id, amount, at, reference=reference,
-                               idempotency_key=reference,
-                               description=f"Call {call.call_id} to {call.callee}",
-                               key_is_new=open_under_lock is not None,
-                               recharge=ReadSettings(recharge) if open_under_lock else None,
-                               locked=open_under_lock)
-            entry_id, request_id = result.entry_id, result.recharge_request_id
-    settlement = Settlement(amount.amount, fee.amount, pool_minutes, capability, entry_id)
-    done = call.expire(settlement, at) if expire else call.end(duration, settlement, at)
-    uow.calls.update(done, Call.SETTLE_FIELDS)
-    return request_id, done
 
 
 def expire_stale(svc: Services) -> int:

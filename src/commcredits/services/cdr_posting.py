@@ -1,15 +1,19 @@
-"""The ledger side of a CDR chunk: bulk charge entries (FUND-10) over the tenant's lots,
-balance and debt, tracked in micro-units in start-time order (FUND-3..6, AR-2, NOTE-1).
+"""The ledger side of settling calls, for a CDR chunk and for a live call alike: charge
+entries over the tenant's lots, balance and debt, tracked in micro-units in start-time
+order (FUND-3..6, FUND-10, AR-2, NOTE-1).
 
-`ChunkLedger.charge` takes one call's charge: FIFO over the lots, the shortfall into debt,
-the balance-depleted email and the auto-recharge as charging the call on its own would
-(`funds.charge_in`), but into the open bulk entry (`domain.postings.Posting`), which closes
-where `domain.postings.ends_entry` says. `finish` writes the closed entries, their merged
-allocations and the account into the chunk's `CdrBatch`.
+`ChunkLedger.charge` takes one call's charge: FIFO over the lots (`lots.fifo_micros`), the
+shortfall into debt, the balance-depleted email and the auto-recharge, into the open entry
+(`domain.postings.Posting`), which closes where `domain.postings.ends_entry` says. `finish`
+writes the closed entries, their merged allocations and the account into a `CdrBatch`,
+which `CdrBatchRepository.write` stores. A chunk's entries are bulk entries
+`cdr-batch:<import>:<n>`; a live call's end or expiry is a batch of one (``single``): its
+own entry, with the call's reference and idempotency key (`call_settlement.settle`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from commcredits.domain.lots import LotBalance, fifo_micros
@@ -20,7 +24,7 @@ from commcredits.domain.recharge import AutoRecharge
 from commcredits.services.account import AccountWriter
 from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import CdrBatch, UnitOfWork
-from commcredits.services.recharge import queue_if_due
+from commcredits.services.recharge import ReadSettings, queue_if_due
 
 
 def batch_reference(batch_id: str, n: int) -> str:
@@ -32,11 +36,21 @@ class ChunkLedger:
     """The tenant's lots, balance and debt during a chunk, and its bulk charge entries."""
 
     def __init__(self, uow: UnitOfWork, tenant_id: str, now: datetime, remaining: int,
-                 batch_id: str, first_entry_no: int) -> None:
+                 batch_id: str, first_entry_no: int, *,
+                 single: tuple[str, str] | None = None,
+                 locked: Callable[[], None] | None = None,
+                 known: ReadSettings | None = None) -> None:
+        """``single`` (reference, description): one call's own entry, not a bulk one.
+        ``locked`` is called once the tenant lock is held, before anything else is read
+        (it may raise to refuse); ``known``: the auto-recharge settings, already read."""
         self.uow = uow
         self.tenant_id = tenant_id
         self.now = now
         self.writer = AccountWriter(uow, tenant_id, now)
+        if locked is not None:
+            locked()
+        self.single = single
+        self.known = known
         self.writer.apply_due_expiry()  # FUND-4, before the chunk's first charge
         self.currency = self.writer.currency
         self.balance = to_micros(self.writer.balance.amount)
@@ -52,7 +66,8 @@ class ChunkLedger:
         self.entry_no = first_entry_no
         self.open: Posting | None = None
         self.closed: list[Posting] = []
-        settings = uow.recharge.settings(tenant_id, self.currency)
+        settings = known.settings if known is not None \
+            else uow.recharge.settings(tenant_id, self.currency)
         self.rule = None
         if settings is not None and not settings.waiting_for_payment_method \
                 and settings.enabled:
@@ -82,7 +97,7 @@ class ChunkLedger:
         if self.rule is not None and not self.recharge_blocked \
                 and self.rule.due(self.money(self.balance)):
             request = queue_if_due(self.uow, self.tenant_id, self.money(self.balance),
-                                   self.now, cause_entry_id=entry_id)
+                                   self.now, cause_entry_id=entry_id, known=self.known)
             self.recharge_blocked = request is None
         if ends_entry(before, self.balance, recharge_queued=request is not None,
                       full=posting.full):
@@ -99,11 +114,15 @@ class ChunkLedger:
         ``entry_no`` is then the number the import's next entry takes."""
         self._close()
         for posting in self.closed:
-            reference = batch_reference(self.batch_id, self.entry_no)
-            self.entry_no += 1
+            if self.single is not None:
+                reference, description = self.single
+            else:
+                reference = batch_reference(self.batch_id, self.entry_no)
+                description = f"CDR batch: {posting.calls} call(s)"
+                self.entry_no += 1
             batch.entries.append((
                 posting.entry_id, "charge", -posting.amount, posting.shortfall, self.now,
-                reference, f"CDR batch: {posting.calls} call(s)", reference))
+                reference, description, reference))
             batch.allocations.extend(posting.allocation_rows())
         for lot in self.lots:
             taken = self.before[lot.id] - lot.remaining

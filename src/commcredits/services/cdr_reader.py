@@ -7,9 +7,9 @@ A file is read twice, line by line, never whole:
    header or a header without the export's columns, a CSV field over 131,072 characters,
    a line that is not a JSON object, more than `MAX_ROWS` records) and counts its data rows,
    so a malformed file is still refused whole before anything is applied;
-2. `rows` reads it again and yields each data row with its line number: a plainly valid CSV
-   row as a `cdr_batch.Record` already (`_quick`), any other row as a dict for
-   `cdrs._request` to accept or to reject with its reason.
+2. `rows` reads it again and yields each data row with its line number, as a dict for
+   `cdrs._request` to accept or to reject with its reason (one parser for CSV and JSON
+   lines).
 
 The source is bytes, text, or a seekable binary file (the CLI's open file, the API's
 spooled request body); a file is rewound for each pass.
@@ -21,20 +21,17 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import IO, Any
 
-from commcredits.domain.calls import CallType
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.text import check_json_line, read_upload_lines
-from commcredits.services import calls, cdr_batch
 
 REQUIRED = ("Call ID", "Call Type", "Caller ID", "Destination Number", "Start Time",
             "Duration Seconds")
 MAX_ROWS = 1_000_000
 MAX_LINE = 4 * 1024 * 1024  # bytes per physical line (a CSV field is at most 131,072 chars)
 Source = bytes | str | IO[bytes]
-Row = tuple[int, "dict[str, Any] | cdr_batch.Record"]
+Row = tuple[int, dict[Any, Any]]
 
 
 def refuse(message: str) -> InvalidInput:
@@ -160,67 +157,14 @@ def rows(source: Source) -> Iterator[Row]:
 def _csv_rows(reader: Any) -> Iterator[Row]:
     """The rows of a CSV file with a header, read by ``reader`` (a `csv.reader`)."""
     header = _header(reader)
-    where = {name: header.index(name) for name in reversed(header)}  # first wins
-    index = tuple(where.get(c, -1) for c in _QUICK_COLUMNS)
     width = len(header)
     for values in reader:
         if not values:
             continue  # DictReader skips blank lines
         line = reader.line_num
-        found = _quick(line, values, index) if len(values) == width else None
-        if found is not None:
-            yield line, found
-            continue
         row: dict[Any, Any] = dict(zip(header, values, strict=False))
         if len(values) > width:
             row[None] = values[width:]
         for name in header[len(values):]:
             row[name] = None
         yield line, row
-
-
-_QUICK_COLUMNS = ("Call ID", "Call Type", "UPN", "Caller ID", "Destination Number",
-                  "Start Time", "Duration Seconds", "UsageId", "Conference ID")
-
-
-def _quick(line: int, v: list[str], index: tuple[int, ...]) -> cdr_batch.Record | None:
-    """A well-formed CSV row as a Record, checked as `cdrs._request` checks it; None for any
-    row that is not plainly valid (`cdrs._request` then reports exactly why, or accepts it)."""
-    i_id, i_type, i_upn, i_caller, i_callee, i_start, i_dur, i_usage, i_conf = index
-    call_id = v[i_id].strip()
-    call_type = v[i_type].strip()
-    caller = v[i_caller].strip()
-    callee = v[i_callee].strip()
-    if not (call_id and caller and callee) or call_type not in calls.CALL_TYPES \
-            or len(v[i_id]) > 64 or len(v[i_type]) > 32 or len(v[i_caller]) > 64 \
-            or len(v[i_callee]) > 64:
-        return None
-    ok_user, user = _optional(v[i_upn], 128) if i_upn >= 0 else (True, None)
-    ok_usage, usage_id = _optional(v[i_usage], 64) if i_usage >= 0 else (True, None)
-    ok_conf, conference_id = _optional(v[i_conf], 64) if i_conf >= 0 else (True, None)
-    if not (ok_user and ok_usage and ok_conf):
-        return None
-    raw = v[i_dur].strip()
-    if not raw.isdigit() or int(raw) > 86_400:
-        return None
-    try:
-        start = datetime.fromisoformat(v[i_start].strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if start.tzinfo is None:
-        return None
-    return cdr_batch.Record(line, calls.CallRequest(
-        call_id=call_id, call_type=CallType(call_type), user=user, caller=caller, callee=callee,
-        start=start, usage_id=usage_id, conference_id=conference_id,
-    ), int(raw))
-
-
-def _optional(value: str, limit: int) -> tuple[bool, str | None]:
-    """An optional text column as `calls.parse_request` takes it: (True, None) when empty,
-    (True, the stripped text), or (False, None) when it would be refused."""
-    if not value:
-        return True, None
-    stripped = value.strip()
-    if not stripped or len(value) > limit:
-        return False, None
-    return True, stripped

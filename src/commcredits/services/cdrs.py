@@ -11,31 +11,24 @@ is charged twice. Order is start-time order within a chunk and file order across
 (docs/decisions.md). Each row is applied or reported with its line number and reason, and none
 of a rejected row is applied.
 
-Two paths, one result:
-
-- the batch path (default): runs of outbound user calls are rated and charged set-based,
-  one transaction per run of a chunk (`services.cdr_batch`);
-- the single-call path: one transaction per record through `calls.rate_call` and
-  `calls.settle_in`, the live path's own functions. It takes every record the batch path
-  does not handle (other call types, MCA tenants, a run whose write finds a ledger key
-  already used or that raises a refusal), in its place in the chunk's start-time order, and
-  it is the reference the batch path is tested against (``vectorized=False`` runs a whole
-  file through it).
+One engine (CDR-2): each chunk's records are rated and charged by `services.cdr_batch`, with
+the rating kernel and the settlement live calls use, one transaction per run (a run ends
+after a charge that queued an auto-recharge, which is processed before the next record). A
+run that raises a refusal as a whole (a row already stored by a concurrent import, a ledger
+key already taken) is rolled back and its records are applied again as batches of one,
+each applied or rejected with its line and reason.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from commcredits.domain.authorization import Denied
-from commcredits.domain.calls import CallSource, CallStatus
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.reports import RETENTION_DAYS
-from commcredits.domain.tenants import BillingAccountType, Tenant
+from commcredits.domain.tenants import Tenant
 from commcredits.services import calls, cdr_batch, cdr_reader
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
@@ -61,8 +54,6 @@ class CdrReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    batched: int = 0  # records handled by the batch path (accepted, duplicate or rejected)
-    one_by_one: int = 0  # records the batch path left to the single-call path
 
 
 def _start(row: dict[str, Any]) -> datetime:
@@ -93,7 +84,7 @@ def _request(row: dict[str, Any]) -> tuple[calls.CallRequest, int]:
 
 def import_cdrs(
     svc: Services, principal: Principal, tenant_id: str, source: cdr_reader.Source,
-    *, progress: Progress | None = None, vectorized: bool = True,
+    *, progress: Progress | None = None,
 ) -> CdrReport:
     """Import a file of CDRs: bytes, text, or a seekable binary file read as a stream.
 
@@ -110,13 +101,7 @@ def import_cdrs(
         records.sort(key=lambda r: (r.req.start, r.line))
         tell = None if progress is None else _offset(progress, done + size - len(records),
                                                      total)
-        if vectorized:
-            _apply_batched(svc, tenant, records, report, tell)
-        else:
-            for n, record in enumerate(records, start=1):
-                _apply_one(svc, tenant_id, record, report)
-                if tell:
-                    tell(n, len(records))
+        _apply_chunked(svc, tenant, records, report, tell)
         done += size
         if progress is not None:
             progress(done, total)
@@ -142,17 +127,14 @@ def read_chunks(
     size = 0
     for line, row in cdr_reader.rows(source):
         size += 1
-        if isinstance(row, cdr_batch.Record):
-            record = row
+        try:
+            req, duration = _request(row)
+        except DomainError as exc:
+            report.rejected.append({"line": line, "reason": exc.code,
+                                    "message": exc.message})
+            record = None
         else:
-            try:
-                req, duration = _request(row)
-            except DomainError as exc:
-                report.rejected.append({"line": line, "reason": exc.code,
-                                        "message": exc.message})
-                record = None
-            else:
-                record = cdr_batch.Record(line, req, duration)
+            record = cdr_batch.Record(line, req, duration)
         if record is not None and earliest <= record.req.start <= latest:
             records.append(record)
         elif record is not None:
@@ -169,93 +151,55 @@ def read_chunks(
         yield records, size
 
 
-def _apply_batched(
+def _apply_chunked(
     svc: Services, tenant: Tenant, records: list[cdr_batch.Record], report: CdrReport,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """Runs of records the batch path handles go in chunks; the rest one by one, in order."""
+    """The chunk's records in runs, each in its own transaction (see the module docstring)."""
     state = cdr_batch.ImportState(svc, tenant, svc.clock.now())
-    batch_ok = tenant.billing_account_type is not BillingAccountType.MCA
     total, i = len(records), 0
     while i < total:
-        if not batch_ok or records[i].req.call_type not in cdr_batch.FAST_TYPES:
-            _apply_one(svc, tenant.id, records[i], report)
-            report.one_by_one += 1
-            i += 1
+        j = min(total, i + CHUNK)
+        result = _run(svc, state, records[i:j])
+        if result is None:  # refused as a whole: each record as a batch of one
+            for record in records[i:j]:
+                one = _run(svc, state, [record])
+                if isinstance(one, DomainError):
+                    report.rejected.append({"line": record.line, "reason": one.code,
+                                            "message": one.message})
+                elif one is not None:
+                    _add(report, one)
+                    if one.recharge_request:
+                        process_request(svc, one.recharge_request)
+            i = j
+        elif isinstance(result, DomainError):  # a run of one, refused
+            report.rejected.append({"line": records[i].line, "reason": result.code,
+                                    "message": result.message})
+            i = j
         else:
-            j = i + 1
-            while j < total and j - i < CHUNK \
-                    and records[j].req.call_type in cdr_batch.FAST_TYPES:
-                j += 1
-            state.at(svc.clock.now())
-            try:
-                with svc.uow() as uow:
-                    result = cdr_batch.apply_chunk(uow, state, records[i:j])
-                    uow.commit()
-            except DomainError:
-                # Nothing of the chunk was written: let the single-call path apply or reject
-                # each of its records, with its line and reason (CDR-1).
-                for record in records[i:j]:
-                    _apply_one(svc, tenant.id, record, report)
-                report.one_by_one += j - i
-                i = j
-                if progress:
-                    progress(i, total)
-                continue
-            report.accepted += result.accepted
-            report.duplicates += result.duplicates
-            report.rejected.extend(result.rejected)
-            report.batched += result.consumed
+            _add(report, result)
             i += result.consumed
             if result.recharge_request:
                 process_request(svc, result.recharge_request)
-            if result.general is not None:
-                if result.general == "mca_tenant":
-                    batch_ok = False
-                if i < total:
-                    _apply_one(svc, tenant.id, records[i], report)
-                    report.one_by_one += 1
-                    i += 1
         if progress:
             progress(i, total)
 
 
-def _apply_one(svc: Services, tenant_id: str, record: cdr_batch.Record, report: CdrReport) -> None:
-    """The single-call path for one record, its outcome added to the report."""
-    line = record.line
+def _run(svc: Services, state: cdr_batch.ImportState, records: list[cdr_batch.Record],
+         ) -> cdr_batch.ChunkResult | DomainError | None:
+    """One run in its own transaction: its result, or (nothing written) the refusal of a
+    single record, or None for a run of several that was refused."""
+    state.at(svc.clock.now())
     try:
-        outcome = _apply(svc, tenant_id, record.req, record.duration)
+        with svc.uow() as uow:
+            result = cdr_batch.apply_chunk(uow, state, records)
+            uow.commit()
     except DomainError as exc:
-        report.rejected.append({"line": line, "reason": exc.code, "message": exc.message})
-    else:
-        if outcome == "duplicate":
-            report.duplicates += 1
-        elif isinstance(outcome, Denied):
-            report.rejected.append(
-                {"line": line, "reason": outcome.code, "message": outcome.message})
-        else:
-            report.accepted += 1
+        return exc if len(records) == 1 else None
+    return result
 
 
-def _apply(svc: Services, tenant_id: str, req: calls.CallRequest, duration: int) -> Any:
-    """Rate and charge one record in its own transaction (the live path's functions)."""
-    now = svc.clock.now()
-    request_id: str | None = None
-    with svc.uow() as uow:
-        tenant = uow.tenants.get(tenant_id)
-        assert tenant is not None
-        account = uow.credits.account(tenant_id, lock=True)
-        usage_id = req.usage_id or req.call_id
-        if uow.calls.get(tenant_id, req.call_id, usage_id) is not None:
-            return "duplicate"
-        rated = calls.rate_call(svc, uow, tenant, req, account.balance, live=False)
-        if isinstance(rated.decision, Denied):
-            return rated.decision
-        call = calls.new_call(tenant, req, rated, row_id=uuid.uuid4().hex, usage_id=usage_id,
-                              source=CallSource.CDR, status=CallStatus.AUTHORIZED, now=now)
-        uow.calls.add(call)
-        request_id = calls.settle_in(svc, uow, tenant_id, call, duration, now)
-        uow.commit()
-    if request_id:
-        process_request(svc, request_id)
-    return "accepted"
+def _add(report: CdrReport, result: cdr_batch.ChunkResult) -> None:
+    report.accepted += result.accepted
+    report.duplicates += result.duplicates
+    report.rejected.extend(result.rejected)

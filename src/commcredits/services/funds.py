@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,7 +44,7 @@ from commcredits.services.context import Services
 from commcredits.services.funding import CREDITS_FREE_SEATS, CREDITS_SKU, fund_in
 from commcredits.services.notifications import notify_depleted
 from commcredits.services.ports import InvoiceRecord, LotRecord, UnitOfWork
-from commcredits.services.recharge import ReadSettings, process_request, queue_if_due
+from commcredits.services.recharge import process_request, queue_if_due
 
 __all__ = ["CREDITS_FREE_SEATS", "CREDITS_SKU", "fund_in"]
 
@@ -201,26 +200,17 @@ def charge(
 def charge_in(
     uow: UnitOfWork, tenant_id: str, amount: Money, now: datetime, *,
     reference: str | None = None, idempotency_key: str | None = None, description: str = "",
-    kind: EntryKind = EntryKind.CHARGE, key_is_new: bool = False,
-    recharge: ReadSettings | None = None, locked: Callable[[], None] | None = None,
+    kind: EntryKind = EntryKind.CHARGE,
 ) -> ChargeResult:
-    """`charge` inside a unit of work the caller commits.
-
-    The call-control hot path passes ``locked``, called once the tenant lock is held and
-    before anything is read or written (it may raise to refuse, and the caller rolls back);
-    ``key_is_new`` when it knows, under the lock, that no entry has the idempotency key
-    (the key is still stored, and unique); and ``recharge`` when it already read the
-    auto-recharge settings.
-    """
+    """`charge` inside a unit of work the caller commits. (A call's charge is settled by
+    `cdr_posting.ChunkLedger`, a batch of one, CDR-2.)"""
     writer = AccountWriter(uow, tenant_id, now)
-    if locked is not None:
-        locked()
     if amount.currency != writer.currency:
         raise InvalidInput(
             "CURRENCY_MISMATCH",
             f"The tenant's credits are in {writer.currency}, not {amount.currency}.",
         )
-    if idempotency_key and not key_is_new:
+    if idempotency_key:
         previous = uow.credits.entry_by_key(tenant_id, idempotency_key, writer.currency)
         if previous is not None:
             if previous.amount != -amount:
@@ -243,8 +233,7 @@ def charge_in(
     writer.save()
     if balance_depleted(before, writer.balance):
         notify_depleted(uow, tenant_id, entry_id, writer.balance, now)
-    request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id,
-                              known=recharge)
+    request_id = queue_if_due(uow, tenant_id, writer.balance, now, cause_entry_id=entry_id)
     return ChargeResult(
         entry_id, amount, draft.allocations, draft.debt_delta, writer.balance, writer.debt,
         recharge_request_id=request_id,

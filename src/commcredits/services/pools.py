@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commcredits.domain.errors import InvalidInput, NotFound
+from commcredits.domain.money import Money
 from commcredits.domain.notifications import NotificationKind
 from commcredits.domain.pools import (
     Coverage,
     LicenseIndex,
     PoolKind,
+    PoolRef,
     PoolReportRow,
     alerts_reached,
     check_seconds,
@@ -208,6 +210,20 @@ def user_not_found(key: str) -> NotFound:
 # --- Consumption -------------------------------------------------------------------------
 
 
+def dialout_alerts(uow: UnitOfWork, tenant_id: str, ref: PoolRef, month: str, after: int,
+                   capacity: int, balance: Money, at: datetime) -> None:
+    """A dial-out pool's 80% and 100% emails (NOTE-1), once per month each, after a call
+    took minutes from it: ``after`` minutes used of ``capacity``; ``balance`` as the
+    admins are told it."""
+    if ref.kind is not PoolKind.DIALOUT:
+        return
+    for pct in alerts_reached(after, capacity):
+        notify(uow, tenant_id, ALERT_KINDS[pct], f"dialout-{pct}:{tenant_id}:{month}", {
+            "month": month, "used": after, "capacity": capacity,
+            "percent": after * 100 // capacity, "threshold": pct, "balance": balance.format(),
+        }, at)
+
+
 def consume_in(
     uow: UnitOfWork, tenant_id: str, pool_key: str, seconds: int, at: datetime,
     *, reference: str | None = None, call_start: datetime | None = None,
@@ -244,18 +260,14 @@ def consume_in(
     uow.pools.record(tenant_id, PoolConsumptionRecord(
         ref.key, month, reference, seconds, covered, uncovered, at,
     ))
-    after = used + covered
-    if ref.kind is PoolKind.DIALOUT and covered:
-        for pct in alerts_reached(after, capacity):
-            notify(uow, tenant_id, ALERT_KINDS[pct], f"dialout-{pct}:{tenant_id}:{month}", {
-                "month": month, "used": after, "capacity": capacity,
-                "percent": after * 100 // capacity, "threshold": pct,
-                "balance": account.balance.format(),
-            }, at)
+    if covered:
+        dialout_alerts(uow, tenant_id, ref, month, used + covered, capacity, account.balance,
+                       at)
     return PoolConsumption(
         pool_key=ref.key, capability=ref.capability, month=month, seconds=seconds,
         minutes_needed=minutes_for(seconds), minutes_covered=covered,
-        uncovered_seconds=uncovered, minutes_left=max(0, capacity - after), capacity=capacity,
+        uncovered_seconds=uncovered, minutes_left=max(0, capacity - used - covered),
+        capacity=capacity,
     )
 
 

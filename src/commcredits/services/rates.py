@@ -14,9 +14,8 @@ apply (`RateIndex.lookup`).
 
 Hot path: the book caches a `RateIndex` per (currency, version), built once from the
 database, and the list of versions per currency. An import in this process refreshes the
-list at once; other processes' imports are seen within ``refresh_seconds`` (5 s). CDR
-batches use the same book (``prefix_index``, ``versions``), so both rating paths see a new
-version at the same moment.
+list at once; other processes' imports are seen within ``refresh_seconds`` (5 s). Live
+calls and CDR batches rate through the same book and the same `RateIndex`.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from typing import TYPE_CHECKING
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.rate_tables import parse_rate_csv
 from commcredits.domain.rating import Direction, Rate, RateIndex
-from commcredits.domain.rating_batch import PrefixIndex
 from commcredits.domain.reference import known_currency
 from commcredits.services.auth import Principal, require_operator
 from commcredits.services.ports import RateTableRecord, UnitOfWork
@@ -134,26 +132,13 @@ def version_for(tables: list[RateTableRecord], at: datetime) -> RateTableRecord 
 
 
 class _Loaded:
-    """One version's rows, with its `RateIndex` (single calls) and, once a CDR batch asks,
-    its `PrefixIndex` (many calls): one cache entry, evicted as one."""
+    """One version's `RateIndex`: one cache entry."""
 
-    __slots__ = ("_lock", "_prefix", "ids", "index", "rows", "version")
+    __slots__ = ("index", "version")
 
     def __init__(self, version: int, rows: list[tuple[int, Rate]]) -> None:
         self.version = version
-        self.rows = rows
-        self.index = RateIndex(rate for _, rate in rows)
-        # The index hands back the very Rate objects it was built from, so their identity
-        # maps them to their row ids (Rate keeps the fields other code relies on).
-        self.ids = {id(rate): row_id for row_id, rate in rows}
-        self._prefix: PrefixIndex | None = None
-        self._lock = threading.Lock()
-
-    def prefix_index(self) -> PrefixIndex:
-        with self._lock:
-            if self._prefix is None:
-                self._prefix = PrefixIndex(self.rows)
-            return self._prefix
+        self.index = RateIndex(rows)
 
 
 class RateBook:
@@ -201,17 +186,17 @@ class RateBook:
                 self._indexes.popitem(last=False)
         return loaded
 
-    def prefix_index(self, uow: UnitOfWork, table: RateTableRecord) -> PrefixIndex:
-        """The version's `PrefixIndex`, for CDR batches: cached with the version's
-        `RateIndex`, so both paths read a version once and forget it together."""
-        return self._loaded(uow, table).prefix_index()
+    def index(self, uow: UnitOfWork, table: RateTableRecord) -> RateIndex:
+        """The version's `RateIndex` (read once per version, then cached)."""
+        return self._loaded(uow, table).index
 
     def lookup_in(
         self, uow: UnitOfWork, table: RateTableRecord, digits: str, at: datetime,
         direction: Direction = Direction.OUTBOUND,
     ) -> Rate | None:
         """The row of one given version rating ``digits`` at ``at`` (a what-if, PLAN-1)."""
-        return self._loaded(uow, table).index.lookup(digits, at, direction)
+        found = self._loaded(uow, table).index.lookup(digits, at, direction)
+        return None if found is None else found[1]
 
     def lookup(
         self, uow: UnitOfWork, currency: str, digits: str, at: datetime,
@@ -223,7 +208,7 @@ class RateBook:
         if table is None:
             return None
         loaded = self._loaded(uow, table)
-        rate = loaded.index.lookup(digits, at, direction)
-        if rate is None:
+        found = loaded.index.lookup(digits, at, direction)
+        if found is None:
             return None
-        return RatedRow(loaded.ids[id(rate)], rate, loaded.version)
+        return RatedRow(found[0], found[1], loaded.version)
