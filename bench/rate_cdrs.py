@@ -273,7 +273,7 @@ def bare_inserts(rt: Runtime, tid: str, base_tid: str) -> tuple[int, float, floa
     for rows, entries, allocs, pool_rows in chunks:
         with rt.services.uow() as uow:
             repo = uow.cdr_batch
-            ids = repo.reserve_entry_ids(len(entries))
+            ids = repo.reserve_entry_ids(base_tid, len(entries))
             for n, e in enumerate(entries):
                 new_ids[e[0]] = ids[n]
             for row in rows:

@@ -61,7 +61,9 @@ class ChunkLedger:
         self.before = {lot.id: lot.remaining for lot in self.lots}
         # Entries this chunk can need: one per MAX_CALLS calls, plus one for the split at
         # the depletion point (the balance crosses 0 once: nothing credits it mid-chunk).
-        self.ids = uow.cdr_batch.reserve_entry_ids(remaining // MAX_CALLS + 2)
+        # (never more than the calls: a live call's end, a batch of one, needs one id)
+        self.ids = uow.cdr_batch.reserve_entry_ids(
+            tenant_id, min(remaining, remaining // MAX_CALLS + 2))
         self.batch_id = batch_id
         self.entry_no = first_entry_no
         self.open: Posting | None = None

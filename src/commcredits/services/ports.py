@@ -722,8 +722,9 @@ class CdrBatchRepository(Protocol):
     def existing(self, tenant_id: str, call_ids: Sequence[str]) -> set[tuple[str, str]]:
         """(call id, usage id) of the tenant's calls among ``call_ids``."""
         ...
-    def reserve_entry_ids(self, count: int) -> list[int]:
-        """``count`` new ledger entry ids, increasing (the caller holds the tenant lock)."""
+    def reserve_entry_ids(self, tenant_id: str, count: int) -> list[int]:
+        """``count`` new ledger entry ids for the tenant's chunk, increasing (the caller
+        holds the tenant lock)."""
         ...
     def write(self, tenant_id: str, batch: CdrBatch) -> None:
         """Store the chunk; a unique key already taken raises `Conflict` (nothing kept)."""

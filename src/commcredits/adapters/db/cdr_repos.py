@@ -30,6 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.calls_repos import prefetched_entry_id
+from commcredits.adapters.db.hot_session import HotSession
 from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
@@ -61,8 +63,15 @@ _TAKE = (
 
 
 class SqlCdrBatch:
-    def __init__(self, conn: Connection, tally: Tally | None = None) -> None:
+    def __init__(self, conn: Connection, tally: Tally | None = None,
+                 session: HotSession | None = None,
+                 defer_entry: Callable[[str, CdrBatch], bool] | None = None) -> None:
+        """``session`` and ``defer_entry``: call control's hot path on PostgreSQL, where a
+        live call's end (a batch of one) takes the entry id the session read under the lock
+        and lets its one entry wait for the commit (`SqlCredits.defer_batch_entry`)."""
         self.conn = conn
+        self._session = session
+        self._defer_entry = defer_entry
         self.tally = tally or Tally()  # OPS-1: ledger entries, counted on commit
         self.postgres = conn.dialect.name == "postgresql"
         dialect = conn.dialect
@@ -93,9 +102,14 @@ class SqlCdrBatch:
                 found.add((row.call_id, row.usage_id))
         return found
 
-    def reserve_entry_ids(self, count: int) -> list[int]:
+    def reserve_entry_ids(self, tenant_id: str, count: int) -> list[int]:
         if count <= 0:
             return []
+        if count == 1 and self._session is not None:
+            got = self._session.take(prefetched_entry_id(tenant_id))
+            if got is not None:
+                ((entry_id,),) = got
+                return [int(entry_id)]
         if self.postgres:
             rows = self.conn.execute(text(
                 "SELECT nextval(pg_get_serial_sequence('ledger_entries', 'id')) "
@@ -107,6 +121,8 @@ class SqlCdrBatch:
         return list(range(first, first + count))
 
     def write(self, tenant_id: str, batch: CdrBatch) -> None:
+        if self._defer_entry is not None and self._defer_entry(tenant_id, batch):
+            return
         slow = self._time
         seen: dict[datetime, Any] = {}
 

@@ -71,6 +71,7 @@ from commcredits.services.ports import (
     AllocationRecord,
     ApiKeyRecord,
     AuditRecord,
+    CdrBatch,
     EntryRecord,
     InvoiceRecord,
     LotRecord,
@@ -406,6 +407,31 @@ class SqlCredits(_Repo, CursorRunner):
                 self._run(hot.take_from_lot, {"lot_id": alloc_lot, "taken": micros})
         return ids
 
+    def defer_batch_entry(self, tenant_id: str, batch: CdrBatch) -> bool:
+        """On call control's hot path (PostgreSQL, after the session's prefetch): a batch
+        that is one charge entry and nothing else (a live call's end) waits for the commit
+        as one statement, entry, allocations and lots together, as `write_entries` does;
+        True when it was queued. Anything else is written by `SqlCdrBatch.write`."""
+        session, hot = self._session, self._hot
+        if session is None or not session.active or hot.write_entry_with_id is None \
+                or len(batch.entries) != 1 or batch.calls or batch.pool_consumptions \
+                or batch.call_keys:
+            return False
+        ((entry_id, kind, amount, debt, at, reference, description, key),) = batch.entries
+        values = {
+            "entry_id": entry_id, "tenant_id": tenant_id, "kind": kind, "amount": amount,
+            "debt_delta": debt, "at": at, "reference": reference, "description": description,
+            "lot_id": None, "idempotency_key": key,
+            "alloc_lots": [lot for _, lot, _ in batch.allocations],
+            "alloc_amounts": [micros for _, _, micros in batch.allocations],
+            "taken_lots": list(batch.lots_taken),
+            "taken_amounts": list(batch.lots_taken.values()),
+        }
+        if not session.defer(hot.write_entry_with_id, values):
+            return False
+        self.tally.add(LEDGER_ENTRIES, str(kind))
+        return True
+
     def _entries(self, where: Any, currency: str, limit: int) -> list[EntryRecord]:
         rows = self.conn.execute(
             select(t.ledger_entries).where(where).order_by(t.ledger_entries.c.id.desc())
@@ -707,7 +733,8 @@ class SqlUnitOfWork:
         self.rates = SqlRates(conn)
         self.reports = SqlReports(conn)
         self.insight = SqlInsight(conn)
-        self.cdr_batch = SqlCdrBatch(conn, self.tally)
+        self.cdr_batch = SqlCdrBatch(conn, self.tally, self._hot_session,
+                                     self.credits.defer_batch_entry)
         self.web = SqlWebAccess(conn)
         self.guard = SqlGuard(conn)
         self.planning = SqlPlanning(conn)
