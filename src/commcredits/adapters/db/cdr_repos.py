@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.keys import sqlite_next_id_sql
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
 
@@ -54,7 +55,7 @@ WHERE EXISTS (SELECT 1 FROM ledger_entries
 LIMIT 1
 """)
 _TAKE = (
-    update(t.lots).where(t.lots.c.id == bindparam("lot"))
+    update(t.lots).where(t.lots.c.tenant_id == bindparam("tenant"), t.lots.c.id == bindparam("lot"))
     .values(remaining=t.lots.c.remaining - bindparam("taken", type_=t.lots.c.remaining.type))
 )
 
@@ -153,7 +154,7 @@ class SqlCdrBatch:
                            "A row of this chunk is already stored; it is applied one record "
                            "at a time.") from exc
         if batch.lots_taken:
-            self.conn.execute(_TAKE, [{"lot": lot, "taken": taken}
+            self.conn.execute(_TAKE, [{"tenant": tenant_id, "lot": lot, "taken": taken}
                                       for lot, taken in batch.lots_taken.items()])
 
     def _keys_taken(self, tenant_id: str, keys: Sequence[str]) -> bool:
@@ -183,6 +184,10 @@ class SqlCdrBatch:
                         copy.write_row(row)
             else:
                 marks = ", ".join("?" for _ in columns)
+                if "id" not in columns and "id" in table.c and table.c.id.default is not None:
+                    # (tenant_id, id) keys: SQLite numbers the rows one by one (keys.py).
+                    names = f"id, {names}"
+                    marks = f"{sqlite_next_id_sql(table.name)}, {marks}"
                 cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608
                                    rows)
         finally:
