@@ -1,4 +1,5 @@
-"""Running Alembic migrations from code (`commcredits db upgrade`, `serve`, tests)."""
+"""Running Alembic migrations from code (`commcredits db upgrade`, `serve`, tests), then,
+on Citus, distributing what they created (`citus.py`, DIST-1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
+
+from commcredits.adapters.db import citus
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,3 +27,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    # A transaction of its own: Citus distributes tables whose creation has committed.
+    with engine.begin() as conn:
+        if citus.is_citus(conn):
+            citus.distribute(conn)
