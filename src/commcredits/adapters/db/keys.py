@@ -30,7 +30,7 @@ class next_id(FunctionElement[int]):  # noqa: N801 - reads as a SQL function
 
     @property
     def table(self) -> str:
-        return str(next(iter(self.clauses)).name)  # type: ignore[attr-defined]
+        return str(next(iter(self.clauses)).name)
 
 
 @compiles(next_id)

@@ -61,7 +61,7 @@ def _rekey(*, composite: bool) -> None:
         # Tables are copied and dropped one by one: check the references at the commit.
         op.execute("PRAGMA defer_foreign_keys = ON")
     # Foreign keys first: PostgreSQL keeps them on the primary keys they depend on.
-    for table, old, column, referred, new in FOREIGN_KEYS:
+    for table, old, _column, _referred, new in FOREIGN_KEYS:
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_constraint(new if not composite else old, type_="foreignkey")
     for table in ID_TABLES:
