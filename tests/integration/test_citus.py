@@ -42,6 +42,7 @@ def _tenant_tables(engine: Engine) -> set[str]:
 
 
 @pytest.mark.rule("DIST-1")
+@pytest.mark.rule("DIST-2")
 def test_tenant_tables_are_distributed_by_tenant_and_co_located(citus_engine: Engine) -> None:
     tenant_tables = _tenant_tables(citus_engine)
     everything = set(inspect(citus_engine).get_table_names()) - {"alembic_version"}
