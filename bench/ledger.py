@@ -379,11 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     report(rows)
     if args.citus:
         console.print("citus / postgres, same run:")
-        for what in dict.fromkeys(r.what for r in rows):
-            pg = next((r for r in rows if r.database == "postgres" and r.what == what), None)
-            ct = next((r for r in rows if r.database == "citus" and r.what == what), None)
+        for what, procs in dict.fromkeys((r.what, r.processes) for r in rows):
+            pg = next((r for r in rows if r.database == "postgres" and r.what == what
+                       and r.processes == procs), None)
+            ct = next((r for r in rows if r.database == "citus" and r.what == what
+                       and r.processes == procs), None)
             if pg and ct:
-                console.print(f"  {what}: {ct.rate:,.0f} / {pg.rate:,.0f} = "
+                console.print(f"  {what} ({procs}): {ct.rate:,.0f} / {pg.rate:,.0f} = "
                               f"[bold]{ct.rate / pg.rate:.2f}[/bold]")
     return 0
 
