@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell $(PY) -c 'import hashlib,sys;print(hashlib.s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-platform lint typecheck layers pytest bench bench-calls bench-cdrs bench-export bench-pages clean
+.PHONY: install run test test-citus test-platform lint typecheck layers pytest bench bench-calls bench-cdrs bench-export bench-pages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,15 @@ run: install
 
 ## Lint, type-check, check the layers, and run every test
 test: install lint typecheck layers pytest
+
+CITUS := ../shared/citus/cluster.sh
+
+## The PostgreSQL tier against a 3-node Citus cluster (DIST-2): builds the extension and
+## starts the cluster when needed (root), then runs every postgres-marked test on it
+test-citus: install
+	@[ -f /usr/share/postgresql/15/extension/citus.control ] || bash $(CITUS) build
+	bash $(CITUS) start
+	COMMCREDITS_TEST_POSTGRES_URL="$$(bash $(CITUS) url)" $(BIN)/pytest -m postgres
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from commcredits.adapters.db import citus
 from commcredits.adapters.db.engine import make_engine
 from commcredits.adapters.db.migrate import upgrade
 
@@ -24,13 +25,20 @@ def prepare_sqlite(path: Path) -> str:
 
 
 def reset_postgres(url: str, *, migrate: bool = True) -> tuple[str, str]:
-    """DROP and re-create schema `public` (migrated unless `migrate` is False); returns the
+    """DROP and re-create schema `public` (on Citus: its tables), migrated unless `migrate`
+    is False (on Citus the migration distributes the tables); returns the
     server version and its `synchronous_commit` setting."""
     engine = make_engine(url, pool=False)
     try:
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            if citus.is_citus(conn):
+                # Schema public holds Citus's own views: drop the tables, not the schema.
+                for (name,) in conn.execute(text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all():
+                    conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+            else:
+                conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
         if migrate:
             upgrade(engine)
         with engine.connect() as conn:

@@ -22,7 +22,12 @@ Afterwards it checks the ledger invariants (sum of entries = balance = lots - de
 tenant. It prints figures and asserts no timings: it is not a test. Machines here are shared,
 so figures move from run to run; compare ratios, and rerun before reading much into a change.
 
-Run: ``.venv/bin/python bench/ledger.py [--sqlite-only] [--charges N]`` (or ``make bench``).
+- **--citus**: the PostgreSQL workloads again on a Citus coordinator
+  (``COMMCREDITS_BENCH_CITUS_URL``, default the ``../shared/citus`` cluster), after
+  ``--tenants`` funded tenants on each server, and each Citus figure over the PostgreSQL one.
+
+Run: ``.venv/bin/python bench/ledger.py [--sqlite-only] [--charges N] [--citus]`` (or
+``make bench``).
 The PostgreSQL part DROPs and re-creates schema ``public`` of its database before migrating.
 """
 
@@ -53,6 +58,7 @@ from benchdb import prepare_sqlite, reset_postgres
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.keys import sqlite_next_id_sql
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
 from commcredits.domain.money import Money
@@ -60,6 +66,8 @@ from commcredits.services import funds, tenants
 from commcredits.services.auth import OPERATOR_CLI
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_c"
+DEFAULT_CITUS_URL = "postgresql+psycopg://postgres@127.0.0.1:9700/citus"  # cluster.sh url
+TENANTS = 100
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 CHARGE = Money(Decimal("0.07"), "USD")
 CHARGE_MICROS = 70_000
@@ -141,16 +149,22 @@ def bare_inserts(engine: Engine, tenant_id: str) -> Iterator[Charge]:
     if sqlite:
         at = at.isoformat(" ", timespec="microseconds")
     ph = "?" if sqlite else "%s"
+    # Keys are (tenant_id, id) (DIST-1): ids from the sequence, or max + 1 on SQLite.
+    entry_id_sql, alloc_id_sql = (
+        (sqlite_next_id_sql("ledger_entries"), sqlite_next_id_sql("ledger_allocations"))
+        if sqlite else ("nextval('ledger_entries_id_seq')", "nextval('ledger_allocations_id_seq')")
+    )
     insert_entry = (
-        "INSERT INTO ledger_entries (tenant_id, kind, amount, debt_delta, at, reference, "
-        f"description, lot_id, idempotency_key) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, "
-        f"NULL, {ph}, NULL, NULL) RETURNING id"
+        "INSERT INTO ledger_entries (id, tenant_id, kind, amount, debt_delta, at, reference, "
+        f"description, lot_id, idempotency_key) VALUES ({entry_id_sql}, {ph}, {ph}, {ph}, "
+        f"{ph}, {ph}, NULL, {ph}, NULL, NULL) RETURNING id"
     )
     insert_alloc = (
-        "INSERT INTO ledger_allocations (tenant_id, entry_id, lot_id, amount) "
-        f"VALUES ({ph}, {ph}, {ph}, {ph})"
+        "INSERT INTO ledger_allocations (id, tenant_id, entry_id, lot_id, amount) "
+        f"VALUES ({alloc_id_sql}, {ph}, {ph}, {ph}, {ph})"
     )
-    update_lot = f"UPDATE lots SET remaining = remaining - {ph} WHERE id = {ph}"
+    update_lot = (f"UPDATE lots SET remaining = remaining - {ph} "
+                  f"WHERE tenant_id = {ph} AND id = {ph}")
     raw = engine.raw_connection()
     done = 0
     try:
@@ -164,7 +178,7 @@ def bare_inserts(engine: Engine, tenant_id: str) -> Iterator[Charge]:
             cur.execute(insert_entry, (tenant_id, "charge", -CHARGE_MICROS, 0, at, ""))
             entry_id = cur.fetchone()[0]
             cur.execute(insert_alloc, (tenant_id, entry_id, lot_id, CHARGE_MICROS))
-            cur.execute(update_lot, (CHARGE_MICROS, lot_id))
+            cur.execute(update_lot, (CHARGE_MICROS, tenant_id, lot_id))
             dbapi.commit()
             done += 1
 
@@ -265,10 +279,14 @@ def check_invariants(engine: Engine) -> None:
                 )
 
 
-def run_database(label: str, url: str, n: int, rounds: int) -> list[Row]:
+def run_database(label: str, url: str, n: int, rounds: int, tenants_first: int = 0) \
+        -> list[Row]:
     rows: list[Row] = []
     rt = runtime(url)
     try:
+        # Many tenants (--citus): spread over the shards, as a sharded deployment holds.
+        for i in range(tenants_first):
+            funded_tenant(rt, f"bench {label} other {i}")
         service_tid = funded_tenant(rt, f"bench {label} service")
         keyed_tid = funded_tenant(rt, f"bench {label} keyed")
         base_tid = funded_tenant(rt, f"bench {label} baseline")
@@ -323,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
                              "each multi-process run does half as many per process")
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"interleaved rounds of the single-process workloads ({ROUNDS})")
+    parser.add_argument("--citus", action="store_true",
+                        help="also run on a Citus coordinator (COMMCREDITS_BENCH_CITUS_URL, "
+                             "default the ../shared/citus cluster), beside plain PostgreSQL")
+    parser.add_argument("--tenants", type=int, default=TENANTS,
+                        help=f"with --citus: funded tenants created first, on both servers "
+                             f"({TENANTS})")
     args = parser.parse_args(argv)
     n = max(args.charges, 1)
     rounds = max(min(args.rounds, n), 1)
@@ -344,8 +368,25 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             engine.dispose()
         console.print(f"PostgreSQL {version} (synchronous_commit={sync})")
-        rows += run_database("postgres", url, n, rounds)
+        many = args.tenants if args.citus else 0
+        rows += run_database("postgres", url, n, rounds, many)
+        if args.citus:
+            citus_url = os.environ.get("COMMCREDITS_BENCH_CITUS_URL", DEFAULT_CITUS_URL)
+            version, sync = reset_postgres(citus_url)
+            console.print(f"Citus coordinator, PostgreSQL {version} "
+                          f"(synchronous_commit={sync}), {many} other tenants on each server")
+            rows += run_database("citus", citus_url, n, rounds, many)
     report(rows)
+    if args.citus:
+        console.print("citus / postgres, same run:")
+        for what, procs in dict.fromkeys((r.what, r.processes) for r in rows):
+            pg = next((r for r in rows if r.database == "postgres" and r.what == what
+                       and r.processes == procs), None)
+            ct = next((r for r in rows if r.database == "citus" and r.what == what
+                       and r.processes == procs), None)
+            if pg and ct:
+                console.print(f"  {what} ({procs}): {ct.rate:,.0f} / {pg.rate:,.0f} = "
+                              f"[bold]{ct.rate / pg.rate:.2f}[/bold]")
     return 0
 
 

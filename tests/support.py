@@ -72,7 +72,8 @@ def check_ledger_invariants(engine: Engine) -> None:
                     select(func.coalesce(
                         func.sum(t.ledger_allocations.c.amount), 0, type_=MicroAmount,
                     ))
-                    .where(t.ledger_allocations.c.lot_id == lot.id)
+                    .where(t.ledger_allocations.c.tenant_id == tid,
+                           t.ledger_allocations.c.lot_id == lot.id)
                 ).scalar_one()
                 assert lot.remaining >= 0, f"lot {lot.id} below zero"
                 assert lot.remaining <= lot.amount, f"lot {lot.id} above its amount"
@@ -97,7 +98,7 @@ def check_entries_are_their_calls(conn: Connection, tenant_id: str) -> None:
     rows = conn.execute(
         select(c.c.entry_id, e.c.kind, e.c.amount, e.c.tenant_id.label("entry_tenant"),
                charged.label("charged"))
-        .select_from(c.outerjoin(e, e.c.id == c.c.entry_id))
+        .select_from(c.outerjoin(e, (e.c.tenant_id == c.c.tenant_id) & (e.c.id == c.c.entry_id)))
         .where(c.c.tenant_id == tenant_id, c.c.entry_id.is_not(None))
         .group_by(c.c.entry_id, e.c.kind, e.c.amount, e.c.tenant_id)
     ).all()

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Table, bindparam, select, text, update
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import prefetched_entry_id
 from commcredits.adapters.db.hot_session import HotSession
+from commcredits.adapters.db.keys import sqlite_next_id_sql
 from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
@@ -57,7 +58,7 @@ WHERE EXISTS (SELECT 1 FROM ledger_entries
 LIMIT 1
 """)
 _TAKE = (
-    update(t.lots).where(t.lots.c.id == bindparam("lot"))
+    update(t.lots).where(t.lots.c.tenant_id == bindparam("tenant"), t.lots.c.id == bindparam("lot"))
     .values(remaining=t.lots.c.remaining - bindparam("taken", type_=t.lots.c.remaining.type))
 )
 
@@ -173,7 +174,7 @@ class SqlCdrBatch:
         for entry in batch.entries:
             self.tally.add(LEDGER_ENTRIES, str(entry[1]))
         if batch.lots_taken:
-            self.conn.execute(_TAKE, [{"lot": lot, "taken": taken}
+            self.conn.execute(_TAKE, [{"tenant": tenant_id, "lot": lot, "taken": taken}
                                       for lot, taken in batch.lots_taken.items()])
 
     def _keys_taken(self, tenant_id: str, keys: Sequence[str]) -> bool:
@@ -203,6 +204,10 @@ class SqlCdrBatch:
                         copy.write_row(row)
             else:
                 marks = ", ".join("?" for _ in columns)
+                if "id" not in columns and "id" in table.c and table.c.id.default is not None:
+                    # (tenant_id, id) keys: SQLite numbers the rows one by one (keys.py).
+                    names = f"id, {names}"
+                    marks = f"{sqlite_next_id_sql(table.name)}, {marks}"
                 cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608
                                    rows)
         finally:

@@ -131,11 +131,13 @@ class SqlDirectory:
                 func.lower(U.c.display_name).contains(needle, autoescape=True),
                 exists().where(
                     N.c.tenant_id == tenant_id, N.c.assignee_kind == AssigneeKind.USER.value,
-                    N.c.assignee_id == U.c.id, N.c.number.contains(needle, autoescape=True),
+                    N.c.tenant_id == U.c.tenant_id, N.c.assignee_id == U.c.id,
+                    N.c.number.contains(needle, autoescape=True),
                 ),
             ))
         if search.sku is not None:
-            held = exists().where(A.c.tenant_id == tenant_id, A.c.user_id == U.c.id,
+            held = exists().where(A.c.tenant_id == tenant_id, A.c.tenant_id == U.c.tenant_id,
+                                  A.c.user_id == U.c.id,
                                   A.c.removed_at.is_(None),
                                   *([A.c.sku == search.sku] if search.sku else []))
             where.append(held if search.sku else ~held)
@@ -294,9 +296,12 @@ class SqlNumbers:
         return (
             select(N, upn)
             .select_from(
+                # Joined on the tenant too: one shard's rows on Citus (DIST-1).
                 N.outerjoin(U, and_(N.c.assignee_kind == AssigneeKind.USER.value,
+                                    U.c.tenant_id == N.c.tenant_id,
                                     U.c.id == N.c.assignee_id))
                 .outerjoin(RA, and_(N.c.assignee_kind == AssigneeKind.RESOURCE_ACCOUNT.value,
+                                    RA.c.tenant_id == N.c.tenant_id,
                                     RA.c.id == N.c.assignee_id))
             )
             .where(N.c.tenant_id == tenant_id)

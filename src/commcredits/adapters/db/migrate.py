@@ -1,5 +1,6 @@
-"""Running Alembic migrations from code (`commcredits db upgrade`, `serve`, tests), and
-whether a database is at the newest one (`/readyz`)."""
+"""Running Alembic migrations from code (`commcredits db upgrade`, `serve`, tests), then,
+on Citus, distributing what they created (`citus.py`, DIST-1); and whether a database is at
+the newest migration (`/readyz`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from commcredits.adapters.db import citus
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +32,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    # A transaction of its own: Citus distributes tables whose creation has committed.
+    with engine.begin() as conn:
+        if citus.is_citus(conn):
+            citus.distribute(conn)
 
 
 class SchemaState(StrEnum):

@@ -183,10 +183,10 @@ class SqlOutbox:
         stmt: Any
         if dialect == "postgresql":
             stmt = postgresql.insert(O).values(**values).on_conflict_do_nothing(
-                index_elements=["event_id"])
+                index_elements=["tenant_id", "event_id"])
         elif dialect == "sqlite":
             stmt = sqlite.insert(O).values(**values).on_conflict_do_nothing(
-                index_elements=["event_id"])
+                index_elements=["tenant_id", "event_id"])
         else:  # pragma: no cover
             stmt = insert(O).values(**values)
         queued = self.conn.execute(stmt.returning(O.c.id)).first() is not None

@@ -1,4 +1,6 @@
-"""The schema, as SQLAlchemy Core tables. Every tenant-owned table carries `tenant_id`.
+"""The schema, as SQLAlchemy Core tables. Every tenant-owned table carries `tenant_id`, and
+its primary key, unique constraints and foreign keys to other tenant-owned tables include it
+(DIST-1, migration 0009), so Citus can distribute them by tenant (`citus.py`).
 
 Alembic migrations (`migrations/versions`) create and evolve exactly this schema; a test
 checks that the migrated database matches it.
@@ -13,9 +15,11 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 
+from commcredits.adapters.db.keys import next_id
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 
 metadata = MetaData(naming_convention={
@@ -51,10 +56,11 @@ tenants = Table(
 
 contacts = Table(
     "contacts", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("contacts")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False, index=True),
     Column("email", String(254), nullable=False),
     Column("role", String(32), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 partners = Table(
@@ -96,7 +102,7 @@ credit_accounts = Table(
 
 lots = Table(
     "lots", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("lots")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("amount", MicroAmount, nullable=False),
     Column("remaining", MicroAmount, nullable=False),
@@ -107,11 +113,12 @@ lots = Table(
     Column("idempotency_key", String(200), nullable=True),
     Index("ix_lots_tenant_fifo", "tenant_id", "purchased_at", "id"),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_lots_tenant_key"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 ledger_entries = Table(
     "ledger_entries", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("ledger_entries")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("amount", MicroAmount, nullable=False),
@@ -123,34 +130,43 @@ ledger_entries = Table(
     Column("idempotency_key", String(200), nullable=True),
     Index("ix_ledger_tenant_id", "tenant_id", "id"),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_ledger_tenant_key"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 ledger_allocations = Table(
     "ledger_allocations", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("ledger_allocations")),
     Column("tenant_id", String(32), nullable=False),
-    Column("entry_id", BigInteger, ForeignKey("ledger_entries.id"), nullable=False, index=True),
-    Column("lot_id", BigInteger, ForeignKey("lots.id"), nullable=False, index=True),
+    Column("entry_id", BigInteger, nullable=False, index=True),
+    Column("lot_id", BigInteger, nullable=False, index=True),
     Column("amount", MicroAmount, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(["tenant_id", "entry_id"],
+                         ["ledger_entries.tenant_id", "ledger_entries.id"],
+                         name="fk_ledger_allocations_tenant_entry"),
+    ForeignKeyConstraint(["tenant_id", "lot_id"], ["lots.tenant_id", "lots.id"],
+                         name="fk_ledger_allocations_tenant_lot"),
 )
 
 invoices = Table(
     "invoices", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(32), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("number", String(40), nullable=False, unique=True),
+    Column("number", String(40), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("total", MicroAmount, nullable=False),
     Column("lot_id", BigInteger, nullable=True),
     Column("document", JSON, nullable=False),
     UniqueConstraint("tenant_id", "seq", name="uq_invoices_tenant_seq"),
+    UniqueConstraint("tenant_id", "number", name="uq_invoices_tenant_number"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 payment_methods = Table(
     "payment_methods", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(32), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False, index=True),
     Column("type", String(16), nullable=False),
     Column("brand", String(32), nullable=False),
@@ -169,6 +185,7 @@ payment_methods = Table(
     # the card that last worked.
     Column("last_paid_at", UTCDateTime, nullable=True),
     Column("last_failed_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 subscriptions = Table(
@@ -181,12 +198,13 @@ subscriptions = Table(
 
 audit_log = Table(
     "audit_log", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("audit_log")),
     Column("tenant_id", String(32), nullable=False, index=True),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("action", String(64), nullable=False),
     Column("details", JSON, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 sim_clock = Table(
@@ -243,7 +261,7 @@ auto_recharge = Table(
 
 recharge_requests = Table(
     "recharge_requests", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(32), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("status", String(16), nullable=False),
     Column("amount", MicroAmount, nullable=False),
@@ -265,13 +283,14 @@ recharge_requests = Table(
         sqlite_where=text("status IN ('pending', 'processing')"),
         postgresql_where=text("status IN ('pending', 'processing')"),
     ),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 email_outbox = Table(
     "email_outbox", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("email_outbox")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False, index=True),
-    Column("event_id", String(200), nullable=False, unique=True),
+    Column("event_id", String(200), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("recipients", JSON, nullable=False),
     Column("subject", String(300), nullable=False),
@@ -284,6 +303,8 @@ email_outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    UniqueConstraint("tenant_id", "event_id", name="uq_email_outbox_tenant_event"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 # --- Directory, licenses, phone numbers and minute pools (LIC, NUM, POOL) ------------------
@@ -299,7 +320,7 @@ directory_versions = Table(
 
 users = Table(
     "users", metadata,
-    Column("id", String(36), primary_key=True),  # the Entra ObjectId (a UUID)
+    Column("id", String(36), nullable=False),  # the Entra ObjectId (a UUID)
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("upn", String(128), nullable=False),
     Column("display_name", String(256), nullable=False),
@@ -308,17 +329,19 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("tenant_id", "upn", name="uq_users_tenant_upn"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 resource_accounts = Table(
     "resource_accounts", metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", String(36), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("upn", String(128), nullable=False),
     Column("display_name", String(256), nullable=False),
     Column("kind", String(24), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("tenant_id", "upn", name="uq_resource_accounts_tenant_upn"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 # License assignments as intervals [assigned_at, removed_at): capacity "at the time of the
@@ -326,15 +349,18 @@ resource_accounts = Table(
 # interval; moving a user closes the open intervals and opens new ones.
 license_assignments = Table(
     "license_assignments", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("license_assignments")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
-    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("user_id", String(36), nullable=False),
     Column("sku", String(32), nullable=False),
     Column("usage_location", String(2), nullable=True),
     Column("assigned_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime, nullable=True),
     Index("ix_license_assignments_tenant_user", "tenant_id", "user_id", "removed_at"),
     Index("ix_license_assignments_tenant_sku", "tenant_id", "sku", "removed_at"),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"],
+                         name="fk_license_assignments_tenant_user"),
 )
 
 phone_numbers = Table(
@@ -360,7 +386,7 @@ pool_usage = Table(
 
 pool_consumptions = Table(
     "pool_consumptions", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("pool_consumptions")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("month", String(7), nullable=False),
     Column("pool_key", String(120), nullable=False),
@@ -371,6 +397,7 @@ pool_consumptions = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_pool_consumptions_tenant_month", "tenant_id", "month"),
     UniqueConstraint("tenant_id", "reference", name="uq_pool_consumptions_tenant_reference"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 # --- Rating, call control, CDRs and post-usage billing (RATE, CALL, CDR, POST) ------------
@@ -405,7 +432,7 @@ rates = Table(
 
 calls = Table(
     "calls", metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(32), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("call_id", String(64), nullable=False),
     Column("usage_id", String(64), nullable=False),
@@ -445,11 +472,12 @@ calls = Table(
     Index("ix_calls_tenant_start", "tenant_id", "start_at"),
     Index("ix_calls_entry_id", "entry_id"),  # the entry that paid the call (FUND-10)
     UniqueConstraint("tenant_id", "call_id", "usage_id", name="uq_calls_tenant_call_usage"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 overage_lines = Table(
     "overage_lines", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, autoincrement=True, default=next_id("overage_lines")),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("month", String(7), nullable=False),
     Column("capability", String(32), nullable=False),
@@ -460,6 +488,7 @@ overage_lines = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_overage_tenant_month", "tenant_id", "month"),
     UniqueConstraint("tenant_id", "reference", name="uq_overage_tenant_reference"),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )
 
 overage_statements = Table(

@@ -164,9 +164,10 @@ _OPEN_LOTS = (
     .order_by(_LOTS.c.purchased_at, _LOTS.c.id)
 )
 _INSERT_ENTRY = insert(_ENTRIES).returning(_ENTRIES.c.id)
-_INSERT_ALLOCATION = insert(_ALLOCS)
+_INSERT_ALLOCATION = insert(_ALLOCS).inline()  # the id default in the statement (keys.py)
 _TAKE_FROM_LOT = (
-    update(_LOTS).where(_LOTS.c.id == bindparam("lot_id"))
+    update(_LOTS).where(_LOTS.c.tenant_id == bindparam("tenant_id"),
+                        _LOTS.c.id == bindparam("lot_id"))
     .values(remaining=_LOTS.c.remaining - bindparam("taken", type_=_LOTS.c.remaining.type))
 )
 _ENTRY_ID_BY_KEY = select(_ENTRIES.c.id).where(
@@ -201,7 +202,7 @@ WITH entry AS (
     UPDATE lots SET remaining = lots.remaining - x.taken
     FROM unnest(CAST(:taken_lots AS BIGINT[]), CAST(:taken_amounts AS BIGINT[]))
          AS x(lot_id, taken)
-    WHERE lots.id = x.lot_id
+    WHERE lots.tenant_id = :tenant_id AND lots.id = x.lot_id
 )
 SELECT id FROM entry
 """
@@ -404,7 +405,8 @@ class SqlCredits(_Repo, CursorRunner):
                     "amount": micros,
                 })
             for alloc_lot, micros in taken.items():
-                self._run(hot.take_from_lot, {"lot_id": alloc_lot, "taken": micros})
+                self._run(hot.take_from_lot, {"tenant_id": tenant_id, "lot_id": alloc_lot,
+                                             "taken": micros})
         return ids
 
     def defer_batch_entry(self, tenant_id: str, batch: CdrBatch) -> bool:
