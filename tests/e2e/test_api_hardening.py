@@ -528,3 +528,27 @@ def test_an_adjustment_reason_longer_than_500_characters_is_refused(
     refused(api, engine, tid, lambda: api.post(
         f"/tenants/{tid}/credits/adjustments", {"amount": "10.00", "reason": "x" * 501},
     ), 422, "REASON_REQUIRED")
+
+
+@pytest.mark.rule("DIST-1")
+@pytest.mark.rule("AUTH-1")
+def test_a_tenant_id_wider_than_any_is_not_found_before_any_statement(
+    api: Api, svc: Services, engine: Engine, subtests: pytest.Subtests,
+) -> None:
+    """A tenant segment longer than a tenant id is 404 TENANT_NOT_FOUND on every API route,
+    call control included (on Citus it could not even be routed to a shard); without a key
+    it is still 401 first."""
+    tid = setup(svc)
+    wide = tid + "0"
+    for method, path, body in (
+        ("POST", f"/tenants/{wide}/calls/authorize", CALL),
+        ("POST", f"/tenants/{wide}/calls/h-1/end", {"duration_seconds": 5}),
+        ("GET", f"/tenants/{wide}/credits", None),
+        ("GET", f"/tenants/{wide}/reports/pstn-usage", None),
+    ):
+        with subtests.test(path=path):
+            send = (lambda m=method, p=path, b=body: api.call(m, p, json=b))
+            error = refused(api, engine, tid, send, 404, "TENANT_NOT_FOUND")
+            assert error["details"] == {"tenant_id": wide}
+            assert_envelope(api.call(method, path, json=body, key=None), 401,
+                            "UNAUTHENTICATED")

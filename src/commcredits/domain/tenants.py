@@ -165,3 +165,6 @@ def check_can_purchase(tenant: Tenant, buyer: Buyer, channel: Channel) -> None:
             "bought here. Open a support request; an operator can grant a region exception.",
             {"country": tenant.country, "billing_country": tenant.billing_country},
         )
+
+
+TENANT_ID_LENGTH = 32  # a tenant id is 32 hex characters (`uuid4().hex`), its column's width

@@ -10,6 +10,11 @@ The cost for good requests is small: path and query are scanned for ``\\x00`` (t
 character they can decode to besides a surrogate), and a body is parsed again only when it
 holds a ``\\u`` escape (JSON) or a ``%00``/NUL (forms). On an API path, a request with no
 valid key is still answered 401 first, as every other refusal (AUTH-1).
+
+A tenant id in an API path longer than any tenant's (`TENANT_ID_LENGTH`) is answered 404
+``TENANT_NOT_FOUND`` here too, as the routes would: on Citus a value wider than the
+distribution column cannot even be routed to a shard (DIST-1), so it never reaches a
+statement.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from commcredits.domain.errors import DomainError, InvalidInput
+from commcredits.domain.errors import DomainError, InvalidInput, NotFound
+from commcredits.domain.tenants import TENANT_ID_LENGTH
 from commcredits.domain.text import bad_text_refusal, find_bad_text, text_problem
 from commcredits.entrypoints.api import errors
 from commcredits.entrypoints.api.graph_odata import graph_refusal
 from commcredits.entrypoints.api.operations import operation_for, operations
-from commcredits.services.auth import authenticate
+from commcredits.services.auth import authenticate, tenant_not_found
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -42,7 +48,7 @@ class TextGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = _path_problem(scope) or _query_problem(scope)
+        refusal = _path_problem(scope) or _tenant_problem(scope) or _query_problem(scope)
         if refusal is None and scope["method"] in BODY_METHODS:
             kind = _body_kind(scope)
             if kind is not None and _body_is_checked(scope, kind):
@@ -72,6 +78,18 @@ def _path_problem(scope: Scope) -> InvalidInput | None:
     if found is not None:
         name = next((k for k, v in found[1].items() if text_problem(v)), name)
     return bad_text_refusal("path parameter", repr(name), problem, param=name)
+
+
+def _tenant_problem(scope: Scope) -> NotFound | None:
+    """TENANT_NOT_FOUND for an API path whose tenant segment no tenant id can be."""
+    path: str = scope["path"]
+    if not path.startswith("/api/"):
+        return None
+    at = path.find("/tenants/")
+    if at < 0:
+        return None
+    tenant_id = path[at + len("/tenants/"):].split("/", 1)[0]
+    return tenant_not_found(tenant_id) if len(tenant_id) > TENANT_ID_LENGTH else None
 
 
 def _reads_json(scope: Scope) -> bool:
