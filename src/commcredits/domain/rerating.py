@@ -1,11 +1,11 @@
 """Re-rating finished calls in memory (PLAN-1, PLAN-2): what a period of calls costs under
 another rate-table version or other calling-plan licenses, writing nothing.
 
-It is the one engine's settlement rules over a list of calls, not a third engine: the pool
-a call uses comes from `pools.locate` on a `LicenseIndex` (the alternative licenses are
-just another index), its capacity from `LicenseIndex.capacity`, the pool split from
-`pools.split` (POOL-5) and each charge from `rating.charge` (RATE-2), exactly as
-`services.calls._settle` and `pools.consume_in` apply them to a live call:
+It is the one engine's settlement over a list of calls, not a third engine: the pool a
+call uses comes from `pools.locate` on a `LicenseIndex` (the alternative licenses are just
+another index) and its capacity from `LicenseIndex.capacity`, and each call's cost from
+`settlement.settle_call`, the function that settles live calls and CDR batches (POOL-5's
+split, RATE-2's charge in micro-units):
 
 - a pool with minutes left covers the call's rounded-up minutes, and the seconds beyond
   them are charged at the rate without its connection fee;
@@ -20,14 +20,16 @@ period it asks about (``counted_from``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from commcredits.domain.money import Money
-from commcredits.domain.pools import LicenseIndex, locate, month_of, split
-from commcredits.domain.rating import Rate, charge
+from commcredits.domain.authorization import Funding
+from commcredits.domain.money import from_micros
+from commcredits.domain.pools import LicenseIndex, locate, month_of
+from commcredits.domain.rating import Rate, RateTerms
+from commcredits.domain.settlement import settle_call
 
 
 class RerateKind(StrEnum):
@@ -86,10 +88,6 @@ class Rerated:
         return out
 
 
-def _no_fee(rate: Rate) -> Rate:
-    return replace(rate, connection_fee=Money.zero(rate.connection_fee.currency))
-
-
 def rerate(calls: Iterable[PastCall], index: LicenseIndex, currency: str,
            counted_from: datetime) -> Rerated:
     """What ``calls`` cost with the licenses of ``index``; only calls that started at or
@@ -103,10 +101,10 @@ def rerate(calls: Iterable[PastCall], index: LicenseIndex, currency: str,
     return out
 
 
-def _full(call: PastCall) -> Decimal:
-    if call.rate is None or call.duration <= 0:
-        return Decimal(0)
-    return charge(call.rate, call.duration).amount
+def _settled(call: PastCall, funding: Funding, pool_left: int | None) -> tuple[Decimal, int]:
+    terms = RateTerms.of(call.rate) if call.rate is not None else None
+    cost = settle_call(funding.value, None, terms, call.duration, pool_left)
+    return from_micros(cost.amount), cost.pool_minutes
 
 
 def _price(call: PastCall, index: LicenseIndex,
@@ -114,20 +112,18 @@ def _price(call: PastCall, index: LicenseIndex,
     if call.kind is RerateKind.FREE:
         return Decimal(0), 0
     if call.kind is RerateKind.PER_MINUTE or call.country is None or call.user_id is None:
-        return _full(call), 0
+        return _settled(call, Funding.CREDITS, None)
     user = index.user(call.user_id)
     if user is None:
-        return _full(call), 0
+        return _settled(call, Funding.CREDITS, None)
     target = locate(index, user, call.country, call.start,
                     dial_out=call.kind is RerateKind.DIAL_OUT)
     if target.ref is None:
-        return _full(call), 0
+        return _settled(call, Funding.CREDITS, None)
     key = (month_of(call.start), target.ref.key)
     left = target.capacity - used.get(key, 0)
     if left <= 0:
-        return _full(call), 0
-    covered, uncovered = split(call.duration, left)
+        return _settled(call, Funding.CREDITS, None)
+    cost, covered = _settled(call, Funding.POOL, left)
     used[key] = used.get(key, 0) + covered
-    if uncovered and call.rate is not None:
-        return charge(_no_fee(call.rate), uncovered).amount, covered
-    return Decimal(0), covered
+    return cost, covered
