@@ -2,7 +2,7 @@
 same run.
 
 For each database (PostgreSQL from ``COMMCREDITS_BENCH_POSTGRES_URL``, default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test_h5``, whose schema ``public`` is DROPped
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``, whose schema ``public`` is DROPped
 and re-created; and a temporary SQLite file), on ``--workers`` uvicorn processes (default:
 the usable cores, as ``serve``'s own default):
 
@@ -28,8 +28,13 @@ the run, divided by the requests; for PostgreSQL also that of its backends on th
 It prints figures and asserts no timings: it is not a test. wrk, the server and the database
 share this machine's CPUs; compare the ratios against the no-op POST.
 
+With ``--citus``, the same runs again on a Citus coordinator (``COMMCREDITS_BENCH_CITUS_URL``,
+default the ``../shared/citus`` cluster: ``cluster.sh start``) right after plain PostgreSQL,
+with every tenant's rows on the shard of its ``tenant_id`` (DIST-1), and a last table gives
+Citus's requests/s over plain PostgreSQL's, run by run.
+
 Run: ``.venv/bin/python bench/call_control.py [--seconds 10] [--db postgresql|sqlite|both]
-[--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record --gil`` on one
+[--citus] [--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record --gil`` on one
 server worker during the one-tenant pairs and prints where its Python CPU time goes.
 """
 
@@ -62,7 +67,8 @@ from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.engine import make_engine
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_h5"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_CITUS_URL = "postgresql+psycopg://postgres@127.0.0.1:9700/citus"  # cluster.sh url
 SAMPLE_RATES = HERE.parent / "src" / "commcredits" / "data" / "rates" / "sample_usd.csv"
 LUA = HERE / "wrk" / "calls.lua"
 HOST = "127.0.0.1"
@@ -534,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="uvicorn workers, for the no-op app and serve alike "
                              "(default: the usable cores)")
     parser.add_argument("--db", choices=("postgresql", "sqlite", "both"), default="both")
+    parser.add_argument("--citus", action="store_true",
+                        help="also on a Citus coordinator (COMMCREDITS_BENCH_CITUS_URL, default "
+                             "the ../shared/citus cluster), beside plain PostgreSQL")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy record one server worker during the one-tenant pairs")
     args = parser.parse_args(argv)
@@ -548,19 +557,28 @@ def main(argv: list[str] | None = None) -> int:
         f"{wrk_version}; "
         f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     failed = False
+    by_label: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="commcredits-bench-calls-") as tmp:
-        for label in ("PostgreSQL", "SQLite"):
-            if args.db not in ("both", label.lower()):
+        for label in ("PostgreSQL", "Citus", "SQLite"):
+            if label == "Citus" and not args.citus:
+                continue
+            if args.db not in ("both", "postgresql" if label == "Citus" else label.lower()):
                 continue
             workdir = Path(tmp) / label
             (workdir / "outbox").mkdir(parents=True)
             if label == "PostgreSQL":
                 version, sync = reset_postgres(url, migrate=False)
                 db_url, label_full = url, f"PostgreSQL {version} (synchronous_commit={sync})"
+            elif label == "Citus":
+                db_url = os.environ.get("COMMCREDITS_BENCH_CITUS_URL", DEFAULT_CITUS_URL)
+                version, sync = reset_postgres(db_url, migrate=False)
+                label_full = (f"Citus on PostgreSQL {version}, coordinator + 2 workers "
+                              f"(synchronous_commit={sync})")
             else:
                 db_url = prepare_sqlite(workdir / "bench.db")
                 label_full = "SQLite (WAL, synchronous=NORMAL)"
             runs, problems, profile = bench_database(label, db_url, args, workdir)
+            by_label[label] = runs
             report(label_full, runs, args.workers, args.connections)
             for line in problems:
                 console.print(f"  [{'green' if len(problems) == 1 else 'red'}]balances: "
@@ -568,6 +586,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = failed or len(problems) > 1 or any(r.bad for r in runs)
             if profile is not None:
                 summarize_profile(profile)
+    if "Citus" in by_label and "PostgreSQL" in by_label:
+        console.print("Citus / plain PostgreSQL, requests/s, same run:")
+        for pg, ct in zip(by_label["PostgreSQL"], by_label["Citus"], strict=True):
+            if pg.seconds and ct.seconds and "no-op" not in pg.what:
+                console.print(f"  {pg.what}: {ct.rate:,.1f} / {pg.rate:,.1f} = "
+                              f"{ct.rate / pg.rate if pg.rate else 0:.2f}")
     return 1 if failed else 0
 
 

@@ -1,7 +1,7 @@
 """Ledger write throughput: charges per second through the service layer, against a baseline.
 
 What it measures, on SQLite (a temporary file) and PostgreSQL (``COMMCREDITS_BENCH_POSTGRES_URL``,
-default ``postgresql+psycopg://postgres@127.0.0.1:5432/test_c``):
+default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``):
 
 - **service**: ``commcredits.services.funds.charge(svc, tenant_id, Money(...))``, one
   transaction per charge as in production: lock the tenant's credit row, apply due expiry,
@@ -65,7 +65,7 @@ from commcredits.domain.money import Money
 from commcredits.services import funds, tenants
 from commcredits.services.auth import OPERATOR_CLI
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_c"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_CITUS_URL = "postgresql+psycopg://postgres@127.0.0.1:9700/citus"  # cluster.sh url
 TENANTS = 100
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

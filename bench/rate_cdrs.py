@@ -1,6 +1,6 @@
 """CDR batch rating (CDR-1, CDR-2): CDRs rated, charged and stored per second, on SQLite
 (a temporary file) and PostgreSQL (``COMMCREDITS_BENCH_POSTGRES_URL``, default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test_g``; its schema ``public`` is DROPped and
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``; its schema ``public`` is DROPped and
 re-created first):
 
 - **setup, through the services**: a US MOSA tenant with a card and a purchase of
@@ -73,7 +73,7 @@ from commcredits.services import cdrs, directory, funds, payments, rates, tenant
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_g"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SETUP_AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 IMPORT_AT = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 FIRST_START = datetime(2026, 1, 2, 0, 0, tzinfo=UTC)

@@ -4,6 +4,9 @@ output in a log file, ready once `/healthz` answers, stopped afterwards."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +38,7 @@ def serve_subprocess(
         proc = subprocess.Popen(
             [COMMCREDITS, "serve", *args, "--port", str(port)],
             cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: teardown ends its workers too
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -52,9 +56,18 @@ def serve_subprocess(
             time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (the server and its workers), SIGKILL what is
+    left after 15 s, so no worker of a test outlives it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -547,7 +547,9 @@ def test_a_tenant_id_wider_than_any_is_not_found_before_any_statement(
         ("GET", f"/tenants/{wide}/reports/pstn-usage", None),
     ):
         with subtests.test(path=path):
-            send = (lambda m=method, p=path, b=body: api.call(m, p, json=b))
+            def send(m: str = method, p: str = path, b: Any = body) -> Response:
+                return api.call(m, p, json=b)
+
             error = refused(api, engine, tid, send, 404, "TENANT_NOT_FOUND")
             assert error["details"] == {"tenant_id": wide}
             assert_envelope(api.call(method, path, json=body, key=None), 401,

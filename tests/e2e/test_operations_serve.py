@@ -40,7 +40,7 @@ from commcredits.config import Settings
 from tests.conftest import PG_URL, _reset_postgres, database_params
 from tests.integration.test_calls import GB_MOBILE, setup
 from tests.integration.test_email_delivery import Inbox
-from tests.serving import COMMCREDITS, free_port, serve_subprocess
+from tests.serving import COMMCREDITS, free_port, serve_subprocess, stop_group
 from tests.support import GOOD_CARD
 
 OPERATOR_KEY = "op-ops-" + os.urandom(6).hex()
@@ -245,7 +245,8 @@ class Server:
             self.proc = subprocess.Popen(
                 [COMMCREDITS, "serve", "--simulated-clock", "--no-demo", "--port",
                  str(self.port), "--metrics-port", str(self.metrics_port)],
-                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
         wait_for(self.healthy, 120, f"{name} to serve")
 
     def healthy(self) -> bool:
@@ -267,13 +268,7 @@ class Server:
         return value(self.metrics(), "commcredits_due_work_runs_total")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_group(self.proc)
 
 
 @pytest.mark.rule("OPS-3")

@@ -138,11 +138,9 @@ def tour(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     # (on a database `db upgrade` creates: other commands refuse a file that is not there).
     tour.cli("db", "upgrade")
     tour.cli("clock", "set", START, env={"COMMCREDITS_SIMULATED_CLOCK": "true"})
-    # One worker: the tour asserts what its own `clock advance` expires, and every `serve`
-    # worker runs the due-work loop (OPS-3: the work runs once, but a second worker's tick
-    # could be the process that does it); `serve` defaults to one worker per core.
-    with serve_subprocess(["--simulated-clock", "--workers", "1"], cwd=work, env=env,
-                          log=log, port=port):
+    # `serve` as the README runs it: one worker per core (OPS-3: one of them leads the
+    # due-work loop).
+    with serve_subprocess(["--simulated-clock"], cwd=work, env=env, log=log, port=port):
         text = log.read_text()
         tenant = re.search(r"Demo tenant Contoso: ([0-9a-f]{32}) \(created\)", text)
         key = re.search(r"Demo global admin key \(shown once\): (cck_\S+)", text)

@@ -69,11 +69,19 @@ def plan() -> list[TablePlacement]:
 
 
 def placed(conn: Connection) -> dict[str, Placement]:
-    """What Citus already keeps (``pg_dist_partition``): 'h' hash-distributed, 'n' reference."""
+    """What Citus already keeps (``pg_dist_partition``): 'h' hash-distributed, 'n' with
+    replication model 't' a reference table. A table a later migration created with a
+    foreign key to a reference table is a "Citus local table" ('n', model 's'), which Citus
+    makes by itself: it is not placed yet, and `distribute` places it."""
     rows = conn.execute(text(
-        "SELECT logicalrelid::regclass::text, partmethod FROM pg_dist_partition"))
-    kinds = {"h": Placement.DISTRIBUTED, "n": Placement.REFERENCE}
-    return {name: kinds[method] for name, method in rows if method in kinds}
+        "SELECT logicalrelid::regclass::text, partmethod, repmodel FROM pg_dist_partition"))
+    out: dict[str, Placement] = {}
+    for name, method, model in rows:
+        if method == "h":
+            out[name] = Placement.DISTRIBUTED
+        elif method == "n" and model == "t":
+            out[name] = Placement.REFERENCE
+    return out
 
 
 def distribute(conn: Connection) -> list[TablePlacement]:

@@ -104,19 +104,14 @@ class HotSession:
 
     def flush(self) -> None:
         """Send the queued writes now (one pipeline), before another statement."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        dbapi = self.conn.connection.dbapi_connection
-        assert dbapi is not None
-        with dbapi.pipeline():
-            cursor = self._get_cursor()
-            for statement, values in pending:
-                statement.send(cursor, values)
+        self._send(commit=False)
 
     def commit(self) -> bool:
         """The queued writes and COMMIT in one pipeline (True); False when nothing is queued
         (the caller commits as usual)."""
+        return self._send(commit=True)
+
+    def _send(self, *, commit: bool) -> bool:
         if not self._pending:
             return False
         pending, self._pending = self._pending, []
@@ -126,7 +121,8 @@ class HotSession:
             cursor = self._get_cursor()
             for statement, values in pending:
                 statement.send(cursor, values)
-            cursor.execute("COMMIT")
+            if commit:
+                cursor.execute("COMMIT")
         return True
 
     def _get_cursor(self) -> Any:

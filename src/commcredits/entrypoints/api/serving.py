@@ -15,13 +15,37 @@ them, so each writes its metrics there.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+
 from fastapi import FastAPI
 
 from commcredits.bootstrap import build
 from commcredits.config import Settings
 from commcredits.entrypoints.api.app import create_app
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_parent() -> None:
+    """On Linux, ask for SIGTERM when the `serve` process that started this worker dies, even
+    by SIGKILL: a worker never outlives its server, so it never keeps the due-work leadership
+    (OPS-3) or serves on a port nobody supervises. Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: workers then end as uvicorn ends them
+        return
+    if os.getppid() != parent:  # the server died before the request: go now
+        os.kill(os.getpid(), signal.SIGTERM)
+
 
 def worker_app() -> FastAPI:
     """One worker's application (a uvicorn factory: ``--factory``)."""
+    die_with_parent()
     return create_app(build(Settings()), background_jobs=True)
