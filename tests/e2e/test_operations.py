@@ -31,12 +31,14 @@ from tests.support import OPERATOR_KEY
 
 
 def counter(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v
-                                           for k, v in labels.items()):
-                return float(sample.value)
-    return 0.0
+    """The sum of the samples of ``name`` with these labels, whatever their other labels (the
+    method: earlier tests in the same process may have counted a POST under the same route
+    and status)."""
+    return sum(float(sample.value)
+               for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name
+               and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 @pytest.fixture
