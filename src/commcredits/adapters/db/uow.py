@@ -16,7 +16,7 @@ account's UPDATE waits for the commit (`hot_session.HotSession`). See
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import Token
 from datetime import datetime
 from decimal import Decimal
@@ -216,6 +216,15 @@ _PG_WRITE_ENTRY_WITH_ID = text(_PG_WRITE_ENTRY_SQL.replace(
     bindparam("at", type_=UTCDateTime())).columns(id=BigInteger())
 
 
+def _arrays(allocations: Sequence[tuple[int, int]], taken: Mapping[int, int],
+            ) -> dict[str, list[int]]:
+    """The array parameters of `_PG_WRITE_ENTRY`: (lot, micros) allocations, micros taken per
+    lot."""
+    return {"alloc_lots": [lot for lot, _ in allocations],
+            "alloc_amounts": [micros for _, micros in allocations],
+            "taken_lots": list(taken), "taken_amounts": list(taken.values())}
+
+
 class _HotPath:
     """The hot path's statements, compiled for one dialect."""
 
@@ -377,24 +386,15 @@ class SqlCredits(_Repo, CursorRunner):
                 taken[alloc_lot] = taken.get(alloc_lot, 0) + micros
             if known_id is not None and hot.write_entry_with_id is not None:
                 ((entry_id,),) = known_id
-                values = {
-                    **entry, "entry_id": entry_id,
-                    "alloc_lots": [a[0] for a in allocations],
-                    "alloc_amounts": [a[1] for a in allocations],
-                    "taken_lots": list(taken), "taken_amounts": list(taken.values()),
-                }
+                values = {**entry, "entry_id": entry_id, **_arrays(allocations, taken)}
                 if not self._session or not self._session.defer(hot.write_entry_with_id,
                                                                  values):
                     self._run(hot.write_entry_with_id, values)
                 ids.append(int(entry_id))
                 continue
             if hot.write_entry is not None:
-                ((entry_id,),) = self._run(hot.write_entry, {
-                    **entry,
-                    "alloc_lots": [a[0] for a in allocations],
-                    "alloc_amounts": [a[1] for a in allocations],
-                    "taken_lots": list(taken), "taken_amounts": list(taken.values()),
-                })
+                ((entry_id,),) = self._run(hot.write_entry,
+                                           {**entry, **_arrays(allocations, taken)})
                 ids.append(int(entry_id))
                 continue
             ((entry_id,),) = self._run(hot.insert_entry, entry)
@@ -424,10 +424,8 @@ class SqlCredits(_Repo, CursorRunner):
             "entry_id": entry_id, "tenant_id": tenant_id, "kind": kind, "amount": amount,
             "debt_delta": debt, "at": at, "reference": reference, "description": description,
             "lot_id": None, "idempotency_key": key,
-            "alloc_lots": [lot for _, lot, _ in batch.allocations],
-            "alloc_amounts": [micros for _, _, micros in batch.allocations],
-            "taken_lots": list(batch.lots_taken),
-            "taken_amounts": list(batch.lots_taken.values()),
+            **_arrays([(lot, micros) for _, lot, micros in batch.allocations],
+                      batch.lots_taken),
         }
         if not session.defer(hot.write_entry_with_id, values):
             return False
