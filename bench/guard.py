@@ -33,7 +33,7 @@ from rich.table import Table
 from benchdb import prepare_sqlite
 from commcredits.bootstrap import build
 from commcredits.config import Settings
-from commcredits.services import calls, directory, funds, guard, payments, rates, tenants
+from commcredits.services import calls, directory, funds, guard, licenses, payments, rates, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 
@@ -46,14 +46,14 @@ def tenant(svc: Services, name: str, users: int) -> str:
                                        exp_month=12, exp_year=2099).id
     funds.purchase(svc, OPERATOR_CLI, tid, amount="5000.00", payment_method_id=card)
     for sku in ("MCOEV", "MCOPSTN1"):
-        directory.buy_seats(svc, OPERATOR_CLI, tid, sku=sku, quantity=users)
+        licenses.buy_seats(svc, OPERATOR_CLI, tid, sku=sku, quantity=users)
     rows = ["upn,sku,action"]
     for i in range(users):
         upn = f"user{i}@{name.lower()}.example"
         directory.create_user(svc, OPERATOR_CLI, tid, upn=upn, display_name=f"User {i}",
                               usage_location="US")
         rows += [f"{upn},{sku},add" for sku in ("MCOEV", "MCOPSTN1", "MCOPSTNC")]
-    directory.bulk_licenses(svc, OPERATOR_CLI, tid, "\n".join(rows) + "\n")
+    licenses.bulk_licenses(svc, OPERATOR_CLI, tid, "\n".join(rows) + "\n")
     return tid
 
 

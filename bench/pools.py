@@ -56,7 +56,7 @@ from commcredits.domain.pools import (
     region_of,
     zone_a,
 )
-from commcredits.services import directory, pools, tenants
+from commcredits.services import licenses, pools, tenants
 from commcredits.services.auth import OPERATOR_CLI
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def seed(rt: Runtime) -> tuple[str, list[str]]:
         for sku in skus:
             seats[sku] = seats.get(sku, 0) + count
     for sku, quantity in seats.items():
-        directory.buy_seats(svc, OPERATOR_CLI, tenant.id, sku=sku, quantity=quantity)
+        licenses.buy_seats(svc, OPERATOR_CLI, tenant.id, sku=sku, quantity=quantity)
     rows, upns, n = [], [], 0
     now = svc.clock.now()
     for count, location, _ in MIX:
@@ -101,7 +101,7 @@ def seed(rt: Runtime) -> tuple[str, list[str]]:
         for _ in range(count):
             lines.extend(f"user{n}@bench.example,{sku},add" for sku in skus)
             n += 1
-    report = directory.bulk_licenses(svc, OPERATOR_CLI, tenant.id, "\n".join(lines))
+    report = licenses.bulk_licenses(svc, OPERATOR_CLI, tenant.id, "\n".join(lines))
     assert report.failed == 0
     rng = random.Random(7)
     for i in range(300):  # some usage in many pools

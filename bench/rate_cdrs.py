@@ -69,7 +69,7 @@ from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.types import to_micros
 from commcredits.bootstrap import Runtime, build
 from commcredits.config import Settings
-from commcredits.services import cdrs, directory, funds, payments, rates, tenants
+from commcredits.services import cdrs, directory, funds, licenses, payments, rates, tenants
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
 
@@ -126,14 +126,14 @@ def set_up(rt: Runtime, name: str = "batch") -> tuple[str, list[str]]:
     funds.purchase(svc, OPERATOR_CLI, tid, amount="1000000.00", payment_method_id=card.id)
     rates.import_samples(svc, OPERATOR_CLI, only_missing=True)
     for sku in ("MCOEV", "MCOPSTN1"):
-        directory.buy_seats(svc, OPERATOR_CLI, tid, sku=sku, quantity=USERS)
+        licenses.buy_seats(svc, OPERATOR_CLI, tid, sku=sku, quantity=USERS)
     upns = [f"{name}{i}@bench.example" for i in range(USERS)]
     for upn in upns:
         directory.create_user(svc, OPERATOR_CLI, tid, upn=upn, display_name=upn.split("@")[0],
                               usage_location="US")
     lines = "".join(f"{upn},{sku},add\n" for upn in upns
                     for sku in ("MCOEV", "MCOPSTN1", "MCOPSTNC"))
-    report = directory.bulk_licenses(svc, OPERATOR_CLI, tid, "upn,sku,action\n" + lines)
+    report = licenses.bulk_licenses(svc, OPERATOR_CLI, tid, "upn,sku,action\n" + lines)
     if report.failed:
         raise RuntimeError(f"license assignment failed: {report.failed} rows")
     return tid, upns

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from commcredits.services import directory, pools
+from commcredits.services import directory, licenses, pools
 from commcredits.services.context import Services
 from tests.support import OPERATOR
 
 
 def buy(svc: Services, tid: str, **seats: int) -> None:
     for sku, quantity in seats.items():
-        directory.buy_seats(svc, OPERATOR, tid, sku=sku, quantity=quantity)
+        licenses.buy_seats(svc, OPERATOR, tid, sku=sku, quantity=quantity)
 
 
 def add_users(
@@ -27,7 +27,7 @@ def add_users(
                               usage_location=location)
     if skus:
         rows = "".join(f"{upn},{sku},add\n" for upn in upns for sku in skus)
-        report = directory.bulk_licenses(svc, OPERATOR, tid, "upn,sku,action\n" + rows)
+        report = licenses.bulk_licenses(svc, OPERATOR, tid, "upn,sku,action\n" + rows)
         assert report.failed == 0, [r for r in report.rows if not r.ok][:3]
     return upns
 

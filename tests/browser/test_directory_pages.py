@@ -13,7 +13,7 @@ import secrets
 import httpx
 import pytest
 
-from commcredits.services import directory, funds, payments
+from commcredits.services import directory, funds, licenses, payments
 from commcredits.services.auth import OPERATOR_CLI as OP
 from tests.browser.conftest import Site, shot
 
@@ -34,8 +34,8 @@ def _upn(name: str) -> str:
     return f"{name}.{secrets.token_hex(3)}@fabrikam.example"
 
 
-def _seat(site: Site, tid: str, sku: str) -> directory.SeatCount:
-    return next(s for s in directory.subscriptions(site.svc, OP, tid) if s.sku == sku)
+def _seat(site: Site, tid: str, sku: str) -> licenses.SeatCount:
+    return next(s for s in licenses.subscriptions(site.svc, OP, tid) if s.sku == sku)
 
 
 def _cookie(page: object) -> str:
@@ -84,14 +84,14 @@ def test_no_free_seat_and_missing_prerequisites_are_shown_in_words(
     site: Site, signed_in: object,
 ) -> None:
     tid = _funded_tenant(site)
-    directory.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=1)
-    directory.buy_seats(site.svc, OP, tid, sku="MCOPSTN1", quantity=5)
+    licenses.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=1)
+    licenses.buy_seats(site.svc, OP, tid, sku="MCOPSTN1", quantity=5)
     first, second = _upn("first"), _upn("second")
     directory.create_user(site.svc, OP, tid, upn=first, display_name="First User",
                           usage_location="US")
     directory.create_user(site.svc, OP, tid, upn=second, display_name="Second User",
                           usage_location="US")
-    directory.change_licenses(site.svc, OP, tid, first, add=["MCOEV"])
+    licenses.change_licenses(site.svc, OP, tid, first, add=["MCOEV"])
     page = signed_in("global_admin", tid)  # type: ignore[operator]
     page.goto(f"{site.url}/t/{tid}/users/{second}/licenses")
 
@@ -140,7 +140,7 @@ def test_no_free_seat_and_missing_prerequisites_are_shown_in_words(
 @pytest.mark.rule("LIC-4")
 def test_bulk_csv_with_one_bad_row(site: Site, signed_in: object) -> None:
     tid = _funded_tenant(site)
-    directory.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=5)
+    licenses.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=5)
     ann, bob, cy = _upn("ann"), _upn("bob"), _upn("cy")
     directory.create_user(site.svc, OP, tid, upn=ann, display_name="Ann", usage_location="US")
     directory.create_user(site.svc, OP, tid, upn=bob, display_name="Bob", usage_location="DE")
@@ -191,10 +191,10 @@ def test_buying_seats_updates_purchased_and_available_by_the_quantity(
     site: Site, signed_in: object,
 ) -> None:
     tid = _funded_tenant(site)
-    directory.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=2)
+    licenses.buy_seats(site.svc, OP, tid, sku="MCOEV", quantity=2)
     upn = _upn("dee")
     directory.create_user(site.svc, OP, tid, upn=upn, display_name="Dee", usage_location="US")
-    directory.change_licenses(site.svc, OP, tid, upn, add=["MCOEV"])
+    licenses.change_licenses(site.svc, OP, tid, upn, add=["MCOEV"])
     before = _seat(site, tid, "MCOEV")
     assert (before.purchased, before.assigned, before.available) == (2, 1, 1)
     page = signed_in("billing_admin", tid)  # type: ignore[operator]
@@ -398,7 +398,7 @@ def test_screenshots_of_the_licenses_tab_and_marketplace(
     assert page.get_by_role("button", name="Save").is_enabled()
     shot(page, "user-licenses")
     page.goto(f"{site.url}/t/{site.tenant_id}/marketplace")
-    seats = {s.sku: s for s in directory.subscriptions(site.svc, OP, site.tenant_id)}
+    seats = {s.sku: s for s in licenses.subscriptions(site.svc, OP, site.tenant_id)}
     assert page.locator("[data-testid=purchased-SPE_E5]").inner_text() == \
         str(seats["SPE_E5"].purchased)
     assert page.locator("[data-testid=available-MCOPSTN1]").inner_text() == \

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from commcredits.entrypoints.cli.main import app
-from commcredits.services import directory
+from commcredits.services import directory, licenses
 from commcredits.services.context import Services
 from tests.support import OPERATOR, make_tenant
 
@@ -77,7 +77,7 @@ def test_licenses_bulk_reports_rows_and_refuses_a_malformed_file_whole(
     svc: Services, db_url: str, tmp_path: Path,
 ) -> None:
     tid = make_tenant(svc)
-    directory.buy_seats(svc, OPERATOR, tid, sku="MCOEV", quantity=1)
+    licenses.buy_seats(svc, OPERATOR, tid, sku="MCOEV", quantity=1)
     for name in ("a", "b"):
         directory.create_user(svc, OPERATOR, tid, upn=f"{name}@contoso.com", display_name=name,
                               usage_location="US")

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from commcredits.entrypoints.cli.main import app
-from commcredits.services import directory, queries
+from commcredits.services import directory, licenses, queries
 from commcredits.services.context import Services
 from tests.integration.test_calls import GB_MOBILE, setup
 from tests.support import OPERATOR, make_tenant
@@ -101,7 +101,7 @@ def test_a_bad_output_path_is_refused_before_any_work(
               code=2)
     assert "is a directory" in out
     tid = make_tenant(svc)
-    directory.buy_seats(svc, OPERATOR, tid, sku="MCOEV", quantity=1)
+    licenses.buy_seats(svc, OPERATOR, tid, sku="MCOEV", quantity=1)
     directory.create_user(svc, OPERATOR, tid, upn="a@contoso.com", display_name="A",
                           usage_location="US")
     rows = tmp_path / "licenses.csv"

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from commcredits.adapters.db import tables as t
 from commcredits.domain.directory import AssigneeKind
 from commcredits.domain.errors import DomainError
-from commcredits.services import directory, queries
+from commcredits.services import directory, licenses, queries
 from commcredits.services.context import Services
 from commcredits.services.ports import UserSearch
 from tests.support import OPERATOR, add_card, buy, make_tenant
@@ -28,7 +28,7 @@ def refused(code: str, fn: Any, *args: Any, **kwargs: Any) -> DomainError:
     return caught.value
 
 
-def licenses(svc: Services, tid: str, upn: str) -> list[str]:
+def held(svc: Services, tid: str, upn: str) -> list[str]:
     return sorted(directory.get_user(svc, OPERATOR, tid, upn).licenses)
 
 
@@ -72,16 +72,16 @@ def test_seats_show_purchased_assigned_and_available_with_credits_seats_after_fu
     buy_seats(svc, tid, MCOEV=2)
     add_users(svc, tid, 2, "US", ["MCOEV", "MCOPSTN1"])
     assert [(s.sku, s.purchased, s.assigned, s.available)
-            for s in directory.subscriptions(svc, OPERATOR, tid)] == [
+            for s in licenses.subscriptions(svc, OPERATOR, tid)] == [
         ("MCOEV", 5, 2, 3), ("MCOPSTN1", 5, 2, 3)]
     buy(svc, tid, "50.00", add_card(svc, tid))
-    seats = {s.sku: s for s in directory.subscriptions(svc, OPERATOR, tid)}
+    seats = {s.sku: s for s in licenses.subscriptions(svc, OPERATOR, tid)}
     assert (seats["MCOPSTNC"].purchased, seats["MCOPSTNC"].available) == (
         10_000_000, 10_000_000)
-    directory.change_licenses(svc, OPERATOR, tid, "user0@contoso.com", add=["MCOPSTNC"])
-    seats = {s.sku: s for s in directory.subscriptions(svc, OPERATOR, tid)}
+    licenses.change_licenses(svc, OPERATOR, tid, "user0@contoso.com", add=["MCOPSTNC"])
+    seats = {s.sku: s for s in licenses.subscriptions(svc, OPERATOR, tid)}
     assert (seats["MCOPSTNC"].assigned, seats["MCOPSTNC"].available) == (1, 9_999_999)
-    refused("SKU_NOT_SOLD", directory.buy_seats, svc, OPERATOR, tid, sku="MCOPSTNC",
+    refused("SKU_NOT_SOLD", licenses.buy_seats, svc, OPERATOR, tid, sku="MCOPSTNC",
             quantity=1)
 
 
@@ -96,34 +96,34 @@ def test_assignment_enforces_seats_phone_one_plan_usage_location_and_payg_zones(
                           ("de@contoso.com", "DE"), ("nowhere@contoso.com", None)):
         directory.create_user(svc, OPERATOR, tid, upn=upn, display_name=upn,
                               usage_location=location)
-    refused("PHONE_LICENSE_REQUIRED", directory.change_licenses, svc, OPERATOR, tid,
+    refused("PHONE_LICENSE_REQUIRED", licenses.change_licenses, svc, OPERATOR, tid,
             "us@contoso.com", add=["MCOPSTN1"])
-    directory.change_licenses(svc, OPERATOR, tid, "us@contoso.com", add=["MCOEV", "MCOPSTN1"])
-    refused("CALLING_PLAN_LIMIT", directory.change_licenses, svc, OPERATOR, tid,
+    licenses.change_licenses(svc, OPERATOR, tid, "us@contoso.com", add=["MCOEV", "MCOPSTN1"])
+    refused("CALLING_PLAN_LIMIT", licenses.change_licenses, svc, OPERATOR, tid,
             "us@contoso.com", add=["MCOPSTN2"])
-    refused("PHONE_LICENSE_REQUIRED", directory.change_licenses, svc, OPERATOR, tid,
+    refused("PHONE_LICENSE_REQUIRED", licenses.change_licenses, svc, OPERATOR, tid,
             "us@contoso.com", remove=["MCOEV"])
     # Switching plans in one request is fine: removals come first.
-    directory.change_licenses(svc, OPERATOR, tid, "us@contoso.com", add=["MCOPSTN2"],
+    licenses.change_licenses(svc, OPERATOR, tid, "us@contoso.com", add=["MCOPSTN2"],
                               remove=["MCOPSTN1"])
-    assert licenses(svc, tid, "us@contoso.com") == ["MCOEV", "MCOPSTN2"]
+    assert held(svc, tid, "us@contoso.com") == ["MCOEV", "MCOPSTN2"]
     # E5 includes Teams Phone.
-    directory.change_licenses(svc, OPERATOR, tid, "e5@contoso.com",
+    licenses.change_licenses(svc, OPERATOR, tid, "e5@contoso.com",
                               add=["SPE_E5", "MCOPSTN_PAYG_1"])
-    refused("PAYG_ZONE_MISMATCH", directory.change_licenses, svc, OPERATOR, tid,
+    refused("PAYG_ZONE_MISMATCH", licenses.change_licenses, svc, OPERATOR, tid,
             "de@contoso.com", add=["MCOEV", "MCOPSTN_PAYG_1"])
-    directory.change_licenses(svc, OPERATOR, tid, "de@contoso.com",
+    licenses.change_licenses(svc, OPERATOR, tid, "de@contoso.com",
                               add=["MCOEV", "MCOPSTN_PAYG_2"])
-    refused("NO_FREE_SEATS", directory.change_licenses, svc, OPERATOR, tid,
+    refused("NO_FREE_SEATS", licenses.change_licenses, svc, OPERATOR, tid,
             "de@contoso.com", remove=["MCOPSTN_PAYG_2"], add=["MCOPSTN2"])
-    refused("USAGE_LOCATION_REQUIRED", directory.change_licenses, svc, OPERATOR, tid,
+    refused("USAGE_LOCATION_REQUIRED", licenses.change_licenses, svc, OPERATOR, tid,
             "nowhere@contoso.com", add=["MCOEV"])
     refused("USAGE_LOCATION_REQUIRED", directory.update_user, svc, OPERATOR, tid,
             "us@contoso.com", {"usage_location": None})
     refused("PAYG_ZONE_MISMATCH", directory.update_user, svc, OPERATOR, tid,
             "e5@contoso.com", {"usage_location": "DE"})
     directory.update_user(svc, OPERATOR, tid, "e5@contoso.com", {"usage_location": "CA"})
-    assert licenses(svc, tid, "de@contoso.com") == ["MCOEV", "MCOPSTN_PAYG_2"]
+    assert held(svc, tid, "de@contoso.com") == ["MCOEV", "MCOPSTN_PAYG_2"]
     actions = audit_actions(svc, tid)
     assert actions.count("license.assigned") == 7
     assert actions.count("license.removed") == 1
@@ -157,7 +157,7 @@ def test_a_bulk_file_applies_good_rows_in_order_and_reports_every_bad_row(
         "user2@contoso.com,MCOPSTN1,add\n"          # 16: ok now
         "user2@contoso.com,MCOEV,add\n"             # 17: ok, unchanged
     )
-    report = directory.bulk_licenses(svc, OPERATOR, tid, csv_text.encode())
+    report = licenses.bulk_licenses(svc, OPERATOR, tid, csv_text.encode())
     assert [(r.line, r.upn, r.sku, r.ok, r.code) for r in report.rows] == [
         (2, "user0@contoso.com", "MCOPSTN1", False, "PHONE_LICENSE_REQUIRED"),
         (3, "user0@contoso.com", "MCOEV", True, None),
@@ -177,10 +177,10 @@ def test_a_bulk_file_applies_good_rows_in_order_and_reports_every_bad_row(
     ]
     assert (report.applied, report.failed) == (8, 7)
     assert report.rows[-1].changed is False
-    assert licenses(svc, tid, "user0@contoso.com") == ["MCOEV", "MCOPSTN1"]
-    assert licenses(svc, tid, "user1@contoso.com") == ["MCOEV"]
-    assert licenses(svc, tid, "user2@contoso.com") == ["MCOEV", "MCOPSTN1"]
-    seats = {s.sku: (s.assigned, s.available) for s in directory.subscriptions(
+    assert held(svc, tid, "user0@contoso.com") == ["MCOEV", "MCOPSTN1"]
+    assert held(svc, tid, "user1@contoso.com") == ["MCOEV"]
+    assert held(svc, tid, "user2@contoso.com") == ["MCOEV", "MCOPSTN1"]
+    seats = {s.sku: (s.assigned, s.available) for s in licenses.subscriptions(
         svc, OPERATOR, tid)}
     assert seats == {"MCOEV": (3, 0), "MCOPSTN1": (2, 0)}
     actions = audit_actions(svc, tid)
@@ -210,15 +210,15 @@ def test_a_malformed_bulk_file_is_refused_whole_and_changes_nothing(
     with engine.connect() as conn:
         before = conn.execute(select(func.count()).select_from(t.license_assignments)).scalar()
         audit_before = conn.execute(select(func.count()).select_from(t.audit_log)).scalar()
-    refused("MALFORMED_FILE", directory.bulk_licenses, svc, OPERATOR, tid, data)
+    refused("MALFORMED_FILE", licenses.bulk_licenses, svc, OPERATOR, tid, data)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(
             t.license_assignments)).scalar() == before
         assert conn.execute(select(func.count()).select_from(t.audit_log)).scalar() \
             == audit_before
-    assert licenses(svc, tid, "user0@contoso.com") == []
-    directory.bulk_licenses(svc, OPERATOR, tid, good_first)
-    assert licenses(svc, tid, "user0@contoso.com") == ["MCOEV"]
+    assert held(svc, tid, "user0@contoso.com") == []
+    licenses.bulk_licenses(svc, OPERATOR, tid, good_first)
+    assert held(svc, tid, "user0@contoso.com") == ["MCOEV"]
 
 
 @pytest.mark.slow
@@ -252,13 +252,13 @@ def test_a_10000_row_bulk_file_with_good_and_bad_rows_is_applied_with_a_correct_
             expected[len(lines)] = None
     assert len(lines) - 1 == 10_000
     started = time.perf_counter()
-    report = directory.bulk_licenses(svc, OPERATOR, tid, "\n".join(lines).encode())
+    report = licenses.bulk_licenses(svc, OPERATOR, tid, "\n".join(lines).encode())
     elapsed = time.perf_counter() - started
     print(f"\nbulk 10,000 rows on {db_url.split(':')[0]}: {elapsed:.2f} s")
     assert len(report.rows) == 10_000
     assert {r.line: r.code for r in report.rows} == expected
     assert (report.applied, report.failed) == (8000, 2000)
-    seats = {s.sku: (s.assigned, s.available) for s in directory.subscriptions(
+    seats = {s.sku: (s.assigned, s.available) for s in licenses.subscriptions(
         svc, OPERATOR, tid)}
     assert seats == {"MCOEV": (5000, 0), "MCOPSTN1": (3000, 1000)}
     with engine.connect() as conn:

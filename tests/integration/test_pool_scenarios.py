@@ -12,7 +12,7 @@ from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import tables as t
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.pools import Coverage
-from commcredits.services import directory, notifications, pools
+from commcredits.services import directory, licenses, notifications, pools
 from commcredits.services.context import Services
 from tests.support import OPERATOR, add_card, buy, make_tenant, utc
 from tests.support_directory import add_users, call, left, quote
@@ -51,7 +51,7 @@ def test_removing_a_calling_plan_shrinks_the_pool_for_calls_that_start_afterward
     buy_seats(svc, tid, MCOEV=3, MCOPSTN1=3)
     users = add_users(svc, tid, 3, "US", ["MCOEV", "MCOPSTN1"])
     clock.set(LATER)
-    directory.change_licenses(svc, OPERATOR, tid, users[2], remove=["MCOPSTN1"])
+    licenses.change_licenses(svc, OPERATOR, tid, users[2], remove=["MCOPSTN1"])
     assert left(svc, tid, users[0], "US", utc(2026, 1, 20, 11, 59)) == 9000
     assert left(svc, tid, users[0], "US", LATER) == 6000
     gone = quote(svc, tid, users[2], "US", LATER)
@@ -125,7 +125,7 @@ def test_e5_counts_for_dial_out_and_a_user_with_both_counts_once(svc: Services) 
     tid = make_tenant(svc)
     buy_seats(svc, tid, SPE_E5=10, MCOMEETADV=2)
     e5 = add_users(svc, tid, 10, "GB", ["SPE_E5"])
-    directory.change_licenses(svc, OPERATOR, tid, e5[0], add=["MCOMEETADV"])
+    licenses.change_licenses(svc, OPERATOR, tid, e5[0], add=["MCOMEETADV"])
     [plain] = add_users(svc, tid, 1, "DE", ["MCOMEETADV"], prefix="plain")
     assert quote(svc, tid, plain, "JP", LATER, dial_out=True).capacity == 11 * 60
 

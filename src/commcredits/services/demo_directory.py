@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from commcredits.services import directory
+from commcredits.services import directory, licenses
 from commcredits.services.auth import OPERATOR_CLI
 from commcredits.services.context import Services
 from commcredits.services.demo_clock import SteppingClock
@@ -60,13 +60,13 @@ def seed_directory(svc: Services, tenant_id: str) -> bool:
     clock = SteppingClock(now - timedelta(days=60))
     past = replace(svc, clock=clock)
     for sku, quantity in SEATS.items():
-        directory.buy_seats(past, OPERATOR_CLI, tenant_id, sku=sku, quantity=quantity)
+        licenses.buy_seats(past, OPERATOR_CLI, tenant_id, sku=sku, quantity=quantity)
     for name, display, location, phone, skus in USERS:
         upn = f"{name}@{DOMAIN}"
         directory.create_user(past, OPERATOR_CLI, tenant_id, upn=upn, display_name=display,
                               usage_location=location, phone_number=phone)
         if skus:
-            directory.change_licenses(past, OPERATOR_CLI, tenant_id, upn, add=skus)
+            licenses.change_licenses(past, OPERATOR_CLI, tenant_id, upn, add=skus)
     for name, display, kind, numbers in RESOURCE_ACCOUNTS:
         upn = f"{name}@{DOMAIN}"
         directory.create_resource_account(past, OPERATOR_CLI, tenant_id, upn=upn,

@@ -2,7 +2,7 @@
 period of finished calls, re-rated in memory by `domain.rerating` with the stored rate
 snapshot (or another version's rows from the `RateBook`) and a `LicenseIndex` built with
 the alternative licenses. Nothing is written, except by `apply_advice`, which is the bulk
-license change of LIC-4 (`directory.bulk_licenses`).
+license change of LIC-4 (`licenses.bulk_licenses`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from commcredits.domain.reference import countries
 from commcredits.domain.reports import report_range
 from commcredits.domain.rerating import PastCall, Rerated, RerateKind, rerate
 from commcredits.domain.tenants import Tenant
-from commcredits.services import directory
+from commcredits.services import licenses
 from commcredits.services.auth import Action, Principal, authorize
 from commcredits.services.context import Services
 from commcredits.services.pools import license_index
@@ -259,7 +259,7 @@ def _advise(uow: UnitOfWork, tenant_id: str, index: LicenseIndex, user: Director
 
 
 def apply_advice(svc: Services, principal: Principal, tenant_id: str,
-                 advice: Iterable[Advice]) -> directory.BulkReport:
+                 advice: Iterable[Advice]) -> licenses.BulkReport:
     """Apply the proposals as one bulk license change (LIC-4): each changed user's calling
     plan removed and the proposed one (with Communications Credits) added."""
     rows = ["upn,sku,action"]
@@ -287,4 +287,4 @@ def apply_advice(svc: Services, principal: Principal, tenant_id: str,
                 rows.append(f"{a.upn},{old},remove")
             if new:
                 rows.append(f"{a.upn},{new},add")
-    return directory.bulk_licenses(svc, principal, tenant_id, "\n".join(rows) + "\n")
+    return licenses.bulk_licenses(svc, principal, tenant_id, "\n".join(rows) + "\n")

@@ -44,7 +44,7 @@ from commcredits.domain.tenants import (
 )
 from commcredits.entrypoints.api.routing import Malformed
 from commcredits.services.calls import CALL_TYPES, MAX_USED_SECONDS
-from commcredits.services.directory import MAX_SEATS_PER_PURCHASE
+from commcredits.services.licenses import MAX_SEATS_PER_PURCHASE
 
 Schema = dict[str, Any]
 MAX_NAME = 200  # tenant, partner and key names (domain.tenants.validate_name)

@@ -24,9 +24,9 @@ from commcredits.entrypoints.api.bodies import (
 from commcredits.entrypoints.api.deps import DirectoryDep, PrincipalDep, SeatsDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.entrypoints.api.views import ts
-from commcredits.services import directory, pools
+from commcredits.services import directory, licenses, pools
 from commcredits.services.auth import Action, authorize
-from commcredits.services.directory import BulkReport, SeatCount
+from commcredits.services.licenses import BulkReport, SeatCount
 from commcredits.services.ports import UserSearch
 
 router = api_router()
@@ -133,7 +133,7 @@ def update_user(
 def change_licenses(
     tid: str, user: str, body: LicenseChange, svc: ServicesDep, who: DirectoryDep,
 ) -> Json:
-    result = directory.change_licenses(svc, who, tid, user, add=body.add, remove=body.remove)
+    result = licenses.change_licenses(svc, who, tid, user, add=body.add, remove=body.remove)
     return {**user_view(result.user), "added": result.added, "removed": result.removed}
 
 
@@ -146,7 +146,7 @@ async def bulk_licenses(
     data = await request.body()
     if len(data) > MAX_BULK_BYTES:
         raise InvalidInput("MALFORMED_FILE", "The file is larger than 20 MB; split it.")
-    report = await run_in_threadpool(directory.bulk_licenses, svc, who, tid, data)
+    report = await run_in_threadpool(licenses.bulk_licenses, svc, who, tid, data)
     return bulk_view(report)
 
 
@@ -155,12 +155,12 @@ async def bulk_licenses(
 
 @router.get("/tenants/{tid}/subscriptions", tags=["licenses"])
 def list_subscriptions(tid: str, svc: ServicesDep, who: PrincipalDep) -> Json:
-    return {"subscriptions": [seat_view(s) for s in directory.subscriptions(svc, who, tid)]}
+    return {"subscriptions": [seat_view(s) for s in licenses.subscriptions(svc, who, tid)]}
 
 
 @router.post("/tenants/{tid}/subscriptions", status_code=201, tags=["licenses"])
 def buy_seats(tid: str, body: SeatPurchase, svc: ServicesDep, who: SeatsDep) -> Json:
-    return seat_view(directory.buy_seats(svc, who, tid, sku=body.sku, quantity=body.quantity))
+    return seat_view(licenses.buy_seats(svc, who, tid, sku=body.sku, quantity=body.quantity))
 
 
 # --- Numbers and resource accounts -------------------------------------------------------

@@ -30,8 +30,8 @@ from commcredits.entrypoints.api.graph_odata import (
     graph_refusal,
     user_query,
 )
-from commcredits.services import directory
-from commcredits.services.directory import SeatCount
+from commcredits.services import directory, licenses
+from commcredits.services.licenses import SeatCount
 
 router = APIRouter(prefix=GRAPH_PREFIX, tags=["graph"])
 Json = dict[str, Any]
@@ -94,7 +94,7 @@ def subscribed_skus(request: Request, svc: ServicesDep, authorization: AuthHeade
                     tenant: TenantParam = None) -> JSONResponse:
     try:
         who = caller(svc, authorization, tenant)
-        seats = directory.subscriptions(svc, who.principal, who.tenant_id)
+        seats = licenses.subscriptions(svc, who.principal, who.tenant_id)
     except DomainError as exc:
         return graph_refusal(exc)
     return JSONResponse({"@odata.context": _context(request, "subscribedSkus"),
@@ -208,13 +208,13 @@ async def assign_license(user: str, request: Request, svc: ServicesDep,
                          authorization: AuthHeader = None, tenant: TenantParam = None,
                          ) -> JSONResponse:
     """Add and remove a user's licenses in one step, by the REST API's own
-    `directory.change_licenses` (LIC-3, LIC-5); answers the user, as Graph does."""
+    `licenses.change_licenses` (LIC-3, LIC-5); answers the user, as Graph does."""
     raw = await request.body()
 
     def apply() -> User:
         who = caller(svc, authorization, tenant)
         adds, removes = _license_lists(raw)
-        return directory.change_licenses(svc, who.principal, who.tenant_id, user,
+        return licenses.change_licenses(svc, who.principal, who.tenant_id, user,
                                          add=adds, remove=removes).user
 
     try:

@@ -25,7 +25,7 @@ from commcredits.entrypoints.cli.common import (
     runtime,
     writable_file,
 )
-from commcredits.services import directory, pools
+from commcredits.services import directory, licenses, pools
 from commcredits.services.auth import OPERATOR_CLI
 
 users_app: typer.Typer = typer.Typer(
@@ -141,7 +141,7 @@ def users_update(
 def subscriptions_list(tenant_id: Tenant, db: Db = None) -> None:
     """Seats per SKU: purchased, assigned and available."""
     with runtime(db) as rt:
-        seats = directory.subscriptions(rt.services, OPERATOR_CLI, tenant_id)
+        seats = licenses.subscriptions(rt.services, OPERATOR_CLI, tenant_id)
     table = Table(title="Subscriptions")
     for h in ("sku", "license", "purchased", "assigned", "available"):
         table.add_column(h, justify="right" if h in {"purchased", "assigned", "available"}
@@ -161,7 +161,7 @@ def subscriptions_buy(
 ) -> None:
     """Buy seats of a SKU."""
     with runtime(db) as rt:
-        s = directory.buy_seats(rt.services, OPERATOR_CLI, tenant_id, sku=sku,
+        s = licenses.buy_seats(rt.services, OPERATOR_CLI, tenant_id, sku=sku,
                                 quantity=quantity)
     out.print(f"{s.sku} ({s.name}): {s.purchased:,} purchased, {s.assigned:,} assigned, "
               f"{s.available:,} available")
@@ -178,7 +178,7 @@ def licenses_assign(
 ) -> None:
     """Add and remove a user's licenses in one step (removals first)."""
     with runtime(db) as rt:
-        r = directory.change_licenses(rt.services, OPERATOR_CLI, tenant_id, upn,
+        r = licenses.change_licenses(rt.services, OPERATOR_CLI, tenant_id, upn,
                                       add=list(add or []), remove=list(remove or []))
     out.print(f"{r.user.upn}: added {', '.join(r.added) or 'nothing'}, removed "
               f"{', '.join(r.removed) or 'nothing'}; now holds "
@@ -207,7 +207,7 @@ def _apply_bulk(tenant_id: str, file: Path, report: Path | None, db: str | None)
         writable_file(report, "--report")
     data = file.read_bytes()
     with runtime(db) as rt:
-        result = directory.bulk_licenses(rt.services, OPERATOR_CLI, tenant_id, data)
+        result = licenses.bulk_licenses(rt.services, OPERATOR_CLI, tenant_id, data)
     shown = result.rows if len(result.rows) <= 50 else [r for r in result.rows if not r.ok]
     if shown:
         table = Table(title="Rows" if len(result.rows) <= 50 else "Rows that failed")

@@ -34,9 +34,9 @@ from commcredits.domain.licensing import (
 )
 from commcredits.domain.reference import countries
 from commcredits.entrypoints.web.common import FieldsDep, Page, PageDep, status_of
-from commcredits.services import directory
+from commcredits.services import directory, licenses
 from commcredits.services.auth import Action
-from commcredits.services.directory import SeatCount
+from commcredits.services.licenses import SeatCount
 from commcredits.services.ports import UserSearch
 
 router = APIRouter(include_in_schema=False)
@@ -66,7 +66,7 @@ def _country_options() -> list[tuple[str, str]]:
 
 def _marketplace(page: Page, *, error: DomainError | None = None,
                  form: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-    seats = directory.subscriptions(page.svc, page.principal, page.tenant_id or "")
+    seats = licenses.subscriptions(page.svc, page.principal, page.tenant_id or "")
     table = sku_table()
     held = {s.sku for s in seats}
     # Every SKU shows, bought or not, so an admin sees what can be bought.
@@ -95,7 +95,7 @@ def buy_seats(tid: str, page: PageDep, data: FieldsDep) -> Response:
     page.require(Action.BUY_SEATS)
     sku, quantity = _text(data, "sku"), _text(data, "quantity")
     try:
-        seat = directory.buy_seats(page.svc, page.principal, tid, sku=sku,
+        seat = licenses.buy_seats(page.svc, page.principal, tid, sku=sku,
                            quantity=_quantity(quantity))
     except DomainError as exc:
         return _marketplace(page, error=exc, form={"sku": sku, "quantity": quantity},
@@ -176,7 +176,7 @@ def users(tid: str, request: Request, page: PageDep) -> HTMLResponse:
 
 
 # Bulk comes before /users/{user} so that "bulk" is never read as a UPN.
-def _bulk(page: Page, *, report: directory.BulkReport | None = None,
+def _bulk(page: Page, *, report: licenses.BulkReport | None = None,
           error: DomainError | None = None, filename: str = "",
           status_code: int = 200) -> HTMLResponse:
     return page.render(
@@ -220,14 +220,14 @@ async def bulk_upload(tid: str, request: Request, page: PageDep) -> HTMLResponse
 
 def _bulk_apply(page: Page, tid: str, data: bytes, filename: str) -> HTMLResponse:
     try:
-        report = directory.bulk_licenses(page.svc, page.principal, tid, data)
+        report = licenses.bulk_licenses(page.svc, page.principal, tid, data)
     except DomainError as exc:
         return _bulk(page, error=exc, filename=filename, status_code=status_of(exc))
     return _bulk(page, report=report, filename=filename)
 
 
 def _licenses_context(page: Page, user: User) -> dict[str, Any]:
-    seats = {s.sku: s for s in directory.subscriptions(page.svc, page.principal,
+    seats = {s.sku: s for s in licenses.subscriptions(page.svc, page.principal,
                                                        page.tenant_id or "")}
     included = effective(user.licenses) - user.licenses
     rows = []
@@ -285,7 +285,7 @@ def save_licenses(tid: str, user: str, page: PageDep, data: FieldsDep) -> Respon
     if not add and not remove:
         return page.redirect(href, notice="No changes to save.")
     try:
-        result = directory.change_licenses(page.svc, page.principal, tid,
+        result = licenses.change_licenses(page.svc, page.principal, tid,
                              found.id, add=add, remove=remove)
     except DomainError as exc:
         return _user_page(page, found, "licenses", error=exc, checked=wanted,
