@@ -20,16 +20,13 @@ from commcredits.domain.licensing import (
     plan_change,
     sku_table,
 )
+from commcredits.domain.pool_index import DirectoryUser, Holding, LicenseIndex, locate
 from commcredits.domain.pools import (
     Coverage,
-    DirectoryUser,
-    Holding,
-    LicenseIndex,
     PoolKind,
     PoolRef,
     alerts_reached,
     is_domestic,
-    locate,
     minutes_for,
     month_bounds,
     month_of,

@@ -2,7 +2,7 @@
 another rate-table version or other calling-plan licenses, writing nothing.
 
 It is the one engine's settlement over a list of calls, not a third engine: the pool a
-call uses comes from `pools.locate` on a `LicenseIndex` (the alternative licenses are just
+call uses comes from `pool_index.locate` on a `LicenseIndex` (the alternative licenses are just
 another index) and its capacity from `LicenseIndex.capacity`, and each call's cost from
 `settlement.settle_call`, the function that settles live calls and CDR batches (POOL-5's
 split, RATE-2's charge in micro-units):
@@ -27,7 +27,8 @@ from enum import StrEnum
 
 from commcredits.domain.authorization import Funding
 from commcredits.domain.money import from_micros
-from commcredits.domain.pools import LicenseIndex, locate, month_of
+from commcredits.domain.pool_index import LicenseIndex, locate
+from commcredits.domain.pools import month_of
 from commcredits.domain.rating import Rate, RateTerms
 from commcredits.domain.settlement import settle_call
 

@@ -30,7 +30,8 @@ from commcredits.domain.directory import NumberType as InventoryType
 from commcredits.domain.errors import InvalidInput, NotFound
 from commcredits.domain.licensing import CREDITS_SKU, PHONE_SKU, calling_plan_code
 from commcredits.domain.money import Money
-from commcredits.domain.pools import DirectoryUser, LicenseIndex, PoolTarget, locate, month_of
+from commcredits.domain.pool_index import DirectoryUser, LicenseIndex, PoolTarget, locate
+from commcredits.domain.pools import month_of
 from commcredits.domain.rating import Classified, Direction, Rate
 from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Tenant

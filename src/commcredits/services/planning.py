@@ -28,7 +28,8 @@ from commcredits.domain.planning import (
     plan_sku,
     prices,
 )
-from commcredits.domain.pools import DirectoryUser, Holding, LicenseIndex, month_bounds, month_of
+from commcredits.domain.pool_index import DirectoryUser, Holding, LicenseIndex
+from commcredits.domain.pools import month_bounds, month_of
 from commcredits.domain.rating import Direction
 from commcredits.domain.reference import countries
 from commcredits.domain.reports import report_range

@@ -28,21 +28,18 @@ from datetime import datetime, timedelta
 from commcredits.domain.errors import InvalidInput, NotFound
 from commcredits.domain.money import Money
 from commcredits.domain.notifications import NotificationKind
+from commcredits.domain.pool_index import LicenseIndex, PoolReportRow, locate, report_rows
 from commcredits.domain.pools import (
     Coverage,
-    LicenseIndex,
     PoolKind,
     PoolRef,
-    PoolReportRow,
     alerts_reached,
     check_seconds,
-    locate,
     minutes_for,
     month_bounds,
     month_of,
     parse_month,
     parse_pool_key,
-    report_rows,
     split,
 )
 from commcredits.domain.reference import country

@@ -28,7 +28,7 @@ from commcredits.domain.ledger import EntryDraft, EntryKind
 from commcredits.domain.lots import LotSource, LotView
 from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentFailure, PaymentMethod
-from commcredits.domain.pools import DirectoryUser, Holding
+from commcredits.domain.pool_index import DirectoryUser, Holding
 from commcredits.domain.rating import Classified, Rate
 from commcredits.domain.reports import Retention, UsageRecord
 from commcredits.domain.tenants import BillingAccountType, Contact, Role, Tenant

@@ -24,7 +24,7 @@ from commcredits.domain.directory import (
     ResourceKind,
     User,
 )
-from commcredits.domain.pools import DirectoryUser, Holding
+from commcredits.domain.pool_index import DirectoryUser, Holding
 from commcredits.services.ports import LicenseWrite, PoolConsumptionRecord, UserDraft, UserSearch
 
 U = t.users
