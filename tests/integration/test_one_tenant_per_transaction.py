@@ -27,7 +27,9 @@ from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import citus
 from commcredits.adapters.db import tables as t
 from commcredits.domain.money import Money
-from commcredits.services import funds, postpaid, queries, recharge
+from commcredits.domain.tenants import Role
+from commcredits.services import funds, postpaid, queries, recharge, tenants
+from commcredits.services.auth import Principal
 from commcredits.services.context import Services
 from commcredits.services.jobs import run_due_work
 from tests.support import OPERATOR, add_card, buy, make_tenant, usd, utc
@@ -99,6 +101,20 @@ def _describe(tx: Transaction) -> str:
     return "\n  ".join(s.sql.split("\n")[0][:160] for s in tx.statements)
 
 
+def _one_tenant_each(writing: list[Transaction], tenants: set[str]) -> dict[str, set[str]]:
+    """Assert each transaction binds one of ``tenants`` and names it on every statement on
+    a tenant-owned table; return the tenant-owned tables each tenant's transactions used."""
+    touched: dict[str, set[str]] = {tid: set() for tid in tenants}
+    for tx in writing:
+        mine = tx.tenants(tenants)
+        assert len(mine) == 1, f"{len(mine)} tenants in:\n  {_describe(tx)}"
+        for statement in _routed(tx):
+            assert statement.names_tenant(mine), \
+                f"no tenant_id = :tenant in\n{statement.sql}\n{statement.params}"
+            touched[next(iter(mine))] |= statement.tenant_tables
+    return touched
+
+
 def _routed(tx: Transaction) -> Iterator[Statement]:
     """The statements of ``tx`` on tenant-owned (on Citus: distributed) tables."""
     return (s for s in tx.statements if s.tenant_tables)
@@ -134,7 +150,7 @@ def test_every_writing_transaction_of_the_due_work_touches_one_tenant(
     assert issued.invoice_number is not None and issued.total == usd("10.00")
 
     # One tenant per writing transaction, and every routed statement names it.
-    tenants = set(ids.values())
+    everyone = set(ids.values())
     # The sandbox card processor (a stand-in for an outside service) keeps its own tables,
     # reference tables on Citus, in transactions of their own: no tenant's rows.
     processor = [tx for tx in recorder.writing() if not tx.tables & TENANT_TABLES]
@@ -142,31 +158,27 @@ def test_every_writing_transaction_of_the_due_work_touches_one_tenant(
     assert all(name.startswith("sandbox_") for tx in processor for name in tx.tables)
     writing = [tx for tx in recorder.writing() if tx.tables & TENANT_TABLES]
     assert len(writing) >= 10, [_describe(tx) for tx in writing]
-    touched: dict[str, set[str]] = {tid: set() for tid in tenants}
-    for tx in writing:
-        mine = tx.tenants(tenants)
-        assert len(mine) == 1, f"{len(mine)} tenants in:\n  {_describe(tx)}"
-        for statement in _routed(tx):
-            assert statement.names_tenant(mine), \
-                f"no tenant_id = :tenant in\n{statement.sql}\n{statement.params}"
-            touched[next(iter(mine))] |= statement.tenant_tables
+    touched = _one_tenant_each(writing, everyone)
     assert all(touched.values()), "every tenant's work was recorded"
     assert {"recharge_requests", "email_outbox", "lots", "ledger_entries",
             "ledger_allocations", "invoices", "overage_statements"} \
         <= set().union(*touched.values())
     # The scans that find the due work read across tenants, read-only.
-    assert any(len(tx.tenants(tenants)) > 1 for tx in recorder.transactions
+    assert any(len(tx.tenants(everyone)) > 1 for tx in recorder.transactions
                if not tx.writes)
-
-    with pg_engine.connect() as conn:
-        on_citus = citus.is_citus(conn)
-    if on_citus:
-        _assert_router_plans(pg_engine, writing)
+    if _on_citus(pg_engine):
+        explained = _assert_router_plans(pg_engine, writing)
+        assert {"update recharge_requests", "update email_outbox"} <= explained
 
 
-def _assert_router_plans(engine: Engine, writing: list[Transaction]) -> None:
-    """On Citus: EXPLAIN of every routed statement of a writing transaction shows one task
-    (the claims and updates of recharge requests and emails among them)."""
+def _on_citus(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return citus.is_citus(conn)
+
+
+def _assert_router_plans(engine: Engine, writing: list[Transaction]) -> set[str]:
+    """On Citus: EXPLAIN of every routed statement of a writing transaction shows one task;
+    returns the tables explained (and ``update <table>`` for the UPDATEs)."""
     seen: dict[str, Statement] = {}
     for tx in writing:
         for statement in _routed(tx):
@@ -183,7 +195,7 @@ def _assert_router_plans(engine: Engine, writing: list[Transaction]) -> None:
                 explained.add("update " + next(iter(statement.tenant_tables)))
         cursor.close()
         conn.rollback()
-    assert {"update recharge_requests", "update email_outbox"} <= explained
+    return explained
 
 
 @pytest.mark.rule("DIST-1")
@@ -203,3 +215,37 @@ def test_the_recorder_sees_a_transaction_that_writes_two_tenants(
     assert tx.tenants({first, second}) == {first, second}
     assert queries.credits(svc, OPERATOR, first).balance == usd("48.75")
     assert queries.credits(svc, OPERATOR, second).balance == usd("48.75")
+
+
+@pytest.mark.rule("DIST-1")
+@pytest.mark.rule("ACCT-3")
+def test_the_operator_paths_write_one_tenant_per_transaction(
+    svc: Services, pg_engine: Engine,
+) -> None:
+    """The operator's tenant list and balances (read-only over every tenant), a partner
+    bound to a CSP tenant and funding it, and an operator's adjustment: each write is one
+    tenant's transaction; the partner itself is a reference row."""
+    csp = make_tenant(svc, kind="CSP", name="Reseller")
+    other = make_tenant(svc, name="Other")
+    buy(svc, other, "50.00", add_card(svc, other))
+    with recording(pg_engine) as recorder:
+        pid = tenants.create_partner(svc, OPERATOR, name="Fabrikam CSP")
+        tenants.bind_partner(svc, OPERATOR, pid, csp)
+        partner = Principal(Role.PARTNER, partner_id=pid, name="Fabrikam CSP key")
+        funded = funds.purchase(svc, partner, csp, amount="200.00", payment_method_id=None)
+        listed = tenants.list_tenants(svc, OPERATOR)
+        balances = {x.id: queries.credits(svc, OPERATOR, x.id).balance for x in listed}
+        funds.adjust(svc, OPERATOR, other, amount="-5.00", reason="goodwill")
+    assert funded.lot.amount == usd("200.00")
+    assert balances == {csp: usd("200.00"), other: usd("50.00")}
+    assert queries.credits(svc, OPERATOR, other).balance == usd("45.00")
+
+    [partner_only] = [tx for tx in recorder.writing() if not tx.tables & TENANT_TABLES]
+    assert partner_only.tables == {"partners"}
+    writing = [tx for tx in recorder.writing() if tx.tables & TENANT_TABLES]
+    touched = _one_tenant_each(writing, {csp, other})
+    assert {"partner_tenants", "lots", "ledger_entries", "invoices"} <= touched[csp]
+    assert {"ledger_entries", "ledger_allocations"} <= touched[other]
+    if _on_citus(pg_engine):
+        assert {"partner_tenants", "lots", "ledger_entries"} \
+            <= _assert_router_plans(pg_engine, writing)
