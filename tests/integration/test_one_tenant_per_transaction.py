@@ -1,9 +1,10 @@
 """One worker per transaction (DIST-1, DIST-2): every writing transaction of the due work
 touches one tenant, so on Citus it runs on the one worker that holds that tenant's shards.
 
-The due work (`jobs.run_due_work`) runs over five tenants at once: a recharge that succeeds
+The due work (`jobs.run_due_work`) runs over six tenants at once: a recharge that succeeds
 and one that fails (AR-2, AR-5), a lot that expires (FUND-4), a lot that will expire soon
-(NOTE-1), an MCA month end (POST-1), and the emails all of it queued (NOTE-2). Every
+(NOTE-1), an MCA month end (POST-1), a stale call (CALL-7) and an expensive hour (GUARD-2)
+of a calling tenant, and the emails all of it queued (NOTE-2). Every
 statement the driver sends is recorded per transaction (`tests/support_transactions.py`):
 
 - each writing transaction binds the id of exactly one tenant;
@@ -28,10 +29,11 @@ from commcredits.adapters.db import citus
 from commcredits.adapters.db import tables as t
 from commcredits.domain.money import Money
 from commcredits.domain.tenants import Role
-from commcredits.services import funds, postpaid, queries, recharge, tenants
+from commcredits.services import calls, funds, postpaid, queries, recharge, tenants
 from commcredits.services.auth import Principal
 from commcredits.services.context import Services
 from commcredits.services.jobs import run_due_work
+from tests.integration.test_calls import GB_MOBILE, auth, setup
 from tests.support import OPERATOR, add_card, buy, make_tenant, usd, utc
 from tests.support_transactions import TENANT_TABLES, Statement, Transaction, recording
 
@@ -57,7 +59,7 @@ def _queue_recharge(svc: Services, tid: str, card: str) -> None:
         uow.commit()
 
 
-def _five_tenants_with_work_due(svc: Services, clock: FixedClock) -> dict[str, str]:
+def _six_tenants_with_work_due(svc: Services, clock: FixedClock) -> dict[str, str]:
     ids: dict[str, str] = {}
     clock.set(utc(2025, 2, 1, 9, 0))
     ids["expiring"] = make_tenant(svc, name="Expires")
@@ -84,7 +86,15 @@ def _five_tenants_with_work_due(svc: Services, clock: FixedClock) -> dict[str, s
                                             reference="call-1", at=clock.now())
         uow.commit()
     assert (split.prepaid, split.overage) == (usd("20.00"), usd("10.00"))
-    clock.set(utc(2026, 2, 1, 10, 0))
+    clock.set(utc(2026, 2, 1, 9, 20))
+    ids["calling"] = setup(svc)  # 100.00, users with licenses, the sample rates
+    reply = auth(svc, ids["calling"], "heavy", GB_MOBILE)
+    assert reply["decision"] == "allow", reply
+    # 100 minutes of GB mobile at 0.12/min: 12.00 in an hour with no history (GUARD-2).
+    assert calls.end(svc, OPERATOR, ids["calling"], "heavy", 100 * 60)["charge"] == "12.00"
+    clock.set(utc(2026, 2, 1, 9, 30))
+    assert auth(svc, ids["calling"], "stale", GB_MOBILE)["decision"] == "allow"
+    clock.set(utc(2026, 2, 1, 10, 0))  # the stale call's last news is 30 minutes old
     return ids
 
 
@@ -125,7 +135,7 @@ def _routed(tx: Transaction) -> Iterator[Statement]:
 def test_every_writing_transaction_of_the_due_work_touches_one_tenant(
     svc: Services, pg_engine: Engine, clock: FixedClock,
 ) -> None:
-    ids = _five_tenants_with_work_due(svc, clock)
+    ids = _six_tenants_with_work_due(svc, clock)
     assert _emails(pg_engine, ids) == {("mca", "balance_depleted", "queued")}
     with recording(pg_engine) as recorder:
         report = run_due_work(svc)
@@ -135,17 +145,18 @@ def test_every_writing_transaction_of_the_due_work_touches_one_tenant(
     assert report.expiry_warnings == 1
     assert report.recharges == 2
     assert report.statements == 1
+    assert (report.calls_expired, report.anomaly_emails) == (1, 1)
     # The email queued before the run, and every one the run queued, is sent.
-    assert (report.emails_sent, report.emails_failed) == (5, 0)
+    assert (report.emails_sent, report.emails_failed) == (6, 0)
     assert _emails(pg_engine, ids) == {
         ("mca", "balance_depleted", "sent"), ("expiring", "funds_expired", "sent"),
         ("warned", "funds_expiring", "sent"), ("recharged", "recharge_succeeded", "sent"),
-        ("declined", "recharge_failed", "sent"),
+        ("declined", "recharge_failed", "sent"), ("calling", "spend_anomaly", "sent"),
     }
     balance = {k: queries.credits(svc, OPERATOR, v).balance for k, v in ids.items()}
     assert balance == {"expiring": usd("0.00"), "warned": usd("55.00"),
                        "recharged": usd("145.00"), "declined": usd("45.00"),
-                       "mca": usd("0.00")}
+                       "mca": usd("0.00"), "calling": usd("88.00")}
     issued = postpaid.statement(svc, OPERATOR, ids["mca"], "2026-01")
     assert issued.invoice_number is not None and issued.total == usd("10.00")
 
@@ -161,7 +172,7 @@ def test_every_writing_transaction_of_the_due_work_touches_one_tenant(
     touched = _one_tenant_each(writing, everyone)
     assert all(touched.values()), "every tenant's work was recorded"
     assert {"recharge_requests", "email_outbox", "lots", "ledger_entries",
-            "ledger_allocations", "invoices", "overage_statements"} \
+            "ledger_allocations", "invoices", "overage_statements", "calls"} \
         <= set().union(*touched.values())
     # The scans that find the due work read across tenants, read-only.
     assert any(len(tx.tenants(everyone)) > 1 for tx in recorder.transactions
