@@ -5,8 +5,9 @@ The recorder sits under SQLAlchemy, at the psycopg cursor: the hot paths run `Co
 statements on the DBAPI cursor and in pipelines (`adapters/db/compiled.py`,
 `hot_session.py`), which SQLAlchemy's ``before_cursor_execute`` never sees. A transaction
 starts with the first statement sent while the connection is idle (psycopg then sends
-BEGIN itself) and ends at the COMMIT or ROLLBACK; what it touched is read from the bound
-values, so nothing here trusts the code under test to say which tenant it meant.
+BEGIN itself), and runs until the connection is idle again (a COMMIT or ROLLBACK, through
+the cursor or the connection); what it touched is read from the bound values, so nothing
+here trusts the code under test to say which tenant it meant.
 
 PostgreSQL only (psycopg 3): SQLite numbers ids by ``max(id) + 1`` over every tenant's rows
 under its single writer lock (`adapters/db/keys.py`), which is not a shard question.
