@@ -350,7 +350,7 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
             return ended_answer(_open_call(uow, tenant_id, call_id))  # rolled back
         uow.commit()
     if request_id:
-        process_request(svc, request_id)
+        process_request(svc, tenant_id, request_id)
     return ended_answer(ended)
 
 
@@ -393,5 +393,5 @@ def expire_stale(svc: Services) -> int:
             uow.commit()
             done += 1
         if request_id:
-            process_request(svc, request_id)
+            process_request(svc, tenant_id, request_id)
     return done

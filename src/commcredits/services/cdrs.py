@@ -170,7 +170,7 @@ def _apply_chunked(
                 elif one is not None:
                     _add(report, one)
                     if one.recharge_request:
-                        process_request(svc, one.recharge_request)
+                        process_request(svc, tenant.id, one.recharge_request)
             i = j
         elif isinstance(result, DomainError):  # a run of one, refused
             report.rejected.append({"line": records[i].line, "reason": result.code,
@@ -180,7 +180,7 @@ def _apply_chunked(
             _add(report, result)
             i += result.consumed
             if result.recharge_request:
-                process_request(svc, result.recharge_request)
+                process_request(svc, tenant.id, result.recharge_request)
         if progress:
             progress(i, total)
 

@@ -193,7 +193,7 @@ def charge(
         uow.commit()
     if result.recharge_request_id:
         # Dispatch at once; the worker is the safety net for failures, retries and crashes.
-        process_request(svc, result.recharge_request_id)
+        process_request(svc, tenant_id, result.recharge_request_id)
     return result
 
 
@@ -278,7 +278,7 @@ def adjust(
         })
         uow.commit()
     if result.recharge_request_id:
-        process_request(svc, result.recharge_request_id)  # as `charge` does (AR-2)
+        process_request(svc, tenant_id, result.recharge_request_id)  # as `charge` does (AR-2)
     return result
 
 

@@ -78,7 +78,8 @@ def deliver_due(
     sent = failed = 0
     for email in batch:
         with svc.uow() as uow:
-            claimed = uow.outbox.claim(email.id, now_wall, now_wall + LEASE_SECONDS)
+            claimed = uow.outbox.claim(email.tenant_id, email.id, now_wall,
+                                       now_wall + LEASE_SECONDS)
             uow.commit()
         if not claimed:
             continue
@@ -86,13 +87,13 @@ def deliver_due(
             mailer.send(email)
         except Exception as exc:  # any delivery failure is retried later
             with svc.uow() as uow:
-                uow.outbox.mark_failed(email.id, f"{type(exc).__name__}: {exc}",
+                uow.outbox.mark_failed(email.tenant_id, email.id, f"{type(exc).__name__}: {exc}",
                                        due_at + backoff(email.attempts))
                 uow.commit()
             failed += 1
             continue
         with svc.uow() as uow:
-            uow.outbox.mark_sent(email.id, datetime.now(UTC))
+            uow.outbox.mark_sent(email.tenant_id, email.id, datetime.now(UTC))
             uow.commit()
         sent += 1
     return Delivery(sent, failed)

@@ -144,7 +144,7 @@ def configure(
         })
         uow.commit()
     if queued:
-        process_request(svc, queued)
+        process_request(svc, tenant_id, queued)
     return status(svc, principal, tenant_id)
 
 
@@ -163,48 +163,52 @@ def process_due(svc: Services, *, wall: Callable[[], float] = time.time) -> int:
     with svc.uow(readonly=True) as uow:
         due = uow.recharge.due_requests(svc.clock.now(), wall())
     done = 0
-    for request_id, _ in due:
-        if process_request(svc, request_id, wall=wall):
+    for request_id, tenant_id in due:
+        if process_request(svc, tenant_id, request_id, wall=wall):
             done += 1
     return done
 
 
 def process_request(
-    svc: Services, request_id: str, *, wall: Callable[[], float] = time.time,
-    lease_seconds: float = LEASE_SECONDS,
+    svc: Services, tenant_id: str, request_id: str, *,
+    wall: Callable[[], float] = time.time, lease_seconds: float = LEASE_SECONDS,
 ) -> bool:
-    """Take one request through payment to its lot (or its failure). True if it was ours."""
+    """Take one request of the tenant through payment to its lot (or its failure); True if
+    it was ours. Each of its transactions is the tenant's alone (DIST-1)."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        request = uow.recharge.get_request(request_id)
+        request = uow.recharge.get_request(tenant_id, request_id)
         if request is None:
             return False
-        tenant = uow.tenants.get(request.tenant_id)
+        tenant = uow.tenants.get(tenant_id)
         assert tenant is not None
         # A due retry (not a lapsed claim, whose payment may be in flight) is checked first
         # (AR-8). The balance is locked before the claim: the order _complete and _fail use.
         retry = request.attempt > 1 and request.status == RequestStatus.PENDING.value
         account = AccountWriter(uow, tenant.id, now) if retry else None
         start = wall()
-        if not uow.recharge.claim(request_id, start, start + lease_seconds):
+        if not uow.recharge.claim(tenant.id, request_id, start, start + lease_seconds):
             return False
         settings = uow.recharge.settings(tenant.id, tenant.currency)
         enabled = settings is not None and settings.enabled
         if not enabled and request.payment_id is None and request.attempt == 1 \
                 and request.status == RequestStatus.PENDING.value:
-            uow.recharge.update_request(request_id, status=RequestStatus.CANCELLED.value,
+            uow.recharge.update_request(tenant.id, request_id,
+                                        status=RequestStatus.CANCELLED.value,
                                         lease_until=None, updated_at=now)
             uow.commit()
             return True
         if account is not None and not _still_needed(account, settings):
-            uow.recharge.update_request(request_id, status=RequestStatus.NOT_NEEDED.value,
+            uow.recharge.update_request(tenant.id, request_id,
+                                        status=RequestStatus.NOT_NEEDED.value,
                                         lease_until=None, updated_at=now)
             uow.commit()
             return True
         method_id = (settings.payment_method_id if settings else None) \
             or request.payment_method_id
         method = uow.payment_methods.get(tenant.id, method_id) if method_id else None
-        uow.recharge.update_request(request_id, payment_method_id=method_id, updated_at=now)
+        uow.recharge.update_request(tenant.id, request_id, payment_method_id=method_id,
+                                    updated_at=now)
         uow.commit()
 
     key = f"recharge:{request_id}:{request.attempt}"
@@ -255,7 +259,7 @@ def _complete(
         tenant = uow.tenants.get(tenant_id)
         assert tenant is not None
         uow.credits.account(tenant_id, lock=True)  # serialize with charges and other workers
-        current = uow.recharge.get_request(request.id)
+        current = uow.recharge.get_request(tenant_id, request.id)
         if current is None or current.status != RequestStatus.PROCESSING.value:
             return  # another worker finished it
         lot, invoice, balance = fund_in(
@@ -267,7 +271,7 @@ def _complete(
             channel="auto_recharge",
         )
         uow.recharge.update_request(
-            request.id, status=RequestStatus.SUCCEEDED.value, payment_id=payment_id,
+            tenant_id, request.id, status=RequestStatus.SUCCEEDED.value, payment_id=payment_id,
             lot_id=lot.id, lease_until=None, failure=None, updated_at=now,
         )
         uow.recharge.record_outcome(tenant_id, succeeded_at=now,
@@ -289,7 +293,7 @@ def _complete(
                                    chain=request.chain + 1)
         uow.commit()
     if chained:
-        process_request(svc, chained)
+        process_request(svc, tenant_id, chained)
 
 
 def _fail(
@@ -301,19 +305,19 @@ def _fail(
         tenant = uow.tenants.get(tenant_id)
         assert tenant is not None
         uow.credits.account(tenant_id, lock=True)  # serialize with charges and other workers
-        current = uow.recharge.get_request(request.id)
+        current = uow.recharge.get_request(tenant_id, request.id)
         if current is None or current.status != RequestStatus.PROCESSING.value:
             return
         next_at = retry_at(request.attempt, now)
         if next_at is not None:
             uow.recharge.update_request(
-                request.id, status=RequestStatus.PENDING.value, attempt=request.attempt + 1,
-                next_attempt_at=next_at, failure=failure.value, payment_id=payment_id,
-                lease_until=None, updated_at=now,
+                tenant_id, request.id, status=RequestStatus.PENDING.value,
+                attempt=request.attempt + 1, next_attempt_at=next_at, failure=failure.value,
+                payment_id=payment_id, lease_until=None, updated_at=now,
             )
         else:
             uow.recharge.update_request(
-                request.id, status=RequestStatus.FAILED.value, failure=failure.value,
+                tenant_id, request.id, status=RequestStatus.FAILED.value, failure=failure.value,
                 payment_id=payment_id, lease_until=None, updated_at=now,
             )
         uow.recharge.record_outcome(

@@ -2,6 +2,10 @@
 
 Requests and outbox rows are claimed with a lease (a wall-clock deadline) by a conditional
 UPDATE, so several workers can run at once and a crashed worker's claim simply lapses.
+
+Every statement on one request or one email names its tenant (``tenant_id = :t`` beside the
+id), so on Citus it routes to the one shard that holds the row (DIST-1). Only the scans for
+due work (`due_requests`, `SqlOutbox.due`) read every tenant, read-only.
 """
 
 from __future__ import annotations
@@ -116,8 +120,10 @@ class SqlRecharge:
         ))
         return True
 
-    def get_request(self, request_id: str) -> RechargeRequestRecord | None:
-        r = self.conn.execute(select(R).where(R.c.id == request_id)).first()
+    def get_request(self, tenant_id: str, request_id: str) -> RechargeRequestRecord | None:
+        r = self.conn.execute(
+            select(R).where(R.c.tenant_id == tenant_id, R.c.id == request_id)
+        ).first()
         return self._request(r) if r else None
 
     def due_requests(self, now: datetime, wall: float) -> list[tuple[str, str]]:
@@ -131,17 +137,19 @@ class SqlRecharge:
         )
         return [(r.id, r.tenant_id) for r in rows]
 
-    def claim(self, request_id: str, wall: float, lease_until: float) -> bool:
+    def claim(self, tenant_id: str, request_id: str, wall: float, lease_until: float) -> bool:
         claimed = self.conn.execute(
             update(R).where(
-                R.c.id == request_id, R.c.status.in_(ACTIVE),
+                R.c.tenant_id == tenant_id, R.c.id == request_id, R.c.status.in_(ACTIVE),
                 or_(R.c.lease_until.is_(None), R.c.lease_until < wall),
             ).values(status=RequestStatus.PROCESSING.value, lease_until=lease_until)
         ).rowcount
         return bool(claimed)
 
-    def update_request(self, request_id: str, **fields: Any) -> None:
-        self.conn.execute(update(R).where(R.c.id == request_id).values(**fields))
+    def update_request(self, tenant_id: str, request_id: str, **fields: Any) -> None:
+        self.conn.execute(
+            update(R).where(R.c.tenant_id == tenant_id, R.c.id == request_id).values(**fields)
+        )
         status = str(fields.get("status", ""))
         if fields.get("failure") and status != RequestStatus.SUCCEEDED.value:
             self.tally.add(RECHARGES, RequestStatus.FAILED.value)
@@ -212,23 +220,28 @@ class SqlOutbox:
         )
         return [self._record(r) for r in rows]
 
-    def claim(self, outbox_id: int, wall: float, lease_until: float) -> bool:
+    def claim(self, tenant_id: str, outbox_id: int, wall: float, lease_until: float) -> bool:
         return bool(self.conn.execute(
             update(O).where(
-                O.c.id == outbox_id, O.c.status.in_(("queued", "retrying")),
+                O.c.tenant_id == tenant_id, O.c.id == outbox_id,
+                O.c.status.in_(("queued", "retrying")),
                 or_(O.c.lease_until.is_(None), O.c.lease_until < wall),
             ).values(lease_until=lease_until)
         ).rowcount)
 
-    def mark_sent(self, outbox_id: int, at: datetime) -> None:
-        self.conn.execute(update(O).where(O.c.id == outbox_id).values(
+    def mark_sent(self, tenant_id: str, outbox_id: int, at: datetime) -> None:
+        self.conn.execute(update(O).where(O.c.tenant_id == tenant_id, O.c.id == outbox_id)
+                          .values(
             status="sent", sent_at=at, lease_until=None, attempts=O.c.attempts + 1,
             last_error=None,
         ))
         self.tally.add(EMAILS, "sent")
 
-    def mark_failed(self, outbox_id: int, error: str, next_attempt_at: datetime) -> None:
-        self.conn.execute(update(O).where(O.c.id == outbox_id).values(
+    def mark_failed(
+        self, tenant_id: str, outbox_id: int, error: str, next_attempt_at: datetime,
+    ) -> None:
+        self.conn.execute(update(O).where(O.c.tenant_id == tenant_id, O.c.id == outbox_id)
+                          .values(
             status="retrying", last_error=error[:2000], next_attempt_at=next_attempt_at,
             lease_until=None, attempts=O.c.attempts + 1,
         ))
