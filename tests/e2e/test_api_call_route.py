@@ -6,10 +6,12 @@
 - Every malformed body is refused with exactly the envelope FastAPI's own handler gives the
   same body model on a `DecimalJsonRoute` (the reference), after the key and the tenant.
 - The routes are still documented in /openapi.json from their declarations.
+- The text guard relates a request to its operation among the templates of its depth.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fastapi.routing
@@ -18,9 +20,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from commcredits.entrypoints.api import errors, routes_calls
+from commcredits.entrypoints.api import errors, operations, routes_calls
 from commcredits.entrypoints.api.bodies import Authorize, End
 from commcredits.entrypoints.api.call_route import CallControlRoute
+from commcredits.entrypoints.api.operations import operation_for
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.services.context import Services
 from tests.e2e.conftest import Api, assert_envelope, snapshot
@@ -151,3 +154,22 @@ def test_openapi_documents_the_three_operations_from_their_declarations(api: Api
             *(p.strip("{}") for p in path.split("/") if p.startswith("{")), "authorization"]
         ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         assert ref == f"#/components/schemas/{name.capitalize()}"
+
+
+@pytest.mark.rule("ERR-1")
+def test_operations_are_matched_among_templates_of_the_same_depth(api: Api) -> None:
+    """The text guard and the ``Allow`` header match a path only against the templates with
+    as many ``/``: every template's own path finds its operation among them, and a path of
+    another depth finds none of it."""
+    app = api.client.app
+    spec = api.client.get("/openapi.json").json()
+    for template, ops in spec["paths"].items():
+        path = re.sub(r"\{\w+\}", "x1", template)
+        methods = {m.upper() for m in ops}
+        found = operations.matching(app, path)
+        assert found and any(op.methods == methods for op in found), template
+        assert methods <= set(operations.allowed_methods(app, path)), template
+        assert operation_for(app, path) is not None, template
+        assert not any(op.pattern.match(path + "/x1") for op in found), template
+    assert operations.matching(app, "/api/v1/tenants/x1/calls/x1/end/x1") == []
+    assert operations.allowed_methods(app, "/api/v1/tenants/x1/calls/x1/end") == ["POST"]
