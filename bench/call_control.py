@@ -34,8 +34,9 @@ with every tenant's rows on the shard of its ``tenant_id`` (DIST-1), and a last 
 Citus's requests/s over plain PostgreSQL's, run by run.
 
 Run: ``.venv/bin/python bench/call_control.py [--seconds 10] [--db postgresql|sqlite|both]
-[--citus] [--profile]`` (or ``make bench-calls``). ``--profile`` runs ``py-spy record --gil`` on one
-server worker during the one-tenant pairs and prints where its Python CPU time goes.
+[--citus] [--profile [--profile-out DIR]]`` (or ``make bench-calls``). ``--profile`` runs
+``py-spy record --gil`` on one server worker during the one-tenant pairs and prints where its
+Python CPU time goes; ``--profile-out`` keeps the raw stacks.
 """
 
 from __future__ import annotations
@@ -543,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--citus", action="store_true",
                         help="also on a Citus coordinator (COMMCREDITS_BENCH_CITUS_URL, default "
                              "the ../shared/citus cluster), beside plain PostgreSQL")
+    parser.add_argument("--profile-out", type=Path, default=None,
+                        help="with --profile: also keep py-spy's raw collapsed stacks in this "
+                             "directory (profile-<database>.txt)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy record one server worker during the one-tenant pairs")
     args = parser.parse_args(argv)
@@ -586,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
             failed = failed or len(problems) > 1 or any(r.bad for r in runs)
             if profile is not None:
                 summarize_profile(profile)
+                if args.profile_out is not None and profile.exists():
+                    args.profile_out.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(profile, args.profile_out / profile.name)
     if "Citus" in by_label and "PostgreSQL" in by_label:
         console.print("Citus / plain PostgreSQL, requests/s, same run:")
         for pg, ct in zip(by_label["PostgreSQL"], by_label["Citus"], strict=True):

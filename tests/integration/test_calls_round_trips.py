@@ -124,3 +124,31 @@ def test_authorize_update_and_end_round_trips_on_postgresql(
     assert "INSERT INTO calls" in authorize[1]
     assert "UPDATE calls" in update[1]
     assert "INSERT INTO ledger_entri" in end[1] and "UPDATE credit_accounts" in end[1]
+
+
+@pytest.mark.rule("CALL-1")
+@pytest.mark.rule("CALL-7")
+def test_only_end_reads_the_open_lots_and_an_entry_id_ahead(
+    svc: Services, trips: RoundTrips,
+) -> None:
+    """Issue #14: the read pipeline of authorize and update is the lock, the facts and the
+    reservations; end, which charges the ledger, also reads the open lots and takes the
+    entry's id."""
+    tid = setup(svc)
+    calls.authorize(svc, OPERATOR, tid, {**BODY, "call_id": "warm"})  # fills the caches
+    calls.end(svc, OPERATOR, tid, "warm", 61)
+    with trips.counting() as authorize:
+        calls.authorize(svc, OPERATOR, tid, {**BODY, "call_id": "c1"})
+    with trips.counting() as update:
+        calls.update(svc, OPERATOR, tid, "c1", 30)
+    with trips.counting() as end:
+        assert calls.end(svc, OPERATOR, tid, "c1", 61)["charge"] == "0.24"
+    for sent in (authorize, update):
+        read = sent[0].split(" + ")
+        assert len(read) == 4, read  # BEGIN, the lock, the facts, the reservations
+        assert not any("lots" in s or "nextval" in s for s in read), read
+    read = end[0].split(" + ")
+    assert len(read) == 6, read
+    assert read[4].startswith("SELECT lots.id"), read
+    assert "nextval" in read[5], read
+    assert len(end) == 2, end

@@ -126,14 +126,16 @@ def rate_of(call: Call) -> Rate | None:
 
 def _control(
     svc: Services, uow: UnitOfWork, who: Caller, tenant_id: str, call_id: str, usage_id: str,
+    *, charging: bool = False,
 ) -> tuple[Principal, CallControlFacts]:
     """Read the call-control facts in one statement and authenticate the caller with them
-    (AUTH-1), as `auth.authenticate` does."""
+    (AUTH-1), as `auth.authenticate` does; ``charging``: the request is an end."""
     key = who.key if isinstance(who, ApiKey) else None
     operator = bool(key and svc.operator_key
                     and hmac.compare_digest(key.encode(), svc.operator_key.encode()))
     key_hash = hash_key(key) if key and not operator else None
-    facts = uow.calls.control_facts(tenant_id, key_hash, call_id, usage_id)
+    facts = uow.calls.control_facts(tenant_id, key_hash, call_id, usage_id,
+                                     charging=charging)
     if isinstance(who, Principal):
         return who, facts
     if not key:
@@ -320,7 +322,8 @@ def end(svc: Services, who: Caller, tenant_id: str, call_id: str,
     """CALL-7: commit the real charge and release the rest of the reservation."""
     now = svc.clock.now()
     with svc.uow() as uow:
-        principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id)
+        principal, facts = _control(svc, uow, who, tenant_id, call_id, call_id,
+                                     charging=True)
         tenant = _access(uow, principal, tenant_id, facts)
         if isinstance(duration_seconds, bool) or not isinstance(duration_seconds, int) \
                 or not 0 <= duration_seconds <= MAX_USED_SECONDS:

@@ -668,7 +668,10 @@ class CallRepository(Protocol):
     """Calls (`domain.calls.Call`) with their reservations and rated usage."""
 
     def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
-                      usage_id: str) -> CallControlFacts: ...
+                      usage_id: str, *, charging: bool = False) -> CallControlFacts:
+        """The facts of a call-control request; ``charging`` (an end) may also read ahead
+        what a ledger charge needs."""
+        ...
     def reservations(self, tenant_id: str, currency: str, call_id: str,
                      usage_id: str) -> tuple[Money, bool]:
         """What open reservations hold, and whether the call is stored (under the lock)."""

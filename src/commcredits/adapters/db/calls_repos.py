@@ -11,8 +11,9 @@ the unit of work's own DBAPI cursor (`compiled.Compiled`), in its transaction:
 - `add`, `update`, `get`: the call, a `domain.calls.Call`, with statements compiled per set
   of columns.
 
-On PostgreSQL, `control_facts` sends the tenant lock, the facts, the reservations and the
-open lots in one pipeline, and the call's writes wait for the commit (`hot_session`): see
+On PostgreSQL, `control_facts` sends the tenant lock, the facts and the reservations (and,
+for an end, which charges the ledger, the open lots and the entry's id) in one pipeline,
+and the call's writes wait for the commit (`hot_session`): see
 `docs/benchmarks.md` (call control) for what this buys.
 """
 
@@ -196,21 +197,23 @@ class SqlCalls(CursorRunner):
     # --- the hot path ---------------------------------------------------------------------
 
     def control_facts(self, tenant_id: str, key_hash: str | None, call_id: str,
-                      usage_id: str) -> CallControlFacts:
+                      usage_id: str, *, charging: bool = False) -> CallControlFacts:
         values = {"tenant_id": tenant_id, "key_hash": key_hash or "", "call_id": call_id,
                   "usage_id": usage_id}
         session = self._session
         if session is not None and session.postgres and session.clean:
-            ids = {"tenant_id": tenant_id}
-            got = session.prefetch({
+            statements = {
                 prefetched_account(tenant_id): (self._sql.lock_account, {
                     "tenant_id": tenant_id, "key_hash": key_hash or ""}),
                 "facts": (self._sql.facts, values),
                 f"reservations:{tenant_id}:{call_id}:{usage_id}": (self._sql.reservations, {
                     "tenant_id": tenant_id, "call_id": call_id, "usage_id": usage_id}),
-                prefetched_lots(tenant_id): (self._sql.open_lots, ids),
-                prefetched_entry_id(tenant_id): (self._sql.next_entry_id, {}),
-            })
+            }
+            if charging:  # an end's ledger charge: the open lots and the entry's id
+                statements[prefetched_lots(tenant_id)] = (self._sql.open_lots,
+                                                          {"tenant_id": tenant_id})
+                statements[prefetched_entry_id(tenant_id)] = (self._sql.next_entry_id, {})
+            got = session.prefetch(statements)
             session.take("facts")
             ((*row,),) = got["facts"]
         else:

@@ -4,13 +4,13 @@ One `HotSession` belongs to one unit of work, shared by its `SqlCalls` and `SqlC
 On PostgreSQL (psycopg 3) it runs the call-control transaction in two pipelines:
 
 - **read** (`prefetch`): BEGIN, the tenant's account row ``SELECT … FOR UPDATE`` (the
-  tenant lock, CALL-8), then the call's facts, the open reservations and the open lots, in
-  one pipeline: one network round trip. In READ COMMITTED every statement takes its own
-  snapshot when it starts, and the statements after the lock start once the lock is held,
-  so what they read is current under the lock, exactly as if they had been sent one by one
-  after it. The results are then served once each, to the first `SqlCredits.account(…,
-  lock=True)`, `SqlCalls.reservations`, `get`, `status` and `reserved(exclude=…)` that ask
-  for them, before anything is written.
+  tenant lock, CALL-8), then the call's facts, the open reservations and, for an end
+  (which charges), the open lots, in one pipeline: one network round trip. In READ
+  COMMITTED every statement takes its own snapshot when it starts, and the statements
+  after the lock start once the lock is held, so what they read is current under the
+  lock, exactly as if they had been sent one by one after it. The results are then served
+  once each, to the first `SqlCredits.account(…, lock=True)`, `SqlCalls.reservations`,
+  `get`, `status` and `reserved(exclude=…)` that ask for them, before anything is written.
 - **write** (`defer` + `commit`): the writes that return nothing (the call's INSERT or
   UPDATE, the account's UPDATE) wait in a queue, and go in one pipeline with the COMMIT.
   Any other statement first sends the queue (`flush`), so reads always see the writes.

@@ -16,12 +16,13 @@ account's UPDATE waits for the commit (`hot_session.HotSession`). See
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -260,13 +261,13 @@ def _hot_path(dialect: Dialect) -> _HotPath:
 
 class SqlCredits(_Repo, CursorRunner):
     def __init__(self, conn: Connection, postgres: bool,
-                 session: HotSession | None = None) -> None:
+                 session: HotSession | None = None, tally: Tally | None = None) -> None:
         super().__init__(conn)
         self.postgres = postgres
         self._hot = _hot_path(conn.dialect)
         self._cursor = None
         self._session = session
-        self.tally = Tally()  # the unit of work's own, set by `SqlUnitOfWork`
+        self.tally = tally if tally is not None else Tally()  # the unit of work's own
 
     def create_account(self, tenant_id: str, currency: str) -> None:
         self.conn.execute(insert(t.credit_accounts).values(
@@ -664,30 +665,20 @@ class SqlSubscriptions(_Repo):
         return {r.sku: int(r.quantity) for r in rows}
 
 
-class SqlUnitOfWork:
-    """One transaction; rolls back on exit unless committed."""
+R = TypeVar("R")
 
-    tenants: SqlTenants
-    credits: SqlCredits
-    invoices: SqlInvoices
-    payment_methods: SqlPaymentMethods
-    access: SqlAccess
-    audit: SqlAudit
-    subscriptions: SqlSubscriptions
-    recharge: SqlRecharge
-    outbox: SqlOutbox
-    calls: SqlCalls
-    directory: SqlDirectory
-    numbers: SqlNumbers
-    pools: SqlPools
-    postpaid: SqlPostpaid
-    rates: SqlRates
-    reports: SqlReports
-    insight: SqlInsight
-    cdr_batch: SqlCdrBatch
-    web: SqlWebAccess
-    guard: SqlGuard
-    planning: SqlPlanning
+
+def _repo(make: Callable[[SqlUnitOfWork], R]) -> cached_property[R]:
+    """A repository of the unit of work, made by ``make`` when first asked for."""
+    return cached_property(make)
+
+
+class SqlUnitOfWork:
+    """One transaction; rolls back on exit unless committed.
+
+    Its repositories are made on first use (`functools.cached_property`), not all ~20 on
+    entry: a call-control request uses three of them (docs/decisions.md). Each is made at
+    most once per transaction, on this transaction's connection, and forgotten on exit."""
 
     def __init__(
         self, engine: Engine, *, readonly: bool = False, simulated_clock: bool = False,
@@ -695,6 +686,7 @@ class SqlUnitOfWork:
         self.engine = engine
         self.readonly = readonly
         self.simulated_clock = simulated_clock
+        self.postgres = engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
         self._committed = False
         self._time_token: Token[datetime | None] | None = None
@@ -711,34 +703,41 @@ class SqlUnitOfWork:
         if self.simulated_clock:
             # SIM-2: the simulated time of this transaction comes from this transaction.
             self._time_token = TRANSACTION_TIME.set(transaction_now(conn))
-        postgres = self.engine.dialect.name == "postgresql"
-        self._hot_session = HotSession(conn, postgres)
-        if postgres:
+        self._hot_session = HotSession(conn, self.postgres)
+        if self.postgres:
             conn.info[INFO_KEY] = self._hot_session  # for `engine.flush_hot_session`
-        self.tenants = SqlTenants(conn)
-        self.credits = SqlCredits(conn, postgres, self._hot_session)
-        self.credits.tally = self.tally
-        self.invoices = SqlInvoices(conn)
-        self.payment_methods = SqlPaymentMethods(conn)
-        self.access = SqlAccess(conn)
-        self.audit = SqlAudit(conn)
-        self.subscriptions = SqlSubscriptions(conn)
-        self.recharge = SqlRecharge(conn, self.tally)
-        self.outbox = SqlOutbox(conn, self.tally)
-        self.calls = SqlCalls(conn, self._hot_session)
-        self.directory = SqlDirectory(conn)
-        self.numbers = SqlNumbers(conn)
-        self.pools = SqlPools(conn)
-        self.postpaid = SqlPostpaid(conn)
-        self.rates = SqlRates(conn)
-        self.reports = SqlReports(conn)
-        self.insight = SqlInsight(conn)
-        self.cdr_batch = SqlCdrBatch(conn, self.tally, self._hot_session,
-                                     self.credits.defer_batch_entry)
-        self.web = SqlWebAccess(conn)
-        self.guard = SqlGuard(conn)
-        self.planning = SqlPlanning(conn)
         return self
+
+    @property
+    def conn(self) -> Connection:
+        """This transaction's connection (only between enter and exit)."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    tenants = _repo(lambda uow: SqlTenants(uow.conn))
+    credits = _repo(lambda uow: SqlCredits(uow.conn, uow.postgres, uow._hot_session,
+                                           uow.tally))
+    invoices = _repo(lambda uow: SqlInvoices(uow.conn))
+    payment_methods = _repo(lambda uow: SqlPaymentMethods(uow.conn))
+    access = _repo(lambda uow: SqlAccess(uow.conn))
+    audit = _repo(lambda uow: SqlAudit(uow.conn))
+    subscriptions = _repo(lambda uow: SqlSubscriptions(uow.conn))
+    recharge = _repo(lambda uow: SqlRecharge(uow.conn, uow.tally))
+    outbox = _repo(lambda uow: SqlOutbox(uow.conn, uow.tally))
+    calls = _repo(lambda uow: SqlCalls(uow.conn, uow._hot_session))
+    directory = _repo(lambda uow: SqlDirectory(uow.conn))
+    numbers = _repo(lambda uow: SqlNumbers(uow.conn))
+    pools = _repo(lambda uow: SqlPools(uow.conn))
+    postpaid = _repo(lambda uow: SqlPostpaid(uow.conn))
+    rates = _repo(lambda uow: SqlRates(uow.conn))
+    reports = _repo(lambda uow: SqlReports(uow.conn))
+    insight = _repo(lambda uow: SqlInsight(uow.conn))
+    cdr_batch = _repo(lambda uow: SqlCdrBatch(uow.conn, uow.tally, uow._hot_session,
+                                              uow.credits.defer_batch_entry))
+    web = _repo(lambda uow: SqlWebAccess(uow.conn))
+    guard = _repo(lambda uow: SqlGuard(uow.conn))
+    planning = _repo(lambda uow: SqlPlanning(uow.conn))
 
     def commit(self) -> None:
         assert self._conn is not None
@@ -752,9 +751,12 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._conn is not None
+        made = self.__dict__
         try:
-            self.credits.close()
-            self.calls.close()
+            if "credits" in made:
+                self.credits.close()
+            if "calls" in made:
+                self.calls.close()
             self._hot_session.close()
             self._conn.info.pop(INFO_KEY, None)
             if not self._committed:
@@ -764,8 +766,14 @@ class SqlUnitOfWork:
             if self._time_token is not None:
                 TRANSACTION_TIME.reset(self._time_token)
                 self._time_token = None
+            for name in _REPOSITORIES:  # made on this connection: never reused after it
+                made.pop(name, None)
             self._conn.close()
             self._conn = None
+
+
+_REPOSITORIES = tuple(name for name, value in vars(SqlUnitOfWork).items()
+                      if isinstance(value, cached_property))
 
 
 class SqlUnitOfWorkFactory:

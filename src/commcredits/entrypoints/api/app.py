@@ -83,6 +83,7 @@ def create_app(runtime: Runtime, *, background_jobs: bool = False) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # framing refused, CSP (entrypoints/web/security.py)
     app.add_middleware(Observe)  # OPS-1, OPS-4: request id, metrics, the JSON access line
     redact_access_log()  # no one-time sign-in token in uvicorn's access log
+    app.include_router(routes_calls.control)  # the hot path, tried first by routing
     app.include_router(router)
     app.include_router(routes_directory.router)
     app.include_router(routes_postpaid.router)

@@ -2,6 +2,9 @@
 
 The three call-control routes are the hot path of real-time call control:
 
+- they are `CallControlRoute`s (call_route.py): declared to FastAPI as any route, so
+  `/openapi.json` documents them, but answered by a handler that skips FastAPI's dependency
+  solving, with the same validation errors in the same order (401, then 403/404, then 422);
 - they hand the bearer key to the service, which authenticates it in the request's own
   transaction (one statement with the call's other facts) instead of a separate one through
   `deps.get_principal`: the same answers, one transaction fewer;
@@ -20,39 +23,28 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, Header, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from commcredits.adapters.metrics import CALL_DECISIONS, count_cdrs
-from commcredits.domain.errors import Unauthenticated
 from commcredits.entrypoints.api.bodies import Authorize, End, Update, csv_body
-from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep, bearer_key
+from commcredits.entrypoints.api.call_route import KeyDep, call_control_router
+from commcredits.entrypoints.api.deps import CallControlDep, ServicesDep
 from commcredits.entrypoints.api.routing import api_router
 from commcredits.services import calls, cdrs
 from commcredits.services.context import Services
 
+# authorize, update and end: answered by `CallControlRoute` (call_route.py); included first,
+# so that routing tries them before the rest of the API's routes.
+control = call_control_router(tags=["call control"])
 router = api_router(tags=["call control"])
 SPOOL_BYTES = 1024 * 1024  # a CDR upload's bytes held in memory before it spills to disk
 Json = dict[str, Any]
 
-
-def get_api_key(authorization: Annotated[str | None, Header()] = None) -> calls.ApiKey:
-    """The bearer key, as `deps.get_principal` reads it, not yet checked. A request with no
-    key at all is refused here (401), before its body is validated; the key itself is
-    checked by the service, in the request's one transaction."""
-    key = bearer_key(authorization)
-    if not key:
-        raise Unauthenticated(
-            "UNAUTHENTICATED", "Send an API key as 'Authorization: Bearer <key>'.",
-        )
-    return calls.ApiKey(key)
-
-
-KeyDep = Annotated[calls.ApiKey, Depends(get_api_key)]
 
 # Enough threads for every call in flight to wait on its tenant's lock at once (as anyio's
 # default pool of 40 for sync routes); made on first use, never at import time.
@@ -83,7 +75,7 @@ async def _run(fn: Callable[..., Json], *args: Any) -> JSONResponse:
     return OrjsonResponse(await loop.run_in_executor(_pool(), functools.partial(fn, *args)))
 
 
-@router.post("/tenants/{tid}/calls/authorize", response_model=None)
+@control.post("/tenants/{tid}/calls/authorize", response_model=None)
 async def authorize(tid: str, body: Authorize, svc: ServicesDep, who: KeyDep) -> JSONResponse:
     return await _run(_counted_authorize, svc, who, tid, body.model_dump())
 
@@ -95,13 +87,13 @@ def _counted_authorize(svc: Services, who: calls.ApiKey, tid: str, body: Json) -
     return reply
 
 
-@router.post("/tenants/{tid}/calls/{call_id}/update", response_model=None)
+@control.post("/tenants/{tid}/calls/{call_id}/update", response_model=None)
 async def update(tid: str, call_id: str, body: Update, svc: ServicesDep,
                  who: KeyDep) -> JSONResponse:
     return await _run(calls.update, svc, who, tid, call_id, body.used_seconds)
 
 
-@router.post("/tenants/{tid}/calls/{call_id}/end", response_model=None)
+@control.post("/tenants/{tid}/calls/{call_id}/end", response_model=None)
 async def end(tid: str, call_id: str, body: End, svc: ServicesDep,
               who: KeyDep) -> JSONResponse:
     return await _run(calls.end, svc, who, tid, call_id, body.duration_seconds)

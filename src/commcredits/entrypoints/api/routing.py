@@ -13,6 +13,8 @@ never binary floats (FUND-9), and a body that is not JSON is reported by body va
 
 from __future__ import annotations
 
+import email.message
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -40,15 +42,34 @@ class DecimalJsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = json.loads(body, parse_float=Decimal)
-            except json.JSONDecodeError as exc:
-                self._json = Malformed(f"not valid JSON ({exc.msg} at position {exc.pos})")
-            except (ValueError, RecursionError):
-                self._json = Malformed("not JSON this service reads (too long a number or "
-                                       "too deeply nested)")
+            self._json = decimal_json(await self.body())
         return self._json
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # `json.loads` would make one per call
+
+
+def decimal_json(body: bytes) -> Any:
+    """The body's JSON with fractions as `Decimal`, or `Malformed` saying why it is not
+    (bytes decoded as `json.loads` decodes them)."""
+    try:
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    except json.JSONDecodeError as exc:
+        return Malformed(f"not valid JSON ({exc.msg} at position {exc.pos})")
+    except (ValueError, RecursionError):
+        return Malformed("not JSON this service reads (too long a number or too deeply "
+                         "nested)")
+
+
+@functools.lru_cache(maxsize=64)
+def is_json_type(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this ``Content-Type`` as JSON (``application/json``
+    or ``application/*+json``), parsed as FastAPI parses it; cached, as clients send a few."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json"))
 
 
 class DecimalJsonRoute(APIRoute):

@@ -32,7 +32,7 @@ from commcredits.domain.tenants import TENANT_ID_LENGTH
 from commcredits.domain.text import bad_text_refusal, find_bad_text, text_problem
 from commcredits.entrypoints.api import errors
 from commcredits.entrypoints.api.graph_odata import graph_refusal
-from commcredits.entrypoints.api.operations import operation_for, operations
+from commcredits.entrypoints.api.operations import matching, operation_for
 from commcredits.services.auth import authenticate, tenant_not_found
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -95,8 +95,8 @@ def _tenant_problem(scope: Scope) -> NotFound | None:
 def _reads_json(scope: Scope) -> bool:
     """Whether the API operation of this request reads its body as JSON (uploads do not:
     their one reader checks them, by line)."""
-    matching = [op for op in operations(scope.get("app")) if op.pattern.match(scope["path"])]
-    return not matching or any(scope["method"] in op.json_methods for op in matching)
+    found = matching(scope.get("app"), scope["path"])
+    return not found or any(scope["method"] in op.json_methods for op in found)
 
 
 def _query_problem(scope: Scope) -> InvalidInput | None:
