@@ -64,8 +64,8 @@ ROUTES = [
     ("user_in", "US", "United States", True, "user", 0, 0),
     ("user_in", "US", "United States", True, "toll_free", 0, 19_000),
     ("conf_out", "FR", "France", False, None, 0, 35_000),
-    ("aa_in", "US", "United States", True, "service", 0, 0),
-    ("cq_in", "US", "United States", True, "service", 0, 0),
+    ("ucap_in", "US", "United States", True, "service", 0, 0),
+    ("dr_in", "US", "United States", True, "service", 0, 0),
 ]
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime is stored on SQLite (naive UTC)
 
@@ -116,16 +116,12 @@ def call_rows(tenant_id: str, n: int, rnd: random.Random,
         call_id = str(uuid.UUID(int=rnd.getrandbits(128)))
         funding = "credits" if charge else "pool"
         capability = "MCOPSTN1" if not inbound else None
-        rate = {"per_minute": f"{per_min / 1e6:.4f}", "connection_fee": f"{fee / 1e6:.2f}"}
         rows.append((
             uuid.UUID(int=rnd.getrandbits(128)).hex, tenant_id, call_id, call_id,
             "cdr" if rnd.random() < 0.1 else "live", "ended", call_type, oid, upn, name, "US",
             caller, callee, None, ntype, domestic, dest, country if not inbound else None,
             _t(start), _t(end), duration, funding, capability, None, None, None, "USD", 0,
-            3600, 600, duration, _t(end), fee, charge, None,
-            json.dumps({"reply": {"decision": "allow", "reason": "OK", "funding": funding,
-                                  "capability": capability, "max_seconds": 3600,
-                                  "grant_seconds": 600}, "rate": rate}),
+            3600, 600, duration, _t(end), fee, charge, None, None, None, None,
         ))
     return rows
 
@@ -135,8 +131,8 @@ INSERT = (
     "user_object_id, upn, display_name, user_location, caller, callee, conference_id, "
     "number_type, domestic, destination_name, external_country, start_at, end_at, duration, "
     "funding, capability, pool_key, pool_minutes, rate_id, currency, reserved, max_seconds, "
-    "granted_seconds, used_seconds, last_update_at, connection_fee, charge, entry_id, decision) "
-    "VALUES (" + ", ".join(["?"] * 36) + ")"
+    "granted_seconds, used_seconds, last_update_at, connection_fee, charge, entry_id, reason, "
+    "message, guard_seconds) VALUES (" + ", ".join(["?"] * 38) + ")"
 )
 
 

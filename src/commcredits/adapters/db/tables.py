@@ -430,6 +430,10 @@ rates = Table(
     Column("effective_to", UTCDateTime, nullable=True),
 )
 
+# The open calls (authorized, active), written the same in the partial index and in the
+# queries that use it: SQLite uses a partial index only for a query with the same term.
+OPEN_CALL = text("status IN ('authorized', 'active')")
+
 calls = Table(
     "calls", metadata,
     Column("id", String(32), nullable=False),
@@ -467,8 +471,12 @@ calls = Table(
     Column("connection_fee", MicroAmount, nullable=True),
     Column("charge", MicroAmount, nullable=True),
     Column("entry_id", BigInteger, nullable=True),
-    Column("decision", JSON, nullable=False),
-    Index("ix_calls_tenant_open", "tenant_id", "status"),
+    Column("reason", String(32), nullable=True),  # a denial's code (None: allowed)
+    Column("message", String(200), nullable=True),  # a denial's message
+    Column("guard_seconds", Integer, nullable=True),  # the spend guard's cap (GUARD-1)
+    # Open calls only (CALL-8's reservations, expiry): finished calls are not in it.
+    Index("ix_calls_tenant_open", "tenant_id", "last_update_at",
+          sqlite_where=OPEN_CALL, postgresql_where=OPEN_CALL),
     Index("ix_calls_tenant_start", "tenant_id", "start_at"),
     Index("ix_calls_entry_id", "entry_id"),  # the entry that paid the call (FUND-10)
     UniqueConstraint("tenant_id", "call_id", "usage_id", name="uq_calls_tenant_call_usage"),
