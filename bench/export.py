@@ -61,11 +61,11 @@ ROUTES = [
     ("user_out", "GB", "United Kingdom", False, None, 0, 25_000),
     ("user_out", "MX", "Mexico - Mobile", False, None, 10_000, 90_000),
     ("user_out", "DE", "Germany", False, None, 0, 30_000),
-    ("user_in", "US", "United States", True, "user", 0, 0),
+    ("user_in", "US", "United States", True, "fixed", 0, 0),
     ("user_in", "US", "United States", True, "toll_free", 0, 19_000),
     ("conf_out", "FR", "France", False, None, 0, 35_000),
-    ("ucap_in", "US", "United States", True, "service", 0, 0),
-    ("dr_in", "US", "United States", True, "service", 0, 0),
+    ("ucap_in", "US", "United States", True, "fixed", 0, 0),
+    ("dr_in", "US", "United States", True, "mobile", 0, 0),
 ]
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime is stored on SQLite (naive UTC)
 
@@ -98,6 +98,9 @@ def prepare(path: Path) -> tuple[str, str]:
 
 def call_rows(tenant_id: str, n: int, rnd: random.Random,
               users: int = 2000) -> list[tuple[object, ...]]:
+    from commcredits.adapters.db.codes import CALL_CODES
+
+    code = CALL_CODES  # the enums are stored as SMALLINT codes (migration 0012)
     people = [(str(uuid.UUID(int=(u + 1) << 64)), f"user{u}@contoso.com",
                f"User {u}", f"+1206555{u:04d}") for u in range(users)]
     span = (NOW - FIRST).total_seconds()
@@ -118,9 +121,11 @@ def call_rows(tenant_id: str, n: int, rnd: random.Random,
         capability = "MCOPSTN1" if not inbound else None
         rows.append((
             uuid.UUID(int=rnd.getrandbits(128)).hex, tenant_id, call_id, call_id,
-            "cdr" if rnd.random() < 0.1 else "live", "ended", call_type, oid, upn, name, "US",
-            caller, callee, None, ntype, domestic, dest, country if not inbound else None,
-            _t(start), _t(end), duration, funding, capability, None, None, None, "USD", 0,
+            code["source"]["cdr" if rnd.random() < 0.1 else "live"], code["status"]["ended"],
+            code["call_type"][call_type], oid, upn, name, "US", caller, callee, None,
+            code["number_type"][ntype] if ntype else None, domestic, dest,
+            country if not inbound else None, _t(start), _t(end), duration,
+            code["funding"][funding], capability, None, None, None, "USD", 0,
             3600, 600, duration, _t(end), fee, charge, None, None, None, None,
         ))
     return rows
@@ -169,7 +174,7 @@ BASELINE_SQL = (
     "SELECT id, usage_id, call_id, conference_id, user_location, user_object_id, upn, "
     "display_name, caller, call_type, callee, number_type, domestic, destination_name, "
     "external_country, start_at, end_at, duration, connection_fee, charge, currency, "
-    "capability, source FROM calls WHERE tenant_id = ? AND status IN ('ended', 'expired') "
+    "capability, source FROM calls WHERE tenant_id = ? AND status IN (3, 4) "  # ended, expired
     "AND start_at >= ? AND start_at < ? ORDER BY start_at, id"
 )
 

@@ -1,5 +1,5 @@
 """Migration 0012 carries every call over to the narrow ``calls`` (CDR-2, FUND-10, DIST-1,
-CALL-9, RATE-3, GUARD-1), on SQLite and PostgreSQL.
+CALL-9, RATE-3, GUARD-1), on SQLite and PostgreSQL: no JSON, the enums as SMALLINT codes.
 
 A database is taken down to 0011 and filled with calls as 0011's code stored them (a JSON
 ``decision`` per row with the authorize reply, a copy of the rate and the guard's cap):
@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import JSON, Engine, inspect, text
+from sqlalchemy import JSON, Engine, SmallInteger, inspect, text
 from sqlalchemy import column as col
 from sqlalchemy import table as tbl
 
 from commcredits.adapters.db import citus
+from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.codes import CALL_CODES
 from commcredits.adapters.db.migrate import alembic_config, upgrade
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 from commcredits.domain.rating import Rate
@@ -136,7 +138,7 @@ def _old_calls(tid: str, gb: tuple[int, Rate], us: tuple[int, Rate]) -> list[dic
     rows.append(r)
     # a free inbound call: no rate
     r = _row(tid, 6, status="ended", call_type="user_in", caller="+447400123456",
-             callee="+12065550100", number_type="user", funding="free", capability="MCOEV",
+             callee="+12065550100", number_type="fixed", funding="free", capability="MCOEV",
              duration=60, used_seconds=60, end_at=utc(2026, 1, 15, 8, 7))
     r["decision"] = {"reply": _allow(r["id"], "free", "MCOEV", None, None), "rate": None}
     rows.append(r)
@@ -197,9 +199,20 @@ def test_migration_0012_carries_every_call_over(svc: Services, engine: Engine) -
         conn.execute(CALLS_0011.insert(), old)
     upgrade(engine)
 
-    columns = {c["name"] for c in inspect(engine).get_columns("calls")}
+    columns = {c["name"]: c for c in inspect(engine).get_columns("calls")}
     assert "decision" not in columns
-    assert {"reason", "message", "guard_seconds"} <= columns
+    assert {"reason", "message", "guard_seconds"} <= set(columns)
+    for name in CALL_CODES:  # the enums as SMALLINT codes
+        assert isinstance(columns[name]["type"], SmallInteger), (name, columns[name]["type"])
+    with engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT call_id, source, status, call_type, funding, number_type FROM calls "
+            "ORDER BY call_id")).all()
+    assert [tuple(r) for r in stored] == [  # codes.py: the one table of codes
+        ("c1", 1, 1, 1, 2, 2), ("c2", 1, 2, 1, 2, 2), ("c3", 1, 3, 1, 1, 1),
+        ("c4", 1, 4, 1, 2, 2), ("c5", 1, 5, 1, None, 2), ("c6", 1, 3, 15, 4, 1),
+        ("c7", 2, 3, 1, 2, 2),
+    ]
     with svc.uow(readonly=True) as uow:
         got = {r["call_id"]: uow.calls.get(tid, r["call_id"], r["usage_id"]) for r in old}
         rate_of = {r["call_id"]: svc.rate_book.rate(uow, r["rate_id"]) for r in old}
@@ -240,14 +253,16 @@ def test_migration_0012_indexes_only_open_calls(svc: Services, engine: Engine) -
         if engine.dialect.name == "sqlite":
             sql = conn.execute(text("SELECT sql FROM sqlite_master "
                                     "WHERE name = 'ix_calls_tenant_open'")).scalar_one()
+            assert sql.endswith(f"WHERE {t.OPEN_CALL.text}"), sql
             plan = " ".join(str(r[-1]) for r in conn.execute(text(
                 "EXPLAIN QUERY PLAN SELECT sum(reserved) FROM calls WHERE tenant_id = :t "
-                "AND status IN ('authorized', 'active')"), {"t": tid}))
+                f"AND {t.OPEN_CALL.text}"), {"t": tid}))
             assert "ix_calls_tenant_open" in plan, plan
         else:
             sql = conn.execute(text("SELECT indexdef FROM pg_indexes "
                                     "WHERE indexname = 'ix_calls_tenant_open'")).scalar_one()
-        assert "WHERE" in sql and "authorized" in sql and "active" in sql, sql
+            assert "WHERE (status = ANY (ARRAY[1, 2]))" in sql, sql
+    assert t.OPEN_CALL.text == "status IN (1, 2)"  # authorized, active (codes.STATUS)
     with svc.uow(readonly=True) as uow:
         held = uow.calls.reserved(tid, "USD")
     assert held.amount == Decimal("1.56")  # 0.36 + 1.20: the two open calls
@@ -255,18 +270,25 @@ def test_migration_0012_indexes_only_open_calls(svc: Services, engine: Engine) -
 
 
 @pytest.mark.rule("RATE-3")
-def test_migration_0012_refuses_a_rate_it_would_lose(svc: Services, engine: Engine) -> None:
-    """A row whose JSON holds a rate but has no ``rate_id`` stops the migration before any
-    change: the database stays at 0011 with its JSON."""
+@pytest.mark.rule("CDR-2")
+@pytest.mark.parametrize(("change", "refusal"), [
+    ({"rate_id": None}, "no rate_id"),
+    ({"call_type": "aa_in"}, r"calls.call_type holds values without a code: \['aa_in'\]"),
+    ({"number_type": "service"}, r"calls.number_type .* \['service'\]"),
+])
+def test_migration_0012_refuses_what_it_would_lose(
+    svc: Services, engine: Engine, change: dict[str, Any], refusal: str,
+) -> None:
+    """A row whose JSON holds a rate but has no ``rate_id``, or a value without a code,
+    stops the migration before any change: the database stays at 0011 with its JSON."""
     _skip_on_citus(engine)
     tid = make_tenant(svc)
     sample = _sample_rates(svc)
     _down_to_0011(engine)
-    lost = _old_calls(tid, sample["gb"], sample["us"])[3]
-    lost["rate_id"] = None
+    lost = {**_old_calls(tid, sample["gb"], sample["us"])[3], **change}
     with engine.begin() as conn:
         conn.execute(CALLS_0011.insert(), [lost])
-    with pytest.raises(RuntimeError, match="no rate_id"):
+    with pytest.raises(RuntimeError, match=refusal):
         upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() \

@@ -4,8 +4,10 @@
   is dropped. The rate is ``rate_id`` (rows of ``rates`` are never changed); the reply is
   rebuilt from the row's columns, with a denial's ``reason`` code and ``message`` in two
   columns of their own; the spend guard's cap is ``guard_seconds``.
+- ``source``, ``status``, ``call_type``, ``funding`` and ``number_type`` become SMALLINT
+  codes (`adapters.db.codes`); a value without a code stops the migration before any change.
 - ``ix_calls_tenant_open`` indexed every call by (tenant, status); it now holds the open
-  calls only (a partial index, ``WHERE status IN ('authorized', 'active')``), by tenant and
+  calls only (a partial index, ``WHERE status IN (<authorized>, <active>)``), by tenant and
   last update (reservations, CALL-8; expiry, CALL-7).
 
 Data is carried over: each row's denial and cap come out of its JSON before the column
@@ -26,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from commcredits.adapters.db.codes import CALL_CODES, open_call_clause
 from commcredits.adapters.db.types import UTCDateTime, from_micros
 
 revision: str = '0012'
@@ -33,7 +36,7 @@ down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OPEN = sa.text("status IN ('authorized', 'active')")
+OPEN = open_call_clause()
 _CHUNK = 5_000
 GRANT_SECONDS = 300  # `domain.authorization.GRANT_SECONDS` when 0012 was written
 
@@ -49,9 +52,32 @@ def _decode(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _quoted(value: object) -> str:
+    """A value of `CALL_CODES` (a str enum's value, or its code) as an SQL string literal:
+    the codes go in as text first, then the column's new type reads them."""
+    return f"'{value!s}'"
+
+
+def _case(column: str, pairs: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN {old} THEN {new}" for old, new in pairs.items())
+    return f"CASE {column} {whens} END"
+
+
+def _check_codes(bind: sa.Connection) -> None:
+    """Every stored value has a code; else nothing changes and the values are named."""
+    for column, codes in CALL_CODES.items():
+        found = bind.execute(sa.text(f"SELECT DISTINCT {column} FROM calls "  # noqa: S608
+                                     f"WHERE {column} IS NOT NULL")).scalars().all()
+        unknown = sorted(str(v) for v in found if v not in codes)
+        if unknown:
+            raise RuntimeError(f"calls.{column} holds values without a code: {unknown}; "
+                               "0012 would lose them. Nothing was changed.")
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     sqlite = bind.dialect.name == "sqlite"
+    _check_codes(bind)
     calls = _calls(sa.column('decision', sa.JSON), sa.column('reason'), sa.column('message'),
                    sa.column('guard_seconds'))
     text_of = sa.cast(calls.c.decision, sa.Text)
@@ -92,9 +118,17 @@ def upgrade() -> None:
                 guard_seconds=sa.bindparam("g"))
     for lo in range(0, len(updates), _CHUNK):
         bind.execute(write, updates[lo:lo + _CHUNK])
+    op.drop_index('ix_calls_tenant_open', 'calls')
+    # The codes, as text in the old columns; the new types take them as numbers (one copy
+    # of the table on SQLite, ``USING`` on PostgreSQL).
+    op.execute("UPDATE calls SET " + ", ".join(  # noqa: S608
+        f"{column} = {_case(column, {_quoted(v): _quoted(c) for v, c in codes.items()})}"
+        for column, codes in CALL_CODES.items()))
     with op.batch_alter_table('calls') as batch_op:
-        batch_op.drop_index('ix_calls_tenant_open')
         batch_op.drop_column('decision')
+        for column in CALL_CODES:
+            batch_op.alter_column(column, type_=sa.SmallInteger(),
+                                  postgresql_using=f"CAST({column} AS SMALLINT)")
     op.create_index('ix_calls_tenant_open', 'calls', ['tenant_id', 'last_update_at'],
                     sqlite_where=OPEN, postgresql_where=OPEN)
 
@@ -136,8 +170,15 @@ def downgrade() -> None:
     if sqlite:
         op.execute("PRAGMA defer_foreign_keys = ON")
     op.drop_index('ix_calls_tenant_open', 'calls')
+    lengths = {"source": 8, "status": 16, "call_type": 32, "funding": 16, "number_type": 16}
     with op.batch_alter_table('calls') as batch_op:
         batch_op.add_column(sa.Column('decision', sa.JSON(), nullable=True))
+        for column, length in lengths.items():
+            batch_op.alter_column(column, type_=sa.String(length=length),
+                                  postgresql_using=f"CAST({column} AS VARCHAR({length}))")
+    op.execute("UPDATE calls SET " + ", ".join(  # noqa: S608
+        f"{column} = {_case(column, {_quoted(c): _quoted(v) for v, c in codes.items()})}"
+        for column, codes in CALL_CODES.items()))
     calls = _calls(*(sa.column(c) for c in (
         'source', 'funding', 'capability', 'max_seconds', 'reason', 'message',
         'guard_seconds')), sa.column('decision', sa.JSON))
