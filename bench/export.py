@@ -61,11 +61,11 @@ ROUTES = [
     ("user_out", "GB", "United Kingdom", False, None, 0, 25_000),
     ("user_out", "MX", "Mexico - Mobile", False, None, 10_000, 90_000),
     ("user_out", "DE", "Germany", False, None, 0, 30_000),
-    ("user_in", "US", "United States", True, "user", 0, 0),
+    ("user_in", "US", "United States", True, "fixed", 0, 0),
     ("user_in", "US", "United States", True, "toll_free", 0, 19_000),
     ("conf_out", "FR", "France", False, None, 0, 35_000),
-    ("aa_in", "US", "United States", True, "service", 0, 0),
-    ("cq_in", "US", "United States", True, "service", 0, 0),
+    ("ucap_in", "US", "United States", True, "fixed", 0, 0),
+    ("dr_in", "US", "United States", True, "mobile", 0, 0),
 ]
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime is stored on SQLite (naive UTC)
 
@@ -98,6 +98,9 @@ def prepare(path: Path) -> tuple[str, str]:
 
 def call_rows(tenant_id: str, n: int, rnd: random.Random,
               users: int = 2000) -> list[tuple[object, ...]]:
+    from commcredits.adapters.db.codes import CALL_CODES
+
+    code = CALL_CODES  # the enums are stored as SMALLINT codes (migration 0012)
     people = [(str(uuid.UUID(int=(u + 1) << 64)), f"user{u}@contoso.com",
                f"User {u}", f"+1206555{u:04d}") for u in range(users)]
     span = (NOW - FIRST).total_seconds()
@@ -116,16 +119,14 @@ def call_rows(tenant_id: str, n: int, rnd: random.Random,
         call_id = str(uuid.UUID(int=rnd.getrandbits(128)))
         funding = "credits" if charge else "pool"
         capability = "MCOPSTN1" if not inbound else None
-        rate = {"per_minute": f"{per_min / 1e6:.4f}", "connection_fee": f"{fee / 1e6:.2f}"}
         rows.append((
             uuid.UUID(int=rnd.getrandbits(128)).hex, tenant_id, call_id, call_id,
-            "cdr" if rnd.random() < 0.1 else "live", "ended", call_type, oid, upn, name, "US",
-            caller, callee, None, ntype, domestic, dest, country if not inbound else None,
-            _t(start), _t(end), duration, funding, capability, None, None, None, "USD", 0,
-            3600, 600, duration, _t(end), fee, charge, None,
-            json.dumps({"reply": {"decision": "allow", "reason": "OK", "funding": funding,
-                                  "capability": capability, "max_seconds": 3600,
-                                  "grant_seconds": 600}, "rate": rate}),
+            code["source"]["cdr" if rnd.random() < 0.1 else "live"], code["status"]["ended"],
+            code["call_type"][call_type], oid, upn, name, "US", caller, callee, None,
+            code["number_type"][ntype] if ntype else None, domestic, dest,
+            country if not inbound else None, _t(start), _t(end), duration,
+            code["funding"][funding], capability, None, None, None, "USD", 0,
+            3600, 600, duration, _t(end), fee, charge, None, None, None, None,
         ))
     return rows
 
@@ -135,8 +136,8 @@ INSERT = (
     "user_object_id, upn, display_name, user_location, caller, callee, conference_id, "
     "number_type, domestic, destination_name, external_country, start_at, end_at, duration, "
     "funding, capability, pool_key, pool_minutes, rate_id, currency, reserved, max_seconds, "
-    "granted_seconds, used_seconds, last_update_at, connection_fee, charge, entry_id, decision) "
-    "VALUES (" + ", ".join(["?"] * 36) + ")"
+    "granted_seconds, used_seconds, last_update_at, connection_fee, charge, entry_id, reason, "
+    "message, guard_seconds) VALUES (" + ", ".join(["?"] * 38) + ")"
 )
 
 
@@ -173,7 +174,7 @@ BASELINE_SQL = (
     "SELECT id, usage_id, call_id, conference_id, user_location, user_object_id, upn, "
     "display_name, caller, call_type, callee, number_type, domestic, destination_name, "
     "external_country, start_at, end_at, duration, connection_fee, charge, currency, "
-    "capability, source FROM calls WHERE tenant_id = ? AND status IN ('ended', 'expired') "
+    "capability, source FROM calls WHERE tenant_id = ? AND status IN (3, 4) "  # ended, expired
     "AND start_at >= ? AND start_at < ? ORDER BY start_at, id"
 )
 

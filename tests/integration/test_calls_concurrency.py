@@ -60,7 +60,7 @@ def _worker(url: str, tid: str, now: datetime, worker: int, replay: bool,
         with rt.engine.connect() as conn:  # one statement: one consistent snapshot
             reserved, balance = conn.execute(text(
                 "SELECT (SELECT COALESCE(SUM(reserved), 0) FROM calls WHERE tenant_id = :t "
-                "AND status IN ('authorized', 'active')), "
+                f"AND {t.OPEN_CALL.text}), "  # the open calls' codes
                 "(SELECT balance FROM credit_accounts WHERE tenant_id = :t)"), {"t": tid}).one()
         if int(reserved) > max(0, int(balance)):
             violations += 1

@@ -23,7 +23,6 @@ paid when it was queued.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from bisect import bisect_right
@@ -174,8 +173,6 @@ def snapshot(engine: Engine, tid: str) -> dict[str, Any]:
             out["user_object_id"] = upn.get(r.user_object_id)
             # Which entry paid the call differs by design (FUND-10); that one did is kept.
             out["entry_id"] = r.entry_id in entry_no if r.entry_id is not None else None
-            decision = r.decision if isinstance(r.decision, dict) else json.loads(r.decision)
-            out["decision"] = json.loads(clean(json.dumps(decision)))
             return out
 
         # A recharge's cause: how many charged calls had been paid by then (entries are

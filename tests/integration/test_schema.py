@@ -173,7 +173,7 @@ def test_migration_0008_links_charged_calls_to_their_entries_by_key(
                 callee="+12025550123", start_at=utc(2026, 1, 15, 8, n), duration=60,
                 currency="USD", reserved=Decimal(0), used_seconds=60,
                 last_update_at=utc(2026, 1, 15, 9), charge=Decimal(f"0.{n}0"),
-                entry_id=entry, decision={}))
+                entry_id=entry))
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

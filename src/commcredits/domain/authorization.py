@@ -81,6 +81,13 @@ def _grant(max_secs: int | None) -> int | None:
     return GRANT_SECONDS if max_secs is None else min(GRANT_SECONDS, max_secs)
 
 
+def first_grant(funding: Funding, max_secs: int | None) -> int | None:
+    """The first grant of an allowed call (CALL-1): none for a free call, else up to
+    `GRANT_SECONDS` within its maximum. What `decide` (and the guard's cap) grant, so a
+    stored call's answer is rebuilt from its funding and maximum (CALL-9)."""
+    return None if funding is Funding.FREE else _grant(max_secs)
+
+
 def _credit_seconds(facts: CallFacts) -> int:
     if facts.rate is None or facts.available is None or not facts.available.is_positive():
         return 0

@@ -1,7 +1,8 @@
 """A call and its life (CALL-1, CALL-7, CALL-9): `CallType`, `CallStatus`, `CallSource` and
 the frozen `Call`, whose transitions return a new `Call` or refuse with a stable code.
 
-The enum values are the strings the ``calls`` table has always stored, so no data changes.
+The database stores the enums as small integer codes; the mapping is the adapter's
+(`adapters.db.codes`).
 
 Life of a call::
 
@@ -25,9 +26,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from commcredits.domain.authorization import Funding
 from commcredits.domain.errors import Conflict
-from commcredits.domain.money import Money
-from commcredits.domain.rating import Direction, NumberType, Rate
+from commcredits.domain.pools import parse_pool_key
 
 
 class CallStatus(StrEnum):
@@ -187,7 +188,9 @@ class Call:
     connection_fee: Decimal | None
     charge: Decimal | None
     entry_id: int | None
-    decision: dict[str, Any]
+    reason: str | None  # why authorization denied the call (None: allowed)
+    message: str | None  # the denial's message, as the platform was told it
+    guard_seconds: int | None  # the spend guard's cap on the call's grants (GUARD-1)
 
     # The columns each transition writes (the repository's update statements are compiled
     # per column set).
@@ -216,16 +219,21 @@ class Call:
                 self.funding, self.capability, self.pool_key, self.pool_minutes,
                 self.rate_id, self.currency, self.reserved, self.max_seconds,
                 self.granted_seconds, self.used_seconds, self.last_update_at,
-                self.connection_fee, self.charge, self.entry_id, self.decision)
+                self.connection_fee, self.charge, self.entry_id, self.reason, self.message,
+                self.guard_seconds)
 
     @property
     def is_open(self) -> bool:
         return self.status.is_open
 
     @property
-    def rate(self) -> Rate | None:
-        """The rate the call was authorized (or rated) with (RATE-3)."""
-        return rate_from_snapshot(self.decision.get("rate"))
+    def authorized_capability(self) -> str | None:
+        """The capability authorization answered (CALL-1). A pool call's settlement may
+        record credits instead, for the seconds beyond the pool (POOL-5); the answer named
+        the pool's."""
+        if self.funding == Funding.POOL.value and self.pool_key:
+            return parse_pool_key(self.pool_key).capability
+        return self.capability
 
     def _check_open(self) -> None:
         if self.status is CallStatus.DENIED:
@@ -266,32 +274,3 @@ class Call:
             pool_minutes=settlement.pool_minutes, capability=settlement.capability,
             reserved=Decimal(0), entry_id=settlement.entry_id, last_update_at=at,
         )
-
-
-def rate_snapshot(rate: Rate | None) -> dict[str, Any] | None:
-    """The rate a call was authorized with, kept with the call so that every later step
-    prices it exactly the same way (RATE-3)."""
-    if rate is None:
-        return None
-    return {
-        "prefix": rate.prefix, "destination": rate.destination,
-        "number_type": rate.number_type.value, "direction": rate.direction.value,
-        "rate_per_minute": str(rate.rate_per_minute.amount),
-        "connection_fee": str(rate.connection_fee.amount),
-        "currency": rate.rate_per_minute.currency, "first_increment": rate.first_increment,
-        "next_increment": rate.next_increment,
-        "effective_from": rate.effective_from.isoformat(),
-    }
-
-
-def rate_from_snapshot(snap: dict[str, Any] | None) -> Rate | None:
-    """`rate_snapshot` read back."""
-    if not snap:
-        return None
-    cur = snap["currency"]
-    return Rate(
-        snap["prefix"], snap["destination"], NumberType(snap["number_type"]),
-        Direction(snap["direction"]), Money(Decimal(snap["rate_per_minute"]), cur),
-        Money(Decimal(snap["connection_fee"]), cur), int(snap["first_increment"]),
-        int(snap["next_increment"]), datetime.fromisoformat(snap["effective_from"]),
-    )

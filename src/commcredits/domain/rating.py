@@ -158,6 +158,7 @@ class RateIndex:
         for candidates in grouped.values():
             candidates.sort(key=lambda c: c[0], reverse=True)
         self._rows = grouped
+        self._by_id = {row_id: rate for cands in grouped.values() for _, _, row_id, rate in cands}
         lengths: dict[Direction, set[int]] = {}
         for direction, prefix in grouped:
             lengths.setdefault(direction, set()).add(len(prefix))
@@ -165,7 +166,11 @@ class RateIndex:
         self._chains: dict[tuple[Direction, str], tuple[Candidate, ...]] = {}
 
     def __len__(self) -> int:
-        return sum(len(rows) for rows in self._rows.values())
+        return len(self._by_id)
+
+    def row(self, row_id: int) -> Rate | None:
+        """The rate of row ``row_id``, if it is one of this version's."""
+        return self._by_id.get(row_id)
 
     def chain(self, digits: str, direction: Direction) -> tuple[Candidate, ...]:
         """Every row whose prefix starts ``digits``, longest prefix first."""

@@ -50,7 +50,7 @@ def settle(
     lookup; ``recharge`` is then the tenant's auto-recharge settings (None: none), read at
     the start of the request.
     """
-    rate = call.rate
+    rate = svc.rate_book.rate(uow, call.rate_id)
     currency = call.currency
     terms = RateTerms.of(rate) if rate is not None else None
     if call.funding == Funding.POOL.value and call.pool_key:

@@ -36,6 +36,7 @@ from commcredits.domain.authorization import (
     Allowed,
     Denied,
     Funding,
+    first_grant,
 )
 from commcredits.domain.calls import (
     CALL_TYPES,
@@ -49,7 +50,6 @@ from commcredits.domain.calls import (
     CallSource,
     CallStatus,
     CallType,
-    rate_snapshot,
 )
 from commcredits.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
 from commcredits.domain.money import Money
@@ -79,7 +79,6 @@ __all__ = [
     "CallRequest",
     "Rated",
     "parse_request",
-    "rate_snapshot",
     "settle_in",
 ]  # re-exported: the call model's and the rating kernel's own
 MAX_USED_SECONDS = 86_400  # as a call's final duration (`end`)
@@ -116,12 +115,17 @@ def rate_call(
     return rater.rate_call(uow, req, available)
 
 def answer(call: Call) -> dict[str, Any]:
-    """The authorize answer stored with the call and repeated on replays (CALL-9)."""
-    return dict(call.decision["reply"])
-
-
-def rate_of(call: Call) -> Rate | None:
-    return call.rate
+    """The authorize answer, built from the stored call: the first answer and every replay
+    (CALL-9) are the same."""
+    if call.status is CallStatus.DENIED:
+        return {"decision": "deny", "reason": call.reason, "message": call.message,
+                "funding": None, "capability": None, "max_seconds": 0, "grant_seconds": 0,
+                "reservation_id": None}
+    funding = Funding(call.funding) if call.funding else None
+    return {"decision": "allow", "reason": "OK", "funding": call.funding,
+            "capability": call.authorized_capability, "max_seconds": call.max_seconds,
+            "grant_seconds": first_grant(funding, call.max_seconds) if funding else None,
+            "reservation_id": str(call.id)}
 
 
 def _control(
@@ -202,39 +206,33 @@ def authorize(svc: Services, who: Caller, tenant_id: str,
         if verdict.decision is not rated.decision:
             rated = replace(rated, decision=verdict.decision)
         decision = rated.decision
-        call_row_id = uuid.uuid4().hex
-        reply: dict[str, Any]
         reserved = Money.zero(tenant.currency)
+        max_secs: int | None = 0
+        grant: int | None = 0
         if isinstance(decision, Denied):
-            reply = {"decision": "deny", "reason": decision.code, "message": decision.message,
-                     "funding": None, "capability": None, "max_seconds": 0,
-                     "grant_seconds": 0, "reservation_id": None}
             status = CallStatus.DENIED
         else:
-            grant = decision.grant_seconds
+            max_secs, grant = decision.max_seconds, decision.grant_seconds
             if decision.funding is Funding.CREDITS and rated.rate and grant:
                 reserved = charge(rated.rate, grant)
             elif decision.funding is Funding.POOL and rated.rate and grant \
                     and grant > decision.pool_seconds:
                 reserved = charge(_no_fee(rated.rate), grant - decision.pool_seconds)
-            reply = {"decision": "allow", "reason": "OK", "funding": decision.funding.value,
-                     "capability": decision.capability, "max_seconds": decision.max_seconds,
-                     "grant_seconds": grant, "reservation_id": call_row_id}
             status = CallStatus.AUTHORIZED
-        uow.calls.add(spend_guard.mark(new_call(
-            tenant, req, rated, row_id=call_row_id, usage_id=usage_id, source=CallSource.LIVE,
-            status=status, now=now, reserved=reserved.amount, max_secs=reply["max_seconds"],
-            granted=reply["grant_seconds"], reply=reply,
-        ), verdict))
+        call = spend_guard.mark(new_call(
+            tenant, req, rated, row_id=uuid.uuid4().hex, usage_id=usage_id,
+            source=CallSource.LIVE, status=status, now=now, reserved=reserved.amount,
+            max_secs=max_secs, granted=grant,
+        ), verdict)
+        uow.calls.add(call)
         uow.commit()
-    return reply
+    return answer(call)
 
 
 def new_call(
     tenant: Tenant, req: CallRequest, rated: Rated, *, row_id: str, usage_id: str,
     source: CallSource, status: CallStatus, now: datetime, reserved: Decimal = Decimal(0),
     max_secs: int | None = None, granted: int | None = None,
-    reply: dict[str, Any] | None = None,
 ) -> Call:
     """The call as authorization (or a CDR's rating) stores it, before any settlement."""
     d = rated.decision
@@ -253,7 +251,8 @@ def new_call(
         currency=tenant.currency, reserved=reserved, max_seconds=max_secs,
         granted_seconds=granted, used_seconds=0, last_update_at=now, connection_fee=None,
         charge=None, entry_id=None,
-        decision={"reply": reply or {}, "rate": rate_snapshot(rated.rate)},
+        reason=d.code if isinstance(d, Denied) else None,
+        message=d.message if isinstance(d, Denied) else None, guard_seconds=None,
     )
 
 
@@ -279,7 +278,7 @@ def update(svc: Services, who: Caller, tenant_id: str, call_id: str,
         if not call.is_open:
             return _final(call)
         used = max(call.used_seconds, used_seconds)
-        rate = call.rate
+        rate = svc.rate_book.rate(uow, call.rate_id)  # RATE-3: the call's own
         funding = call.funding
         limit: int | None = call.max_seconds
         if funding == Funding.CREDITS.value and rate is not None:
@@ -362,7 +361,7 @@ def _plain_credits(call: Call, tenant: Tenant, duration: int) -> bool:
     takes the tenant lock first thing."""
     return call.funding == Funding.CREDITS.value and duration > 0 \
         and tenant.billing_account_type is not BillingAccountType.MCA \
-        and bool(call.decision.get("rate"))
+        and call.rate_id is not None
 
 
 def ended_answer(call: Call) -> dict[str, Any]:

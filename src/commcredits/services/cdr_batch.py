@@ -20,7 +20,6 @@ committed, and the recharge is processed before the next record, as it is one by
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -30,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from commcredits.domain.authorization import CREDITS_CAPABILITY, Allowed, Denied, Funding
-from commcredits.domain.calls import CallSource, CallStatus, rate_snapshot
+from commcredits.domain.calls import CallSource, CallStatus
 from commcredits.domain.errors import DomainError
 from commcredits.domain.money import Money, from_micros
 from commcredits.domain.pools import PoolRef, month_of, parse_pool_key
@@ -69,7 +68,7 @@ class ChunkResult:
 
 class ImportState:
     """What holds for one import (one tenant, one currency): the rating kernel and its
-    memos, each rate's terms and snapshot, and the numbering of the bulk entries."""
+    memos, each rate's terms, and the numbering of the bulk entries."""
 
     def __init__(self, svc: Services, tenant: Tenant, now: datetime) -> None:
         self.svc = svc
@@ -78,7 +77,6 @@ class ImportState:
         self.now = now
         self.rater = Rater(svc, tenant, epochs=True)
         self.terms: dict[int, RateTerms] = {}
-        self.snapshots: dict[int | None, str] = {}
         self.pool_refs: dict[str, PoolRef] = {}
         # The import's bulk charge entries are `cdr-batch:<batch_id>:<n>` (FUND-10).
         self.batch_id = uuid.uuid4().hex
@@ -102,12 +100,6 @@ class ImportState:
             found = self.pool_refs[key] = parse_pool_key(key)
         return found
 
-    def decision_json(self, rate_id: int | None, rate: Rate | None) -> str:
-        found = self.snapshots.get(rate_id)
-        if found is None:
-            found = self.snapshots[rate_id] = json.dumps(
-                {"reply": {}, "rate": rate_snapshot(rate)})
-        return found
 
 
 def _reject(result: ChunkResult, line: int, code: str, message: str) -> None:
@@ -228,7 +220,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
             req.start, req.start + timedelta(seconds=duration), duration, funding,
             cost.capability, rated.pool_key, cost.pool_minutes, rated.rate_id,
             state.currency, 0, None, None, duration, now, cost.fee, cost.amount, entry_id,
-            state.decision_json(rated.rate_id, rated.rate),
+            None, None, None,
         ))
         existing.add((req.call_id, usage_id))
         result.accepted += 1

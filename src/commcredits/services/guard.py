@@ -53,7 +53,6 @@ from commcredits.services.context import Services
 from commcredits.services.notifications import notify
 from commcredits.services.ports import UnitOfWork
 
-GUARD_SECONDS = "guard_seconds"  # the key of a guarded call's cap in `Call.decision`
 _OUTBOUND = (CallKind.USER_OUTBOUND, CallKind.CONFERENCE_DIAL_OUT)
 _SPENDING = (*_OUTBOUND, CallKind.TOLL_FREE_INBOUND)
 
@@ -179,18 +178,18 @@ def _email_limit(uow: UnitOfWork, tenant: Tenant, which: Limit, settings: GuardS
 
 
 def mark(call: Call, verdict: Verdict) -> Call:
-    """The call with the guard's cap kept in its decision, for later grants."""
+    """The call with the guard's cap kept (``calls.guard_seconds``), for later grants."""
     if verdict.guard_seconds is None:
         return call
-    return replace(call, decision={**call.decision, GUARD_SECONDS: verdict.guard_seconds})
+    return replace(call, guard_seconds=verdict.guard_seconds)
 
 
 def guard_seconds(call: Call, limit: int | None) -> int | None:
     """``limit`` (the next grant's bound) kept under the guard's cap, if the call has one."""
-    cap = call.decision.get(GUARD_SECONDS)
+    cap = call.guard_seconds
     if cap is None:
         return limit
-    return int(cap) if limit is None else min(limit, int(cap))
+    return cap if limit is None else min(limit, cap)
 
 
 # --- Anomalies (GUARD-2) -------------------------------------------------------------------

@@ -105,7 +105,7 @@ def _past(svc: Services, uow: UnitOfWork, tenant: Tenant, calls: Iterable[Call],
     out = []
     for call in calls:
         kind = _kind(call)
-        rate = call.rate
+        rate = svc.rate_book.rate(uow, call.rate_id)
         if table is not None and kind is not RerateKind.FREE and svc.phone is not None:
             toll_free = kind is RerateKind.PER_MINUTE
             number = call.caller if toll_free else call.callee

@@ -590,6 +590,9 @@ class RateRepository(Protocol):
     def in_force(self, currency: str, at: datetime) -> RateTableRecord | None:
         """The newest version imported at or before ``at``, else the oldest (RATE-3)."""
         ...
+    def table_of(self, rate_id: int) -> RateTableRecord | None:
+        """The version that row ``rate_id`` belongs to."""
+        ...
 
 
 # --- Post-usage billing for MCA tenants (ACCT-6, POST-1, POST-2) ---------------------------
@@ -690,14 +693,15 @@ class CallRepository(Protocol):
 # --- CDR batches (CDR-1, CDR-2): set-based writes of rated calls ---------------------------
 
 # The columns of a rated call row, in the order `CdrBatch.calls` rows carry them: amounts in
-# integer micro-units, times timezone-aware UTC, ``decision`` as JSON text.
+# integer micro-units, times timezone-aware UTC.
 CALL_ROW_COLUMNS = (
     "id", "tenant_id", "call_id", "usage_id", "source", "status", "call_type",
     "user_object_id", "upn", "display_name", "user_location", "caller", "callee",
     "conference_id", "number_type", "domestic", "destination_name", "external_country",
     "start_at", "end_at", "duration", "funding", "capability", "pool_key", "pool_minutes",
     "rate_id", "currency", "reserved", "max_seconds", "granted_seconds", "used_seconds",
-    "last_update_at", "connection_fee", "charge", "entry_id", "decision",
+    "last_update_at", "connection_fee", "charge", "entry_id", "reason", "message",
+    "guard_seconds",
 )
 
 

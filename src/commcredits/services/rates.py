@@ -190,6 +190,23 @@ class RateBook:
         """The version's `RateIndex` (read once per version, then cached)."""
         return self._loaded(uow, table).index
 
+    def rate(self, uow: UnitOfWork, rate_id: int | None) -> Rate | None:
+        """The rate of row ``rate_id`` (a stored call's, RATE-3), from the cached index of
+        its version; on a miss, the version is found by the row and loaded (`index`).
+
+        Rows of ``rates`` are never updated or deleted (`SqlRates` only inserts), so the
+        row is the rate the call was authorized or rated with."""
+        if rate_id is None:
+            return None
+        with self._lock:
+            loaded = list(self._indexes.values())
+        for candidate in reversed(loaded):  # most recently used first
+            found = candidate.index.row(rate_id)
+            if found is not None:
+                return found
+        table = uow.rates.table_of(rate_id)
+        return None if table is None else self._loaded(uow, table).index.row(rate_id)
+
     def lookup_in(
         self, uow: UnitOfWork, table: RateTableRecord, digits: str, at: datetime,
         direction: Direction = Direction.OUTBOUND,

@@ -44,7 +44,7 @@ from sqlalchemy import (
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
 from commcredits.adapters.db.hot_session import HotSession
-from commcredits.domain.calls import OPEN_STATUSES, Call, CallStatus
+from commcredits.domain.calls import Call, CallStatus
 from commcredits.domain.money import Money
 from commcredits.domain.tenants import BillingAccountType, Cloud, Role, Tenant
 from commcredits.services.ports import (
@@ -54,7 +54,6 @@ from commcredits.services.ports import (
 )
 
 C = t.calls
-OPEN = tuple(status.value for status in OPEN_STATUSES)
 CALL_COLUMNS = tuple(c.key for c in C.columns)
 
 _K, _T, _V, _AR = t.api_keys, t.tenants, t.directory_versions, t.auto_recharge
@@ -86,7 +85,7 @@ def _facts_statement() -> Any:
 _RESERVATIONS = select(
     select(func.coalesce(func.sum(C.c.reserved), 0, type_=C.c.reserved.type))
     .where(C.c.tenant_id == bindparam("tenant_id"),
-           or_(*(C.c.status == status for status in OPEN)))  # no expanding IN: compiled once
+           t.OPEN_CALL)  # the partial index's own term
     .scalar_subquery().label("reserved"),
     select(C.c.id).where(C.c.tenant_id == bindparam("tenant_id"),
                          C.c.call_id == bindparam("call_id"),
@@ -330,7 +329,7 @@ class SqlCalls(CursorRunner):
                 held = value if isinstance(value, Decimal) else Decimal(value or 0)
                 return Money(held - call.reserved, currency)
         query = select(func.coalesce(func.sum(C.c.reserved), 0, type_=C.c.reserved.type)) \
-            .where(C.c.tenant_id == tenant_id, C.c.status.in_(OPEN))
+            .where(C.c.tenant_id == tenant_id, t.OPEN_CALL)
         if exclude is not None:
             query = query.where(C.c.id != exclude)
         value = self.conn.execute(query).scalar_one()
@@ -339,7 +338,7 @@ class SqlCalls(CursorRunner):
     def stale(self, cutoff: datetime) -> list[tuple[str, str]]:
         rows = self.conn.execute(
             select(C.c.tenant_id, C.c.call_id)
-            .where(C.c.status.in_(OPEN), C.c.last_update_at <= cutoff,
+            .where(t.OPEN_CALL, C.c.last_update_at <= cutoff,
                    C.c.call_id == C.c.usage_id)
             .order_by(C.c.last_update_at)
         )

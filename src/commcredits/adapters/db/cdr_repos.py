@@ -16,7 +16,8 @@ statements instead of several per call:
   touched.
 
 Values are converted exactly as the columns' types convert them (`MicroAmount` takes the
-integers as they are, `UTCDateTime` stores naive UTC through the dialect's own processor),
+integers as they are, `UTCDateTime` stores naive UTC through the dialect's own processor,
+`Coded` columns take their codes from `codes.encoder`),
 so what `SqlCalls` and `SqlCredits` read back is what the single-call path would have
 stored.
 """
@@ -31,6 +32,7 @@ from sqlalchemy import Connection, Table, bindparam, select, text, update
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import prefetched_entry_id
+from commcredits.adapters.db.codes import CALL_CODES, encoder
 from commcredits.adapters.db.hot_session import HotSession
 from commcredits.adapters.db.keys import sqlite_next_id_sql
 from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
@@ -43,6 +45,7 @@ _ALLOCATION_COLUMNS = ("tenant_id", "entry_id", "lot_id", "amount")
 _CONSUMPTION_COLUMNS = ("tenant_id", "month", "pool_key", "reference", "seconds",
                         "minutes_covered", "uncovered_seconds", "at")
 _IN_LIMIT = 900
+_ENCODE = tuple((CALL_ROW_COLUMNS.index(name), encoder(name)) for name in CALL_CODES)
 # PostgreSQL: one array per chunk, looked up id by id through the unique indexes. ``OFFSET 0``
 # keeps the subquery a per-id index probe: before the first ANALYZE of a freshly filled
 # table the planner would otherwise read every row of the tenant for each chunk.
@@ -142,6 +145,8 @@ class SqlCdrBatch:
             values[start_i] = slow(values[start_i])
             values[end_i] = slow(values[end_i])
             values[update_i] = conv(values[update_i])
+            for i, encode in _ENCODE:  # the enums as their codes (`codes.Coded`)
+                values[i] = encode(values[i])
             calls.append(values)
         entries = [
             (entry_id, tenant_id, kind, amount, debt, conv(at), reference, description, None,

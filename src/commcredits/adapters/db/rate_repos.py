@@ -100,6 +100,13 @@ class SqlRates:
             for r in result
         ]
 
+    def table_of(self, rate_id: int) -> RateTableRecord | None:
+        row = self.conn.execute(
+            select(RT).where(RT.c.id == select(R.c.table_id).where(R.c.id == rate_id)
+                             .scalar_subquery())
+        ).first()
+        return self._table(row) if row else None
+
     def in_force(self, currency: str, at: datetime) -> RateTableRecord | None:
         row = self.conn.execute(
             select(RT).where(RT.c.currency == currency, RT.c.imported_at <= at)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 
+from commcredits.adapters.db.codes import Coded, open_call_clause
 from commcredits.adapters.db.keys import next_id
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 
@@ -430,15 +431,19 @@ rates = Table(
     Column("effective_to", UTCDateTime, nullable=True),
 )
 
+# The open calls (authorized, active), written the same in the partial index and in the
+# queries that use it: SQLite uses a partial index only for a query with the same term.
+OPEN_CALL = open_call_clause()
+
 calls = Table(
     "calls", metadata,
     Column("id", String(32), nullable=False),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("call_id", String(64), nullable=False),
     Column("usage_id", String(64), nullable=False),
-    Column("source", String(8), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("call_type", String(32), nullable=False),
+    Column("source", Coded("source"), nullable=False),
+    Column("status", Coded("status"), nullable=False),
+    Column("call_type", Coded("call_type"), nullable=False),
     Column("user_object_id", String(36), nullable=True),
     Column("upn", String(128), nullable=True),
     Column("display_name", String(128), nullable=True),
@@ -446,14 +451,14 @@ calls = Table(
     Column("caller", String(64), nullable=False),
     Column("callee", String(64), nullable=False),
     Column("conference_id", String(64), nullable=True),
-    Column("number_type", String(16), nullable=True),
+    Column("number_type", Coded("number_type"), nullable=True),
     Column("domestic", Boolean, nullable=True),
     Column("destination_name", String(100), nullable=True),
     Column("external_country", String(2), nullable=True),
     Column("start_at", UTCDateTime, nullable=False),
     Column("end_at", UTCDateTime, nullable=True),
     Column("duration", Integer, nullable=True),
-    Column("funding", String(16), nullable=True),
+    Column("funding", Coded("funding"), nullable=True),
     Column("capability", String(32), nullable=True),
     Column("pool_key", String(64), nullable=True),
     Column("pool_minutes", Integer, nullable=True),
@@ -467,8 +472,12 @@ calls = Table(
     Column("connection_fee", MicroAmount, nullable=True),
     Column("charge", MicroAmount, nullable=True),
     Column("entry_id", BigInteger, nullable=True),
-    Column("decision", JSON, nullable=False),
-    Index("ix_calls_tenant_open", "tenant_id", "status"),
+    Column("reason", String(32), nullable=True),  # a denial's code (None: allowed)
+    Column("message", String(200), nullable=True),  # a denial's message
+    Column("guard_seconds", Integer, nullable=True),  # the spend guard's cap (GUARD-1)
+    # Open calls only (CALL-8's reservations, expiry): finished calls are not in it.
+    Index("ix_calls_tenant_open", "tenant_id", "last_update_at",
+          sqlite_where=OPEN_CALL, postgresql_where=OPEN_CALL),
     Index("ix_calls_tenant_start", "tenant_id", "start_at"),
     Index("ix_calls_entry_id", "entry_id"),  # the entry that paid the call (FUND-10)
     UniqueConstraint("tenant_id", "call_id", "usage_id", name="uq_calls_tenant_call_usage"),
