@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, insert, inspect, text
 
-from commcredits.adapters.db import calls_repos, citus, uow
+from commcredits.adapters.db import calls_repos, citus, credit_repos
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.migrate import upgrade
 from commcredits.services.context import Services
@@ -102,10 +102,10 @@ def test_the_hot_path_statements_route_to_one_worker(
         ("call control facts", calls_repos._facts_statement(), call),
         ("call reservations", calls_repos._RESERVATIONS, call),
         ("call status", calls_repos._STATUS, {"tenant_id": tid, "row_id": "r1"}),
-        ("account for update", uow._ACCOUNT_FOR_UPDATE, {"tenant_id": tid}),
-        ("open lots", uow._OPEN_LOTS, {"tenant_id": tid}),
-        ("take from lot", uow._TAKE_FROM_LOT, {"tenant_id": tid, "lot_id": 1, "taken": 1}),
-        ("entry by key", uow._ENTRY_ID_BY_KEY, {"tenant_id": tid, "key": "k"}),
+        ("account for update", credit_repos._ACCOUNT_FOR_UPDATE, {"tenant_id": tid}),
+        ("open lots", credit_repos._OPEN_LOTS, {"tenant_id": tid}),
+        ("take from lot", credit_repos._TAKE_FROM_LOT, {"tenant_id": tid, "lot_id": 1, "taken": 1}),
+        ("entry by key", credit_repos._ENTRY_ID_BY_KEY, {"tenant_id": tid, "key": "k"}),
         ("insert entry", insert(t.ledger_entries).values(
             tenant_id=bindparam("tenant_id"), kind="charge", amount=-1, debt_delta=0,
             at=bindparam("at"), description="", reference=None),

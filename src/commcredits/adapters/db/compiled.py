@@ -1,6 +1,6 @@
 """Core statements compiled once per dialect and run on the unit of work's DBAPI cursor.
 
-The hot paths (ledger charges in `uow.SqlCredits`, call control in `calls_repos.SqlCalls`)
+The hot paths (ledger charges in `credit_repos.SqlCredits`, call control in `calls_repos.SqlCalls`)
 use `Compiled` for their short statements and `CursorRunner` for the one DBAPI cursor they
 keep per unit of work.
 """

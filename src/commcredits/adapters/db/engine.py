@@ -2,7 +2,7 @@
 
 SQLite serializes writers with BEGIN IMMEDIATE, so a charge never reads a balance another
 writer is about to change; read-only units of work use a deferred BEGIN. PostgreSQL locks the
-tenant's credit row with SELECT … FOR UPDATE instead (see `uow.py`). On PostgreSQL every
+tenant's credit row with SELECT … FOR UPDATE instead (see `credit_repos.py`). On PostgreSQL every
 statement SQLAlchemy runs first sends the call-control writes waiting for the commit
 (`flush_hot_session`, `hot_session.py`).
 """
