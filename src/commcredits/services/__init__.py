@@ -1,1 +1,1 @@
-"""Use cases: one function per command, working through the ports in `ports.py`."""
+"""Use cases: one function per command, working through the ports in `ports/`."""
