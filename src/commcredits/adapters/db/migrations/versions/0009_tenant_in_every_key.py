@@ -2,7 +2,7 @@
 ``tenant_id`` (DIST-1), so Citus can distribute those tables by tenant and co-locate them.
 
 - Primary keys ``(id)`` become ``(tenant_id, id)``; ids keep their sequences on PostgreSQL
-  (on SQLite the next id is ``max(id) + 1``, see ``tables.next_id``).
+  (on SQLite the next id is ``max(id) + 1``, see ``keys.next_id``).
 - ``invoices.number`` and ``email_outbox.event_id`` are unique per tenant.
 - The allocations' links to their entry and lot, and a license assignment's link to its
   user, are composite foreign keys ``(tenant_id, …)``.
