@@ -94,8 +94,8 @@ def postgres_baseline(url: str, n: int) -> float:
                         copy.write_row(row)
                 conn.commit()
                 seconds += time.perf_counter() - started
-            row = conn.execute("SELECT count(*) FROM bench_usage").fetchone()
-            stored = row[0] if row else 0
+            found = conn.execute("SELECT count(*) FROM bench_usage").fetchone()
+            stored = found[0] if found else 0
         finally:
             conn.rollback()
             conn.execute("DROP TABLE IF EXISTS bench_usage")
