@@ -289,8 +289,8 @@ def test_a_cdr_a_concurrent_import_stores_between_two_runs_of_a_chunk_is_charged
     tid, reference = set_up(svc), set_up(svc)
     now = utc(2026, 1, 20, 12, 0)
     clock.set(now)
-    rows = random_calls(random.Random(10), 999) + [("late", "fay1@contoso.com",
-                                                    "+447400123456", 120)]
+    rows = [*random_calls(random.Random(10), 999),
+            ("late", "fay1@contoso.com", "+447400123456", 120)]
     body = cdr_file(rows, now - timedelta(hours=1))
     process_request, concurrent = cdrs.process_request, []
 
