@@ -273,3 +273,46 @@ def test_an_entry_holds_at_most_max_calls_calls(
     paid = paid_by(engine, tid)
     assert [paid[e.id][0] for e in entries] == [5, 5, 5, 5, 3]
     assert [e.reference.rsplit(":", 1)[1] for e in entries] == ["0", "1", "2", "3", "4"]
+
+
+@pytest.mark.rule("CDR-1")
+@pytest.mark.rule("CDR-3")
+@pytest.mark.rule("AR-2")
+def test_a_cdr_a_concurrent_import_stores_between_two_runs_of_a_chunk_is_charged_once(
+    svc: Services, clock: FixedClock, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunk's stored keys are read once, by its first run: a row another import stores
+    while this one buys a recharge (between two runs) still refuses the run that would
+    store it again, and the run's records, applied again as batches of one, are each
+    accepted or found stored, none lost and none charged twice."""
+    rates.import_samples(svc, OPERATOR, only_missing=True)
+    tid, reference = set_up(svc), set_up(svc)
+    now = utc(2026, 1, 20, 12, 0)
+    clock.set(now)
+    rows = [*random_calls(random.Random(10), 999),
+            ("late", "fay1@contoso.com", "+447400123456", 120)]
+    body = cdr_file(rows, now - timedelta(hours=1))
+    process_request, concurrent = cdrs.process_request, []
+
+    def recharge_while_another_import_runs(svc: Services, request_id: str) -> bool:
+        if not concurrent:  # the first recharge: the last CDR arrives through another import
+            concurrent.append(cdrs.import_cdrs(svc, OPERATOR, tid, HEADER + "\n" + next(
+                line for line in body.splitlines() if ",late," in line) + "\n"))
+        return process_request(svc, request_id)
+
+    monkeypatch.setattr(cdrs, "process_request", recharge_while_another_import_runs)
+    report = cdrs.import_cdrs(svc, OPERATOR, tid, body)
+    monkeypatch.setattr(cdrs, "process_request", process_request)
+    assert [(r.accepted, r.duplicates, r.rejected) for r in concurrent] == [(1, 0, [])]
+    assert (report.accepted, report.duplicates, report.rejected) == (999, 1, [])
+    assert cdrs.import_cdrs(svc, OPERATOR, reference, body).accepted == 1_000
+    with engine.connect() as conn:
+        c = t.calls
+        stored = {r.tenant_id: (int(r.n), int(r.ids), r.total) for r in conn.execute(
+            select(c.c.tenant_id, func.count().label("n"),
+                   func.count(c.c.call_id.distinct()).label("ids"),
+                   func.sum(c.c.charge, type_=c.c.charge.type).label("total"))
+            .where(c.c.tenant_id.in_([tid, reference])).group_by(c.c.tenant_id))}
+    assert stored[tid][:2] == (1_000, 1_000)
+    assert stored[tid] == stored[reference]
+    assert splits(engine, tid) >= 2  # the chunk had several runs

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR
 from enum import StrEnum
 
 from commcredits.domain.money import Money, from_micros, to_micros
@@ -112,19 +111,23 @@ def charge(rate: Rate, duration: int) -> Money:
 
 def max_seconds(rate: Rate, available: Money, cap: int = MAX_CALL_SECONDS) -> int:
     """CALL-6: the longest duration whose charge fits ``available``, on a billing increment,
-    at most ``cap``. 0 when not even the first increment fits."""
-    first, step = rate.first_increment, rate.next_increment
-    if rate.rate_per_minute.amount == 0:
-        return cap if charge(rate, first) <= available else 0
-    if charge(rate, first) > available:
+    at most ``cap``. 0 when not even the first increment fits. Integer micro-units, as
+    `charge_micros` (``available`` has at most 6 decimal places, as every balance)."""
+    terms = RateTerms.of(rate)
+    budget = to_micros(available.amount)
+    first, step = terms.first, terms.next_
+    if terms.rate_micros == 0:
+        return cap if charge_micros(terms, first) <= budget else 0
+    if charge_micros(terms, first) > budget:
         return 0
-    budget = (available.amount - rate.connection_fee.amount) * 60 / rate.rate_per_minute.amount
     limit = (_last_billing_point(first, step, cap) - first) // step
-    steps = int(((budget - first) / step).to_integral_value(rounding=ROUND_FLOOR))
+    # floor((B - F) * 60 / R) seconds, then whole steps past the first increment: the
+    # estimate; the loops below settle it on the exact charges.
+    steps = ((budget - terms.fee_micros) * 60 // terms.rate_micros - first) // step
     steps = max(0, min(steps, limit))
-    while steps > 0 and charge(rate, first + steps * step) > available:
+    while steps > 0 and charge_micros(terms, first + steps * step) > budget:
         steps -= 1
-    while steps < limit and charge(rate, first + (steps + 1) * step) <= available:
+    while steps < limit and charge_micros(terms, first + (steps + 1) * step) <= budget:
         steps += 1
     return min(first + steps * step, _last_billing_point(first, step, cap))
 

@@ -67,10 +67,12 @@ class ChunkResult:
 
 
 class ImportState:
-    """What holds for one import (one tenant, one currency): the rating kernel and its
-    memos, each rate's terms, and the numbering of the bulk entries."""
+    """What holds for one chunk of an import (one tenant, one currency), across its runs:
+    the rating kernel and its memos, each rate's terms, the numbering of the
+    bulk entries, and the chunk's keys already stored."""
 
-    def __init__(self, svc: Services, tenant: Tenant, now: datetime) -> None:
+    def __init__(self, svc: Services, tenant: Tenant, now: datetime,
+                 call_ids: Sequence[str]) -> None:
         self.svc = svc
         self.tenant = tenant
         self.currency = tenant.currency
@@ -81,6 +83,22 @@ class ImportState:
         # The import's bulk charge entries are `cdr-batch:<batch_id>:<n>` (FUND-10).
         self.batch_id = uuid.uuid4().hex
         self.entries = 0
+        self.call_ids = list(dict.fromkeys(call_ids))
+        self._stored: set[tuple[str, str]] | None = None
+
+    def stored(self, uow: UnitOfWork) -> set[tuple[str, str]]:
+        """The (call id, usage id) keys already stored among the chunk's call ids (CALL-9),
+        with those this chunk's runs wrote since: read once per chunk, under the tenant
+        lock of its first run, not once per run (a chunk with many auto-recharges has many
+        runs). A row a concurrent import stored since then still refuses the run that
+        writes it again (`CdrBatchRepository.write`), which `forget_stored` follows."""
+        if self._stored is None:
+            self._stored = uow.cdr_batch.existing(self.tenant.id, self.call_ids)
+        return self._stored
+
+    def forget_stored(self) -> None:
+        """A run was rolled back: what it added to `stored` is not stored; read again."""
+        self._stored = None
 
     def at(self, now: datetime) -> None:
         """The moment the next chunk is charged at (each chunk reads the clock once)."""
@@ -171,7 +189,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
     result = ChunkResult()
     tid = state.tenant.id
     uow.credits.account(tid, lock=True)  # the tenant lock, first
-    existing = uow.cdr_batch.existing(tid, [r.req.call_id for r in records])
+    existing = state.stored(uow)
     rater = state.rater
     rater.start_batch(uow)
     now = state.now

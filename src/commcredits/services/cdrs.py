@@ -156,7 +156,8 @@ def _apply_chunked(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """The chunk's records in runs, each in its own transaction (see the module docstring)."""
-    state = cdr_batch.ImportState(svc, tenant, svc.clock.now())
+    state = cdr_batch.ImportState(svc, tenant, svc.clock.now(),
+                                  [r.req.call_id for r in records])
     total, i = len(records), 0
     while i < total:
         j = min(total, i + CHUNK)
@@ -195,6 +196,7 @@ def _run(svc: Services, state: cdr_batch.ImportState, records: list[cdr_batch.Re
             result = cdr_batch.apply_chunk(uow, state, records)
             uow.commit()
     except DomainError as exc:
+        state.forget_stored()
         return exc if len(records) == 1 else None
     return result
 
