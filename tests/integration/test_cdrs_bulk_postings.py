@@ -294,11 +294,12 @@ def test_a_cdr_a_concurrent_import_stores_between_two_runs_of_a_chunk_is_charged
     body = cdr_file(rows, now - timedelta(hours=1))
     process_request, concurrent = cdrs.process_request, []
 
-    def recharge_while_another_import_runs(svc: Services, request_id: str) -> bool:
+    def recharge_while_another_import_runs(svc: Services, tenant_id: str, request_id: str,
+                                          ) -> bool:
         if not concurrent:  # the first recharge: the last CDR arrives through another import
             concurrent.append(cdrs.import_cdrs(svc, OPERATOR, tid, HEADER + "\n" + next(
                 line for line in body.splitlines() if ",late," in line) + "\n"))
-        return process_request(svc, request_id)
+        return process_request(svc, tenant_id, request_id)
 
     monkeypatch.setattr(cdrs, "process_request", recharge_while_another_import_runs)
     report = cdrs.import_cdrs(svc, OPERATOR, tid, body)
