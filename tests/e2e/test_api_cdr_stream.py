@@ -50,8 +50,8 @@ def test_a_body_larger_than_a_chunk_is_streamed_and_counted_right(
                  headers={"Content-Type": "text/csv"})
     assert r.status_code == 200, r.text
     answer = r.json()
-    assert set(answer) == {"accepted", "duplicates", "rejected"}
-    assert (answer["accepted"], answer["duplicates"]) == (n - 2, 1)
+    assert set(answer) == {"accepted", "duplicates", "rejected", "rejected_total"}
+    assert (answer["accepted"], answer["duplicates"], answer["rejected_total"]) == (n - 2, 1, 1)
     assert [(x["line"], x["reason"]) for x in answer["rejected"]] == [(bad, "INVALID_CDR")]
     spent = float(before) - float(api.ok(f"/tenants/{tid}/credits")["balance"])
     assert round(spent, 2) == round(0.12 * (n - 2), 2)

@@ -145,3 +145,31 @@ def test_a_file_malformed_after_its_first_chunk_is_still_refused_whole(
     if "line" in words:
         assert refused.value.details["line"] == cdrs.CHUNK + 102
     assert call_count(engine, tid) == 0
+
+
+@pytest.mark.rule("CDR-3")
+@pytest.mark.rule("CDR-1")
+def test_a_report_lists_the_first_rejected_rows_by_line_and_counts_them_all(
+    svc: Services, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file of any size has a report of bounded size: the first rejected rows by line,
+    and the count of every one; the good rows between them are all charged."""
+    monkeypatch.setattr(cdrs, "CHUNK", 4)
+    monkeypatch.setattr(cdrs, "LISTED_REJECTIONS", 3)
+    tid = setup(svc)
+    add_users(svc, tid, 2, "US", ["MCOEV", "MCOPSTN1", "MCOPSTNC"], prefix="carol")
+    funds.adjust(svc, OPERATOR, tid, amount="100.00", reason="a balance")
+    path = tmp_path / "cdrs.csv"
+    write_cdrs(path, 14, datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
+    lines = path.read_text().splitlines()
+    bad = {3, 5, 8, 9, 12, 14}  # file lines (the header is line 1): durations out of range
+    path.write_text("\n".join(
+        line.rsplit(",", 1)[0] + ",86401" if number in bad else line
+        for number, line in enumerate(lines, start=1)) + "\n")
+    with path.open("rb") as f:
+        report = cdrs.import_cdrs(svc, OPERATOR, tid, f)
+    assert (report.accepted, report.duplicates, report.rejected_total) == (8, 0, 6)
+    assert [(r["line"], r["reason"]) for r in report.rejected] == [
+        (3, "INVALID_CDR"), (5, "INVALID_CDR"), (8, "INVALID_CDR")]
+    assert call_count(engine, tid) == 8
+    check_ledger_invariants(engine)

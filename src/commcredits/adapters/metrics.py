@@ -70,7 +70,7 @@ LEADER = Gauge(
 def count_cdrs(report: CdrReport) -> None:
     """An import's records by outcome (the API route and `commcredits cdrs import`)."""
     for outcome, n in (("rated", report.accepted), ("duplicate", report.duplicates),
-                       ("rejected", len(report.rejected))):
+                       ("rejected", report.rejected_total)):
         if n:
             CDRS.labels(outcome).inc(n)
 

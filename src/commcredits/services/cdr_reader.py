@@ -5,7 +5,7 @@ A file is read twice, line by line, never whole:
 
 1. `scan` checks what makes a file malformed (not UTF-8, a NUL or a lone surrogate, no
    header or a header without the export's columns, a CSV field over 131,072 characters,
-   a line that is not a JSON object, more than `MAX_ROWS` records) and counts its data rows,
+   a line that is not a JSON object) and counts its data rows (a file of any size, CDR-3),
    so a malformed file is still refused whole before anything is applied;
 2. `rows` reads it again and yields each data row with its line number, as a dict for
    `cdrs._request` to accept or to reject with its reason (one parser for CSV and JSON
@@ -28,7 +28,6 @@ from commcredits.domain.text import check_json_line, read_upload_lines
 
 REQUIRED = ("Call ID", "Call Type", "Caller ID", "Destination Number", "Start Time",
             "Duration Seconds")
-MAX_ROWS = 1_000_000
 MAX_LINE = 4 * 1024 * 1024  # bytes per physical line (a CSV field is at most 131,072 chars)
 Source = bytes | str | IO[bytes]
 Row = tuple[int, dict[Any, Any]]
@@ -87,7 +86,6 @@ def scan(source: Source) -> int:
             if line.strip():
                 _json_row(number, line)
                 count += 1
-                _check_count(count)
         return count
     reader = csv.reader(lines(source))
     try:
@@ -95,15 +93,9 @@ def scan(source: Source) -> int:
         for values in reader:
             if values:
                 count += 1
-                _check_count(count)
     except csv.Error as exc:
         raise _not_csv(reader.line_num, exc) from None
     return count
-
-
-def _check_count(count: int) -> None:
-    if count > MAX_ROWS:
-        raise refuse(f"At most {MAX_ROWS} records per file.")
 
 
 def _json_row(number: int, line: str) -> dict[str, Any]:

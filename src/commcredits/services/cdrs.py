@@ -35,7 +35,6 @@ from commcredits.services.context import Services
 from commcredits.services.recharge import process_request
 
 REQUIRED = cdr_reader.REQUIRED
-MAX_ROWS = cdr_reader.MAX_ROWS
 # A record may start at most this long before the import (the longest retention, REP-1's
 # "Retention": an older call would never be shown) and this long after it (clock skew, and
 # files of test calls made ahead of a simulated clock); docs/decisions.md.
@@ -46,14 +45,32 @@ CHUNK = 10_000  # data rows per chunk: read, sorted and committed before the nex
 Progress = Callable[[int, int], None]
 
 
+LISTED_REJECTIONS = 10_000  # rejected rows a report lists by line; the rest are counted
+
+
 @dataclass
 class CdrReport:
     """What an import did. ``duplicates`` counts the rows already stored (CALL-9's keys),
-    such as those a crashed import of the same file committed (CDR-3)."""
+    such as those a crashed import of the same file committed (CDR-3). ``rejected`` lists
+    the first `LISTED_REJECTIONS` rejected rows by line and ``rejected_total`` counts them
+    all, so a file of any size (CDR-3) reports in memory that does not grow with it."""
 
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    unlisted: int = 0  # rejected rows beyond the listed ones
+
+    @property
+    def rejected_total(self) -> int:
+        return len(self.rejected) + self.unlisted
+
+    def trim(self) -> None:
+        """Keep the first `LISTED_REJECTIONS` rejected rows by line (chunks come in file
+        order, so a later chunk's rows never come before a kept one)."""
+        self.rejected.sort(key=lambda r: int(r["line"]))
+        if len(self.rejected) > LISTED_REJECTIONS:
+            self.unlisted += len(self.rejected) - LISTED_REJECTIONS
+            del self.rejected[LISTED_REJECTIONS:]
 
 
 def _start(row: dict[str, Any]) -> datetime:
@@ -103,9 +120,10 @@ def import_cdrs(
                                                      total)
         _apply_chunked(svc, tenant, records, report, tell)
         done += size
+        report.trim()
         if progress is not None:
             progress(done, total)
-    report.rejected.sort(key=lambda r: int(r["line"]))
+    report.trim()
     return report
 
 

@@ -114,4 +114,4 @@ async def import_cdrs(tid: str, request: Request, svc: ServicesDep, who: CallCon
         report = await run_in_threadpool(cdrs.import_cdrs, svc, who, tid, spool)
     count_cdrs(report)
     return {"accepted": report.accepted, "duplicates": report.duplicates,
-            "rejected": report.rejected}
+            "rejected": report.rejected, "rejected_total": report.rejected_total}

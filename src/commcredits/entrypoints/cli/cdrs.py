@@ -48,7 +48,7 @@ def _import(tenant_id: str, file: Path, db: str | None) -> int:
         report = cdrs.import_cdrs(rt.services, OPERATOR_CLI, tenant_id, stream,
                                    progress=advance)
     out.print(f"accepted {report.accepted}, duplicates {report.duplicates}, "
-              f"rejected {len(report.rejected)}")
+              f"rejected {report.rejected_total}")
     if report.rejected:
         table = Table(title="Rejected rows")
         for h in ("line", "reason", "message"):
@@ -56,4 +56,4 @@ def _import(tenant_id: str, file: Path, db: str | None) -> int:
         for r in report.rejected[:200]:
             table.add_row(str(r["line"]), r["reason"], r["message"])
         out.print(table)
-    return len(report.rejected)
+    return report.rejected_total
