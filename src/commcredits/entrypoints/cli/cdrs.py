@@ -27,8 +27,9 @@ def cdr_import(
     db: Db = None,
 ) -> None:
     """Rate and charge each record exactly once, in start-time order within each chunk of
-    10,000 rows. Exits 1 when some rows were rejected (they are listed by line). Run it again
-    after a crash: the rows already stored count as duplicates and are not charged again."""
+    10,000 rows; a file of any size is read in chunks, in constant memory. Exits 1 when some
+    rows were rejected (all are counted, the first 200 listed by line). Run it again after a
+    crash: the rows already stored count as duplicates and are not charged again."""
     if _import(tenant_id, file, db):
         raise typer.Exit(EXIT_ROWS_REJECTED)
 
