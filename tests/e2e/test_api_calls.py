@@ -78,7 +78,8 @@ def test_cdrs_upload_over_http_and_import_from_the_cli(
     r = api.post(f"/tenants/{tid}/cdrs", content=body.encode(),
                  headers={"Content-Type": "text/csv"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert r.json() == {"accepted": 1, "duplicates": 0, "rejected": [],
+                        "rejected_total": 0}
     path = tmp_path / "cdrs.csv"
     path.write_text(body + f"h2,alice0@contoso.com,user_out,+12065550100,{GB_MOBILE},"
                            "2026-01-15T10:05:00Z,120\nh3,x@contoso.com,user_out,"

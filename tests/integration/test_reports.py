@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, update
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.exports import usage as exports
-from commcredits.domain.errors import DomainError
+from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.reports import COLUMNS
 from commcredits.services import calls, cdrs, reports
 from commcredits.services.context import Services
@@ -152,6 +152,10 @@ def test_filters_by_user_call_type_and_capability(svc: Services, clock: FixedClo
     assert ids(call_type="user_in") == ["in1"]
     assert ids(capability="MCOPSTNPP") == ["old1", "gb1", "live1"]
     assert ids(user="alice0@contoso.com", call_type="user_out") == ["old1", "gb1", "live1"]
+    with pytest.raises(InvalidInput) as refused:  # not a call type: said, not an empty report
+        ids(call_type="0" * 32)
+    assert refused.value.code == "INVALID_FILTER"
+    assert "user_out" in refused.value.message
 
 
 @pytest.mark.rule("REP-1")

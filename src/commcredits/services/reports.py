@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from commcredits.domain.calls import CallType
 from commcredits.domain.errors import InvalidInput
 from commcredits.domain.reports import (
     COLUMNS,
@@ -45,6 +46,20 @@ def _text(value: object, name: str, max_len: int) -> str | None:
         raise InvalidInput("INVALID_FILTER", f"'{name}' must be 1 to {max_len} characters.",
                            {name: str(value)[:200]})
     return text
+
+
+def _call_type(value: object) -> str | None:
+    """A call type to filter on: one of `CallType`'s values, or INVALID_FILTER."""
+    text = _text(value, "call_type", 32)
+    if text is None:
+        return None
+    try:
+        return CallType(text).value
+    except ValueError:
+        raise InvalidInput(
+            "INVALID_FILTER", f"'call_type' is one of: {', '.join(t.value for t in CallType)}.",
+            {"call_type": text},
+        ) from None
 
 
 def encode_cursor(start_at: datetime, row_id: str) -> str:
@@ -143,7 +158,7 @@ def pstn_usage(
     capability. Readers may read it. Refusals are raised here, before any row is read."""
     chosen = _text(period, "period", 8)
     window = report_range(svc.clock.now(), chosen, start, end, default=DEFAULT_PERIOD)
-    filters = (_text(user, "user", 128), _text(call_type, "call_type", 32),
+    filters = (_text(user, "user", 128), _call_type(call_type),
                _text(capability, "capability", 32))
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_CREDITS)
