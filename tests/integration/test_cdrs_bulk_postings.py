@@ -285,12 +285,6 @@ def test_a_cdr_a_concurrent_import_stores_between_two_runs_of_a_chunk_is_charged
     while this one buys a recharge (between two runs) still refuses the run that would
     store it again, and the run's records, applied again as batches of one, are each
     accepted or found stored, none lost and none charged twice."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            if conn.exec_driver_sql(
-                    "SELECT 1 FROM pg_extension WHERE extname = 'citus'").first():
-                pytest.skip("known gap on Citus: a worker's duplicate key comes back as "
-                            "InternalError, not UniqueViolation, so the run is not retried")
     rates.import_samples(svc, OPERATOR, only_missing=True)
     tid, reference = set_up(svc), set_up(svc)
     now = utc(2026, 1, 20, 12, 0)

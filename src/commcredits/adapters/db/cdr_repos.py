@@ -66,6 +66,9 @@ _TAKE = (
 )
 
 
+_DUPLICATE = "duplicate key value violates unique constraint"
+
+
 class SqlCdrBatch:
     def __init__(self, conn: Connection, tally: Tally | None = None,
                  session: HotSession | None = None,
@@ -172,7 +175,13 @@ class SqlCdrBatch:
             self._insert(t.ledger_allocations, _ALLOCATION_COLUMNS, allocations)
             self._insert(t.calls, CALL_ROW_COLUMNS, calls)
             self._insert(t.pool_consumptions, _CONSUMPTION_COLUMNS, consumptions)
-        except self.conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
+        except self.conn.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+            # A unique key's refusal: IntegrityError, or on Citus the worker's, which a COPY
+            # into a distributed table hands back as an internal error (XX000) in
+            # PostgreSQL's own words.
+            integrity = self.conn.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
+            if not isinstance(exc, integrity) and _DUPLICATE not in str(exc):
+                raise
             raise Conflict("CDR_BATCH_CONFLICT",
                            "A row of this chunk is already stored; it is applied one record "
                            "at a time.") from exc
