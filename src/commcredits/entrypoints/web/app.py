@@ -16,6 +16,7 @@ from commcredits.entrypoints.web import (
     pages_directory,
     pages_guard,
     pages_home,
+    pages_numbers,
     pages_planning,
     pages_reports,
     pages_signin,
@@ -24,7 +25,7 @@ from commcredits.entrypoints.web.common import SignInRequired
 
 # Page routers, in nav order. Each module owns one area of the admin center.
 ROUTERS = [pages_signin.router, pages_home.router, pages_credits.router,
-           pages_directory.router, pages_reports.router, pages_admin.router,
+           pages_directory.router, pages_numbers.router, pages_reports.router, pages_admin.router,
            pages_admins.router, pages_guard.router,
            pages_planning.router]
 

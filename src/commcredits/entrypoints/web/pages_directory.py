@@ -1,6 +1,6 @@
 """The directory area of the admin center: Marketplace (seats), Active users (search, the
-user page with its Licenses and apps tab, bulk CSV assignment), and Phone numbers and
-resource accounts (LIC-1 to LIC-4, NUM-1, AUTH-1).
+user page with its Licenses and apps tab, bulk CSV assignment) (LIC-1 to LIC-4, AUTH-1).
+Phone numbers and resource accounts are `pages_numbers`.
 
 Every page reads and writes through `services.directory`, the same use cases as the REST
 API. What a role may not do is not offered (no enabled checkboxes, no forms), and a forced
@@ -14,7 +14,6 @@ Search and filters on Active users go to the database (`directory.list_users` wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -24,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from commcredits.domain.directory import NumberType, ResourceKind, User
+from commcredits.domain.directory import User
 from commcredits.domain.errors import DomainError, InvalidInput
 from commcredits.domain.licensing import (
     BULK_COLUMNS,
@@ -45,14 +44,16 @@ PAGE_SIZE = 25
 MAX_BULK_BYTES = 20 * 1024 * 1024  # as the API (LIC-4)
 
 
-def _text(data: dict[str, Any], key: str) -> str:
+def field_text(data: dict[str, Any], key: str) -> str:
+    """A form field as stripped text ("" when absent); the first of a repeated field."""
     value = data.get(key)
     if isinstance(value, list):
         value = value[0] if value else ""
     return value.strip() if isinstance(value, str) else ""
 
 
-def _user_href(page: Page, user: User | str, tab: str = "") -> str:
+def user_href(page: Page, user: User | str, tab: str = "") -> str:
+    """The admin-center link to a user's page (and `tab`)."""
     upn = user.upn if isinstance(user, User) else user
     return page.url(f"/users/{quote(upn, safe='@')}{tab}")
 
@@ -93,7 +94,7 @@ def _quantity(value: str) -> int | str:
 @router.post("/t/{tid}/marketplace/seats", response_class=HTMLResponse)
 def buy_seats(tid: str, page: PageDep, data: FieldsDep) -> Response:
     page.require(Action.BUY_SEATS)
-    sku, quantity = _text(data, "sku"), _text(data, "quantity")
+    sku, quantity = field_text(data, "sku"), field_text(data, "quantity")
     try:
         seat = licenses.buy_seats(page.svc, page.principal, tid, sku=sku,
                            quantity=_quantity(quantity))
@@ -160,7 +161,7 @@ def _users_context(page: Page, query: UserQuery, after: str | None) -> dict[str,
         if more and found else None,
         "first_href": page.url("/users") + ("?" + query.params() if query.filtered else ""),
         "skus": list(sku_table().values()), "countries": _country_options(),
-        "user_href": lambda u: _user_href(page, u), "error": None, "form": {},
+        "user_href": lambda u: user_href(page, u), "error": None, "form": {},
     }
 
 
@@ -183,7 +184,7 @@ def _bulk(page: Page, *, report: licenses.BulkReport | None = None,
         "directory/bulk.html", title="Bulk license assignment", active="users",
         report=report, error=error, filename=filename, columns=BULK_COLUMNS,
         skus=list(sku_table().values()), status_code=status_code,
-        user_href=lambda upn: _user_href(page, upn),
+        user_href=lambda upn: user_href(page, upn),
     )
 
 
@@ -246,8 +247,8 @@ def _user_page(page: Page, user: User, tab: str, *, error: DomainError | None = 
                status_code: int = 200) -> HTMLResponse:
     context: dict[str, Any] = {"user": user, "tab": tab, "error": error, "form": form or {},
                                "countries": _country_options(),
-                               "account_href": _user_href(page, user),
-                               "licenses_href": _user_href(page, user, "/licenses")}
+                               "account_href": user_href(page, user),
+                               "licenses_href": user_href(page, user, "/licenses")}
     if tab == "licenses":
         context.update(_licenses_context(page, user))
         context["checked"] = checked if checked is not None else set(user.licenses)
@@ -281,7 +282,7 @@ def save_licenses(tid: str, user: str, page: PageDep, data: FieldsDep) -> Respon
     found = directory.get_user(page.svc, page.principal, tid, user)
     add = sorted(wanted - found.licenses)
     remove = sorted(found.licenses - wanted)
-    href = _user_href(page, found, "/licenses")
+    href = user_href(page, found, "/licenses")
     if not add and not remove:
         return page.redirect(href, notice="No changes to save.")
     try:
@@ -306,120 +307,40 @@ def save_account(tid: str, user: str, page: PageDep, data: FieldsDep) -> Respons
     page.require(Action.MANAGE_DIRECTORY)
     found = directory.get_user(page.svc, page.principal, tid, user)
     changes: dict[str, Any] = {}
-    name = _text(data, "display_name")
+    name = field_text(data, "display_name")
     if name != found.display_name:
         changes["display_name"] = name
-    location = _text(data, "usage_location").upper() or None
+    location = field_text(data, "usage_location").upper() or None
     if location != found.usage_location:
         changes["usage_location"] = location
-    phone = _text(data, "phone_number") or None
+    phone = field_text(data, "phone_number") or None
     if phone != found.phone_number:
         changes["phone_number"] = phone
-    blocked = _text(data, "blocked") == "on"
+    blocked = field_text(data, "blocked") == "on"
     if blocked != found.blocked:
         changes["blocked"] = blocked
     if not changes:
-        return page.redirect(_user_href(page, found), notice="No changes to save.")
+        return page.redirect(user_href(page, found), notice="No changes to save.")
     try:
         directory.update_user(page.svc, page.principal, tid, found.id, changes)
     except DomainError as exc:
         return _user_page(page, found, "account", error=exc, form=data,
                           status_code=status_of(exc))
-    return page.redirect(_user_href(page, found), notice="Saved the user's details.")
+    return page.redirect(user_href(page, found), notice="Saved the user's details.")
 
 
 @router.post("/t/{tid}/users", response_class=HTMLResponse)
 def create_user(tid: str, page: PageDep, data: FieldsDep) -> Response:
     page.require(Action.MANAGE_DIRECTORY)
     try:
-        user = directory.create_user(page.svc, page.principal, tid, upn=_text(data, "upn"),
-            display_name=_text(data, "display_name"),
-            usage_location=_text(data, "usage_location").upper() or None,
-            phone_number=_text(data, "phone_number") or None,
+        user = directory.create_user(page.svc, page.principal, tid, upn=field_text(data, "upn"),
+            display_name=field_text(data, "display_name"),
+            usage_location=field_text(data, "usage_location").upper() or None,
+            phone_number=field_text(data, "phone_number") or None,
         )
     except DomainError as exc:
         context = {**_users_context(page, UserQuery(), None), "error": exc, "form": data}
         return page.render("directory/users.html", title="Active users", active="users",
                            status_code=status_of(exc), **context)
-    return page.redirect(_user_href(page, user, "/licenses"),
+    return page.redirect(user_href(page, user, "/licenses"),
                          notice=f"Added {user.upn}. Now choose the licenses.")
-
-
-# --- Phone numbers and resource accounts (NUM-1) -----------------------------------------
-
-
-def _numbers(page: Page, *, error: DomainError | None = None, where: str = "",
-             form: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-    tid = page.tenant_id or ""
-    numbers = directory.list_numbers(page.svc, page.principal, tid)
-    accounts = directory.list_resource_accounts(page.svc, page.principal, tid)
-    return page.render(
-        "directory/numbers.html", title="Phone numbers and resource accounts",
-        active="numbers", numbers=numbers, accounts=accounts, error=error, where=where,
-        form=form or {}, number_types=[t.value for t in NumberType],
-        resource_kinds=[k.value for k in ResourceKind], status_code=status_code,
-        user_href=lambda upn: _user_href(page, upn),
-    )
-
-
-@router.get("/t/{tid}/numbers", response_class=HTMLResponse)
-def numbers(tid: str, page: PageDep) -> HTMLResponse:
-    return _numbers(page)
-
-
-def _number_action(page: Page, data: dict[str, Any], where: str,
-                   act: Callable[[dict[str, Any]], Any],
-                   notice: Callable[[dict[str, Any]], str]) -> Response:
-    """Run one numbers form; a refusal re-renders the page with the error at `where` (the
-    form it came from; "row" is the numbers table, naming the number)."""
-    page.require(Action.MANAGE_DIRECTORY)
-    try:
-        act(data)
-    except DomainError as exc:
-        return _numbers(page, error=exc, where=where, form=data, status_code=status_of(exc))
-    return page.redirect(page.url("/numbers"), notice=notice(data))
-
-
-@router.post("/t/{tid}/numbers", response_class=HTMLResponse)
-def add_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
-    def act(d: dict[str, Any]) -> Any:
-        return directory.add_number(page.svc, page.principal, tid, number=_text(d, "number"),
-                                    type=_text(d, "type"),
-                                    assigned_to=_text(d, "assigned_to") or None)
-
-    return _number_action(page, data, "add", act,
-                                lambda d: f"Added {_text(d, 'number')}.")
-
-
-@router.post("/t/{tid}/numbers/assign", response_class=HTMLResponse)
-def assign_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
-    def act(d: dict[str, Any]) -> Any:
-        return directory.assign_number(page.svc, page.principal, tid, _text(d, "number"),
-                                       _text(d, "assigned_to") or None)
-
-    def notice(d: dict[str, Any]) -> str:
-        to = _text(d, "assigned_to")
-        return f"Assigned {_text(d, 'number')} to {to}." if to else \
-            f"Unassigned {_text(d, 'number')}."
-
-    return _number_action(page, data, "row", act, notice)
-
-
-@router.post("/t/{tid}/numbers/release", response_class=HTMLResponse)
-def release_number(tid: str, page: PageDep, data: FieldsDep) -> Response:
-    def act(d: dict[str, Any]) -> Any:
-        return directory.release_number(page.svc, page.principal, tid, _text(d, "number"))
-
-    return _number_action(page, data, "row", act,
-                                lambda d: f"Released {_text(d, 'number')}.")
-
-
-@router.post("/t/{tid}/resource-accounts", response_class=HTMLResponse)
-def create_resource_account(tid: str, page: PageDep, data: FieldsDep) -> Response:
-    def act(d: dict[str, Any]) -> Any:
-        return directory.create_resource_account(
-            page.svc, page.principal, tid, upn=_text(d, "upn"),
-            display_name=_text(d, "display_name"), kind=_text(d, "kind"))
-
-    return _number_action(page, data, "account", act,
-                                lambda d: f"Added the resource account {_text(d, 'upn')}.")
