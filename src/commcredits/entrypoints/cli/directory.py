@@ -51,7 +51,9 @@ Upn = Annotated[str, typer.Argument(help="The user's UPN (or object id).")]
 
 def user_table(title: str, rows: list[User]) -> Table:
     table = Table(title=title)
-    for h in ("upn", "display name", "location", "phone", "licenses", "blocked", "object id"):
+    # The UPN is what every other command takes: never cut it; the other columns wrap.
+    table.add_column("upn", no_wrap=True, min_width=max((len(u.upn) for u in rows), default=3))
+    for h in ("display name", "location", "phone", "licenses", "blocked", "object id"):
         table.add_column(h)
     for u in rows:
         table.add_row(u.upn, u.display_name, u.usage_location or "-", u.phone_number or "-",
