@@ -3,7 +3,8 @@
 - CSV: RFC 4180 through the `csv` module, a header row, UTC ISO 8601 times, money with two
   decimals.
 - ZIP: `Export.callingplans.<id>.csv` and `parameters.json` (time range and filters). The CSV
-  member is written through `ZipFile.open(..., "w")`, so no row is kept after it is written.
+  member is written through `ZipFile.open(..., "w")`, so no row is kept after it is written;
+  deflate level 1 (`ZIP_LEVEL`).
 - XLSX: XlsxWriter in `constant_memory` mode (each row is flushed to a temporary file as soon
   as the next starts), typed cells, a frozen header row, an autofilter, columns as wide as
   their header or their usual values (`column_width`), and a new sheet every 1,048,575 data
@@ -30,6 +31,8 @@ import xlsxwriter  # type: ignore[import-untyped]
 Progress = Callable[[int], None]
 PROGRESS_EVERY = 1000
 XLSX_MAX_DATA_ROWS = 1_048_575  # 1,048,576 rows per sheet, less the header
+# Deflate level 1: a third of level 6's CPU on the usage CSV for a file about 15% larger.
+ZIP_LEVEL = 1
 
 
 def _noop(done: int) -> None:
@@ -44,10 +47,6 @@ def csv_value(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     return str(value)
-
-
-def _csv_time(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 # The columns whose values `csv.writer` does not write as `csv_value` would: times (UTC
@@ -66,7 +65,8 @@ def _csv_formatter(columns: Sequence[str]) -> Callable[[Sequence[Any]], Sequence
     def fields(row: Sequence[Any]) -> Sequence[Any]:
         out = list(row)
         for i in times:
-            out[i] = _csv_time(out[i])
+            value = out[i]
+            out[i] = "" if value is None else value.isoformat().replace("+00:00", "Z")
         return out
 
     return fields
@@ -105,7 +105,8 @@ def write_zip(
     parameters: dict[str, Any], progress: Progress = _noop,
 ) -> int:
     """The ZIP download: the CSV and `parameters.json`; return the number of rows."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED,
+                         compresslevel=ZIP_LEVEL) as archive:
         with archive.open(csv_name(export_id), "w", force_zip64=True) as member, \
                 io.TextIOWrapper(member, encoding="utf-8", newline="") as text:
             done = write_csv(text, columns, rows, progress)
