@@ -7,7 +7,7 @@ RSS (``ru_maxrss``) is its own:
 
 - **ZIP/CSV**: what ``commcredits report pstn-usage --format zip`` does:
   ``reports.pstn_usage(...)`` then ``exports.write_zip(...)`` over the report's rows (pages of
-  1,000 through the read repository, REP-4 masking, formatting, deflate).
+  10,000 through the read repository, REP-4 masking, formatting, deflate).
 - **CSV**: the same with ``exports.write_csv`` to a plain file (``--format csv``).
 - **XLSX**: ``exports.write_xlsx`` (XlsxWriter, ``constant_memory``).
 - **baseline**: the same rows (same WHERE and ORDER BY) read with one plain ``sqlite3`` cursor
