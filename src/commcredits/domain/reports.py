@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from commcredits.domain.calls import CallSource, CallType
 from commcredits.domain.errors import InvalidInput
@@ -78,9 +78,9 @@ MASKED_DIGITS: dict[str, int] = {
 ReportRow = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
-    """One finished (ended or expired) rated call, as stored."""
+class UsageRecord(NamedTuple):
+    """One finished (ended or expired) rated call, as stored. A named tuple in the report
+    query's column order, so the read repository makes one straight from a result row."""
 
     id: str
     usage_id: str
@@ -100,8 +100,8 @@ class UsageRecord:
     start_at: datetime
     end_at: datetime | None
     duration: int | None
-    connection_fee: Decimal | None
-    charge: Decimal | None
+    connection_fee_micros: int | None  # money as stored: integer micro-units (10^-6)
+    charge_micros: int | None
     currency: str
     capability: str | None
     source: CallSource
@@ -138,7 +138,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
 
     Times stay timezone-aware datetimes and money stays Decimal: exports format them.
     """
-    inbound = is_inbound(rec.call_type)
+    inbound = rec.call_type.is_inbound
     caller = mask_number(rec.caller, tenant_country) if inbound else rec.caller
     callee = rec.callee if inbound else mask_number(rec.callee, tenant_country)
     scope = None if rec.domestic is None else ("Domestic" if rec.domestic else "International")
@@ -148,7 +148,7 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
         "Inbound" if inbound else "Outbound", rec.number_type, scope, rec.destination_name,
         callee, rec.external_country,
         rec.start_at, rec.end_at, rec.duration or 0,
-        money(rec.connection_fee), money(rec.charge), rec.currency, rec.capability,
+        cents(rec.connection_fee_micros), cents(rec.charge_micros), rec.currency, rec.capability,
         OPERATOR, duration_source(rec.source), None,
     )
 
@@ -156,6 +156,19 @@ def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
 def money(value: Decimal | None) -> Decimal:
     """numeric(16,2): two decimals, half up (a call's charge is already in cents)."""
     return (value or Decimal(0)).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+
+
+def cents(micros: int | None) -> Decimal:
+    """`money` of an amount in integer micro-units, in integer arithmetic: two decimals,
+    half away from zero (ROUND_HALF_UP); None is 0.00. The Decimal has exponent -2, so its
+    ``str`` is already the two-decimal text the CSV shows."""
+    if not micros:
+        return _ZERO_CENTS
+    amount = Decimal((abs(micros) + 5_000) // 10_000).scaleb(-2)
+    return amount if micros > 0 else amount.copy_negate()  # -0.004999 is -0.00, as `money`
+
+
+_ZERO_CENTS = Decimal("0.00")
 
 
 def one_year_after(start: datetime) -> datetime:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import BigInteger, Connection, and_, func, or_, select, type_coerce
 
 from commcredits.adapters.db import tables as t
-from commcredits.domain.calls import FINISHED_STATUSES, CallSource, CallType
+from commcredits.domain.calls import FINISHED_STATUSES
 from commcredits.domain.reports import Retention, UsageRecord
 
 C = t.calls
@@ -22,8 +22,11 @@ _COLUMNS = (
     C.c.id, C.c.usage_id, C.c.call_id, C.c.conference_id, C.c.user_location,
     C.c.user_object_id, C.c.upn, C.c.display_name, C.c.caller, C.c.call_type, C.c.callee,
     C.c.number_type, C.c.domestic, C.c.destination_name, C.c.external_country, C.c.start_at,
-    C.c.end_at, C.c.duration, C.c.connection_fee, C.c.charge, C.c.currency, C.c.capability,
-    C.c.source,
+    C.c.end_at, C.c.duration,
+    # Money as stored, integer micro-units: the report rounds it to cents in integers.
+    type_coerce(C.c.connection_fee, BigInteger).label("connection_fee_micros"),
+    type_coerce(C.c.charge, BigInteger).label("charge_micros"),
+    C.c.currency, C.c.capability, C.c.source,
 )
 
 
@@ -74,8 +77,8 @@ class SqlReports:
         rows = self.conn.execute(
             select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
         )
-        return [UsageRecord(**{**r._asdict(), "call_type": CallType(r.call_type),
-                               "source": CallSource(r.source)}) for r in rows]
+        # `Coded` already reads call_type and source back as their enums.
+        return list(map(UsageRecord._make, rows))
 
     def count(
         self, tenant_id: str, start: datetime, end: datetime, *, user: str | None,
