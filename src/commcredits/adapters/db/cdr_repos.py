@@ -219,9 +219,14 @@ class SqlCdrBatch:
             else:
                 marks = ", ".join("?" for _ in columns)
                 if "id" not in columns and "id" in table.c and table.c.id.default is not None:
-                    # (tenant_id, id) keys: SQLite numbers the rows one by one (keys.py).
+                    # (tenant_id, id) keys: the ids `next_id` would give (keys.py), max + 1
+                    # onwards, read once per chunk under the write lock. Per row, that
+                    # max(id) is a scan of the table (id is not the key's first column).
+                    cursor.execute(f"SELECT {sqlite_next_id_sql(table.name)}")
+                    (first,) = cursor.fetchone()
+                    rows = [(i, *row) for i, row in enumerate(rows, int(first))]
                     names = f"id, {names}"
-                    marks = f"{sqlite_next_id_sql(table.name)}, {marks}"
+                    marks = f"?, {marks}"
                 cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608
                                    rows)
         finally:
