@@ -101,6 +101,8 @@ def test_the_hot_path_statements_route_to_one_worker(
     statements: list[tuple[str, Any, Mapping[str, Any]]] = [
         ("call control facts", calls_repos._facts_statement(), call),
         ("call reservations", calls_repos._RESERVATIONS, call),
+        ("call control under the lock (an end's)",
+         calls_repos._under_lock_statement(charging=True), call),
         ("call status", calls_repos._STATUS, {"tenant_id": tid, "row_id": "r1"}),
         ("account for update", credit_repos._ACCOUNT_FOR_UPDATE, {"tenant_id": tid}),
         ("open lots", credit_repos._OPEN_LOTS, {"tenant_id": tid}),

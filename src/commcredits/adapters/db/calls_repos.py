@@ -11,9 +11,10 @@ the unit of work's own DBAPI cursor (`compiled.Compiled`), in its transaction:
 - `add`, `update`, `get`: the call, a `domain.calls.Call`, with statements compiled per set
   of columns.
 
-On PostgreSQL, `control_facts` sends the tenant lock, the facts and the reservations (and,
-for an end, which charges the ledger, the open lots and the entry's id) in one pipeline,
-and the call's writes wait for the commit (`hot_session`): see
+On PostgreSQL, `control_facts` sends two statements in one pipeline: the tenant lock, then
+one read under it of the facts and the reservations (and, for an end, which charges the
+ledger, the entry's id and the open lots, as arrays), served afterwards as the separate
+statements' results; the call's writes wait for the commit (`hot_session`): see
 `docs/benchmarks.md` (call control) for what this buys.
 """
 
@@ -40,6 +41,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.types import NullType
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.compiled import Compiled, CursorRunner
@@ -116,8 +119,33 @@ _OPEN_LOTS = (
 # An id for the ledger entry an end writes, taken under the lock (`SqlCredits.write_entries`).
 _NEXT_ENTRY_ID = select(func.nextval(func.pg_get_serial_sequence("ledger_entries", "id"),
                                      type_=BigInteger))
+
+
+def _under_lock_statement(*, charging: bool) -> Any:
+    """PostgreSQL's read after the lock, in one statement: the facts, then what open
+    reservations hold and whether the call is stored (`_RESERVATIONS`'s two columns) and,
+    for an end, the ledger entry's id and the open lots as four arrays in `_OPEN_LOTS`'s
+    order (one row, so the open lots travel as arrays, not rows)."""
+    extra: list[Any] = [
+        _RESERVATIONS.selected_columns.reserved, _RESERVATIONS.selected_columns.existing,
+    ]
+    if charging:
+        order = (_LOTS.c.purchased_at, _LOTS.c.id)
+        extra.append(_NEXT_ENTRY_ID.scalar_subquery().label("entry_id"))
+        for column in (_LOTS.c.id, _LOTS.c.purchased_at, _LOTS.c.expires_at,
+                       _LOTS.c.remaining):  # raw arrays: `SqlCalls` processes each value
+            extra.append(
+                select(func.array_agg(aggregate_order_by(column, *order), type_=NullType()))
+                .where(_LOTS.c.tenant_id == bindparam("tenant_id"), _LOTS.c.remaining > 0)
+                .scalar_subquery().label(f"lots_{column.key}"))
+    return _facts_statement().add_columns(*extra)
+
+
 _DISPLAY_NAME = select(t.users.c.display_name).where(
     t.users.c.tenant_id == bindparam("tenant_id"), t.users.c.id == bindparam("user_id"))
+
+
+_FACT_COLUMNS = len(_facts_statement().selected_columns)
 
 
 class _Statements:
@@ -134,6 +162,10 @@ class _Statements:
         self.lock_account = Compiled(_LOCK_ACCOUNT, dialect)
         self.open_lots = Compiled(_OPEN_LOTS, dialect)
         self.next_entry_id = Compiled(_NEXT_ENTRY_ID, dialect)
+        if dialect.name == "postgresql":  # the hot session's one read after the lock
+            self.under_lock = Compiled(_under_lock_statement(charging=False), dialect)
+            self.under_lock_charging = Compiled(_under_lock_statement(charging=True),
+                                                dialect)
         self._writes: dict[tuple[str, tuple[str, ...]], Compiled] = {}
         self._lock = threading.Lock()
 
@@ -201,20 +233,17 @@ class SqlCalls(CursorRunner):
                   "usage_id": usage_id}
         session = self._session
         if session is not None and session.postgres and session.clean:
-            statements = {
+            # Two statements: the tenant lock, then one read of everything else under it.
+            read = self._sql.under_lock_charging if charging else self._sql.under_lock
+            got = session.prefetch({
                 prefetched_account(tenant_id): (self._sql.lock_account, {
                     "tenant_id": tenant_id, "key_hash": key_hash or ""}),
-                "facts": (self._sql.facts, values),
-                f"reservations:{tenant_id}:{call_id}:{usage_id}": (self._sql.reservations, {
-                    "tenant_id": tenant_id, "call_id": call_id, "usage_id": usage_id}),
-            }
-            if charging:  # an end's ledger charge: the open lots and the entry's id
-                statements[prefetched_lots(tenant_id)] = (self._sql.open_lots,
-                                                          {"tenant_id": tenant_id})
-                statements[prefetched_entry_id(tenant_id)] = (self._sql.next_entry_id, {})
-            got = session.prefetch(statements)
+                "facts": (read, values),
+            })
             session.take("facts")
             ((*row,),) = got["facts"]
+            self._keep_under_lock(session, row[_FACT_COLUMNS:], tenant_id, call_id,
+                                  usage_id)
         else:
             ((*row,),) = self._run(self._sql.facts, values)
         i = 0
@@ -254,6 +283,24 @@ class SqlCalls(CursorRunner):
         if session is not None and session.active:  # read under the lock: serve it once
             session.keep(f"call:{tenant_id}:{call_id}:{usage_id}", (call,))
         return CallControlFacts(key, tenant, version, settings, call)
+
+    def _keep_under_lock(self, session: HotSession, extra: list[Any], tenant_id: str,
+                         call_id: str, usage_id: str) -> None:
+        """Serve the read under the lock as the separate statements' results: the
+        reservations, and for an end the entry's id and the open lots (rows, processed as
+        `_OPEN_LOTS`'s own)."""
+        reserved, existing, *charging = extra
+        session.keep(f"reservations:{tenant_id}:{call_id}:{usage_id}",
+                     [(reserved, existing)])
+        if not charging:
+            return
+        entry_id, *lots = charging
+        session.keep(prefetched_entry_id(tenant_id), [(entry_id,)])
+        processors = self._sql.open_lots.results
+        session.keep(prefetched_lots(tenant_id), [
+            tuple(v if p is None else p(v) for p, v in zip(processors, lot, strict=True))
+            for lot in zip(*(column or () for column in lots), strict=True)
+        ])
 
     def reservations(self, tenant_id: str, currency: str, call_id: str,
                      usage_id: str) -> tuple[Money, bool]:

@@ -4,8 +4,9 @@ One `HotSession` belongs to one unit of work, shared by its `SqlCalls` and `SqlC
 On PostgreSQL (psycopg 3) it runs the call-control transaction in two pipelines:
 
 - **read** (`prefetch`): BEGIN, the tenant's account row ``SELECT … FOR UPDATE`` (the
-  tenant lock, CALL-8), then the call's facts, the open reservations and, for an end
-  (which charges), the open lots, in one pipeline: one network round trip. In READ
+  tenant lock, CALL-8), then one statement with the call's facts, the open reservations
+  and, for an end (which charges), the entry's id and the open lots
+  (`calls_repos._under_lock_statement`), in one pipeline: one network round trip. In READ
   COMMITTED every statement takes its own snapshot when it starts, and the statements
   after the lock start once the lock is held, so what they read is current under the
   lock, exactly as if they had been sent one by one after it. The results are then served
