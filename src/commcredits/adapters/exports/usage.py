@@ -21,8 +21,6 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from decimal import Decimal
 from itertools import islice
 from typing import IO, Any
 
@@ -39,18 +37,8 @@ def _noop(done: int) -> None:
     return None
 
 
-def csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    return str(value)
-
-
-# The columns whose values `csv.writer` does not write as `csv_value` would: times (UTC
-# ISO 8601). Every other value of a report row is text, a whole number, None (an empty
+# The columns whose values `csv.writer` would not write as the export wants: times (UTC
+# ISO 8601, `Z`). Every other value of a report row is text, a whole number, None (an empty
 # field) or money: a Decimal of exactly two places (`domain.reports.cents`), whose ``str``
 # is already its two-decimal text.
 _TIME_COLUMNS = {"Start Time", "End Time"}
