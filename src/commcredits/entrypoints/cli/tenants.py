@@ -57,7 +57,9 @@ def tenant_list(db: Db = None) -> None:
     with runtime(db) as rt:
         rows = tenants.list_tenants(rt.services, OPERATOR_CLI)
     table = Table(title="Tenants")
-    for h in ("id", "name", "country", "currency", "account", "cloud"):
+    # The id is what the other commands take: never cut it.
+    table.add_column("id", no_wrap=True, min_width=max((len(t.id) for t in rows), default=2))
+    for h in ("name", "country", "currency", "account", "cloud"):
         table.add_column(h)
     for t in rows:
         table.add_row(t.id, t.name, t.country, t.currency, t.billing_account_type.value,
