@@ -42,8 +42,11 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
+## The suite on $(WORKERS) pytest-xdist workers, a file per worker at a time; each worker has
+## its own PostgreSQL database beside COMMCREDITS_TEST_POSTGRES_URL's (tests/conftest.py)
+WORKERS ?= 2
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile
 
 ## The calling platform (PLAT-1): SIP calls through Kamailio (integrations/kamailio) with
 ## SIPp as caller and callee, against commcredits serve on PostgreSQL

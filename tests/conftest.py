@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import citus
@@ -23,7 +24,40 @@ from commcredits.config import Settings
 from commcredits.services.context import Services
 from tests.support import OPERATOR_KEY, check_ledger_invariants, utc
 
-PG_URL = os.environ.get("COMMCREDITS_TEST_POSTGRES_URL")
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own database beside the given one (`test` ->
+    `test_gw0`), created on first use, because every PostgreSQL test empties every table.
+
+    The Citus tier runs in one process: a database created on the coordinator would be plain
+    PostgreSQL (no extension, no worker nodes), so parallel Citus runs are refused outright
+    rather than silently testing the wrong thing.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.connect() as conn:
+            if citus.is_citus(conn):
+                raise pytest.UsageError(
+                    "the Citus tier runs in one process: pytest -n 0 (make test-citus does)")
+            conn.commit()
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            name = f"{base.database}_{worker}"
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": name}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    worker_url = base.set(database=name).render_as_string(hide_password=False)
+    os.environ["COMMCREDITS_TEST_POSTGRES_URL"] = worker_url  # servers the tests start read it
+    return worker_url
+
+
+PG_URL = _worker_database(os.environ.get("COMMCREDITS_TEST_POSTGRES_URL"))
 _pg_migrated = False
 
 
