@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import citus
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.keys import include_object, next_id
 from commcredits.adapters.db.migrate import alembic_config, upgrade
 from commcredits.adapters.db.types import MicroAmount
 from commcredits.services import funds
@@ -90,10 +91,44 @@ def test_appending_to_the_ledger_and_invoices_is_still_allowed(
 def test_the_migrated_schema_matches_the_table_metadata(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True},
+            conn, opts={"compare_type": True, "compare_server_default": True,
+                        "include_object": include_object(conn.dialect.name)},
         )
         diffs = compare_metadata(context, t.metadata)
     assert diffs == []
+
+
+def _numbered_by_next_id() -> list[str]:
+    """The tables whose ``id`` default is `keys.next_id`, read from the metadata."""
+    return sorted(tb.name for tb in t.metadata.sorted_tables
+                  if "id" in tb.c and tb.c.id.default is not None
+                  and isinstance(getattr(tb.c.id.default, "arg", None), next_id))
+
+
+@pytest.mark.rule("DIST-1")
+@pytest.mark.rule("CDR-2")
+def test_the_next_id_of_every_tenant_keyed_table_is_read_from_an_index(
+    svc: Services, engine: Engine,
+) -> None:
+    """``id`` is the second column of ``(tenant_id, id)``: on SQLite ``max(id) + 1`` (the id
+    `next_id` gives) reads ``ix_<table>_id`` instead of scanning the table (migration 0013).
+    PostgreSQL numbers the rows with the sequence and has no such index."""
+    tables = _numbered_by_next_id()
+    assert len(tables) == 9, tables
+    seed(svc)
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        for name in tables:
+            indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes(name)}
+            if engine.dialect.name != "sqlite":
+                assert f"ix_{name}_id" not in indexes, name
+                continue
+            assert indexes[f"ix_{name}_id"] == ["id"], name
+            expression = str(next_id(name).compile(dialect=engine.dialect))
+            plan = " | ".join(str(row[-1]) for row in conn.execute(
+                text(f"EXPLAIN QUERY PLAN SELECT {expression}")))
+            assert f"USING COVERING INDEX ix_{name}_id" in plan, (name, plan)
+            assert f"SCAN {name}" not in plan, (name, plan)
 
 
 @pytest.mark.rule("FUND-9")

@@ -34,7 +34,7 @@ from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import prefetched_entry_id
 from commcredits.adapters.db.codes import CALL_CODES, encoder
 from commcredits.adapters.db.hot_session import HotSession
-from commcredits.adapters.db.keys import sqlite_next_id_sql
+from commcredits.adapters.db.keys import next_id
 from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
@@ -218,15 +218,12 @@ class SqlCdrBatch:
                         copy.write_row(row)
             else:
                 marks = ", ".join("?" for _ in columns)
-                if "id" not in columns and "id" in table.c and table.c.id.default is not None:
-                    # (tenant_id, id) keys: the ids `next_id` would give (keys.py), max + 1
-                    # onwards, read once per chunk under the write lock. Per row, that
-                    # max(id) is a scan of the table (id is not the key's first column).
-                    cursor.execute(f"SELECT {sqlite_next_id_sql(table.name)}")
-                    (first,) = cursor.fetchone()
-                    rows = [(i, *row) for i, row in enumerate(rows, int(first))]
+                if "id" not in columns and "id" in table.c \
+                        and isinstance(getattr(table.c.id.default, "arg", None), next_id):
+                    # (tenant_id, id) keys: each row's id is the column default's own
+                    # expression, max(id) + 1, read from ix_<table>_id (migration 0013).
                     names = f"id, {names}"
-                    marks = f"?, {marks}"
+                    marks = f"{next_id(table.name).compile(dialect=self.conn.dialect)}, {marks}"
                 cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",  # noqa: S608
                                    rows)
         finally:

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from commcredits.adapters.db.engine import make_engine
+from commcredits.adapters.db.keys import include_object
 from commcredits.adapters.db.tables import metadata
 
 config = context.config
@@ -12,7 +13,7 @@ config = context.config
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection, target_metadata=metadata, render_as_batch=True,
-        compare_type=True,
+        compare_type=True, include_object=include_object(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

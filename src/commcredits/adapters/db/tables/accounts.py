@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from commcredits.adapters.db.keys import next_id
+from commcredits.adapters.db.keys import id_index, next_id
 from commcredits.adapters.db.tables.base import BigId, metadata
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 
@@ -46,6 +46,7 @@ contacts = Table(
     Column("email", String(254), nullable=False),
     Column("role", String(32), nullable=False),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("contacts"),
 )
 
 partners = Table(
@@ -99,6 +100,7 @@ lots = Table(
     Index("ix_lots_tenant_fifo", "tenant_id", "purchased_at", "id"),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_lots_tenant_key"),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("lots"),
 )
 
 ledger_entries = Table(
@@ -116,6 +118,7 @@ ledger_entries = Table(
     Index("ix_ledger_tenant_id", "tenant_id", "id"),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_ledger_tenant_key"),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("ledger_entries"),
 )
 
 ledger_allocations = Table(
@@ -131,6 +134,7 @@ ledger_allocations = Table(
                          name="fk_ledger_allocations_tenant_entry"),
     ForeignKeyConstraint(["tenant_id", "lot_id"], ["lots.tenant_id", "lots.id"],
                          name="fk_ledger_allocations_tenant_lot"),
+    id_index("ledger_allocations"),
 )
 
 invoices = Table(
@@ -190,6 +194,7 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("details", JSON, nullable=False),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("audit_log"),
 )
 
 sim_clock = Table(

@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from commcredits.adapters.db.keys import next_id
+from commcredits.adapters.db.keys import id_index, next_id
 from commcredits.adapters.db.tables.base import BigId, metadata
 from commcredits.adapters.db.types import UTCDateTime
 
@@ -74,6 +74,7 @@ license_assignments = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
     ForeignKeyConstraint(["tenant_id", "user_id"], ["users.tenant_id", "users.id"],
                          name="fk_license_assignments_tenant_user"),
+    id_index("license_assignments"),
 )
 
 phone_numbers = Table(
@@ -111,4 +112,5 @@ pool_consumptions = Table(
     Index("ix_pool_consumptions_tenant_month", "tenant_id", "month"),
     UniqueConstraint("tenant_id", "reference", name="uq_pool_consumptions_tenant_reference"),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("pool_consumptions"),
 )

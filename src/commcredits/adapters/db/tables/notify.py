@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 
-from commcredits.adapters.db.keys import next_id
+from commcredits.adapters.db.keys import id_index, next_id
 from commcredits.adapters.db.tables.base import BigId, metadata
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 
@@ -86,4 +86,5 @@ email_outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     UniqueConstraint("tenant_id", "event_id", name="uq_email_outbox_tenant_event"),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("email_outbox"),
 )

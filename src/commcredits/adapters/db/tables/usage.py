@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 
 from commcredits.adapters.db.codes import Coded, open_call_clause
-from commcredits.adapters.db.keys import next_id
+from commcredits.adapters.db.keys import id_index, next_id
 from commcredits.adapters.db.tables.base import BigId, metadata
 from commcredits.adapters.db.types import MicroAmount, UTCDateTime
 
@@ -120,6 +120,7 @@ overage_lines = Table(
     Index("ix_overage_tenant_month", "tenant_id", "month"),
     UniqueConstraint("tenant_id", "reference", name="uq_overage_tenant_reference"),
     PrimaryKeyConstraint("tenant_id", "id"),
+    id_index("overage_lines"),
 )
 
 overage_statements = Table(
