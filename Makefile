@@ -43,10 +43,12 @@ layers: install
 	$(BIN)/lint-imports
 
 ## The suite on $(WORKERS) pytest-xdist workers, a file per worker at a time; each worker has
-## its own PostgreSQL database beside COMMCREDITS_TEST_POSTGRES_URL's (tests/conftest.py)
+## its own PostgreSQL database beside COMMCREDITS_TEST_POSTGRES_URL's (tests/conftest.py).
+## The multi-process tests (marked slow) run after, alone: they make their own contention.
 WORKERS ?= 2
 pytest: install
-	$(BIN)/pytest -n $(WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile -m "not slow"
+	$(BIN)/pytest -m slow
 
 ## The calling platform (PLAT-1): SIP calls through Kamailio (integrations/kamailio) with
 ## SIPp as caller and callee, against commcredits serve on PostgreSQL

@@ -58,6 +58,11 @@ def _worker_database(url: str | None) -> str | None:
 
 
 PG_URL = _worker_database(os.environ.get("COMMCREDITS_TEST_POSTGRES_URL"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # A worker starts with COLUMNS=80 in its environment, and the CLI's consoles read
+    # COLUMNS once, when they are made: the CLI tests' COLUMNS=250 would not reach them.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 _pg_migrated = False
 
 
