@@ -190,6 +190,40 @@ def test_at_most_five_recharges_follow_one_charge(svc: Services) -> None:
     assert len(emails(svc, tid, "recharge_succeeded")) == 5
 
 
+@pytest.mark.rule("AR-2")
+@pytest.mark.rule("AR-3")
+def test_charges_made_while_a_recharge_is_in_flight_get_their_own_five(
+    svc: Services, engine: Engine, clock: FixedClock,
+) -> None:
+    """13 charges of 40.00 land while the first recharge waits (as other processes' charges
+    do): none queues a recharge of its own (AR-3). When the first one is paid, the balance
+    (120.00) is still below the trigger, and the chain that follows counts from the newest
+    charge, not from the first: 5 more, to 620.00, where 5 in all would stop at 520.00."""
+    tid = make_tenant(svc)
+    card = add_card(svc, tid)
+    buy(svc, tid, "600.00", card)
+    recharge.configure(svc, OPERATOR, tid, enabled=True, amount="100.00", trigger="550.00",
+                       payment_method_id=card)
+    for amount in ["60.00"] + ["40.00"] * 13:  # queued in the charges' own transactions
+        with svc.uow() as uow:
+            funds.charge_in(uow, tid, usd(amount), clock.now())
+            uow.commit()
+    assert queries.credits(svc, OPERATOR, tid).balance == usd("20.00")
+    assert count(engine, t.recharge_requests, tenant_id=tid) == 1  # one in flight (AR-3)
+    assert recharge.process_due(svc) == 1
+    view = queries.credits(svc, OPERATOR, tid)
+    assert view.balance == usd("620.00")  # 20.00 + 6 × 100.00, at or above the trigger
+    with engine.connect() as conn:
+        chains = conn.execute(
+            select(t.recharge_requests.c.chain, t.recharge_requests.c.status)
+            .where(t.recharge_requests.c.tenant_id == tid)
+            .order_by(t.recharge_requests.c.created_at, t.recharge_requests.c.chain)).all()
+    assert sorted(chains) == sorted([(1, "succeeded"), (1, "succeeded"), (2, "succeeded"),
+                                     (3, "succeeded"), (4, "succeeded"), (5, "succeeded")])
+    assert len(emails(svc, tid, "recharge_succeeded")) == 6
+    assert recharge.process_due(svc) == 0  # nothing left active
+
+
 @pytest.mark.rule("AR-7")
 def test_turning_auto_recharge_off_takes_effect_at_once(
     svc: Services, clock: FixedClock,

@@ -173,13 +173,25 @@ def process_request(
     svc: Services, tenant_id: str, request_id: str, *,
     wall: Callable[[], float] = time.time, lease_seconds: float = LEASE_SECONDS,
 ) -> bool:
-    """Take one request of the tenant through payment to its lot (or its failure); True if
-    it was ours. Each of its transactions is the tenant's alone (DIST-1)."""
+    """Take one request of the tenant through payment to its lot (or its failure), then the
+    requests its success chains (AR-2), one after the other; True if the first was ours.
+    Each of their transactions is the tenant's alone (DIST-1)."""
+    ours, chained = _process_one(svc, tenant_id, request_id, wall, lease_seconds)
+    while chained is not None:  # a loop: a chain may go on while charges keep coming
+        _, chained = _process_one(svc, tenant_id, chained, wall, lease_seconds)
+    return ours
+
+
+def _process_one(
+    svc: Services, tenant_id: str, request_id: str, wall: Callable[[], float],
+    lease_seconds: float,
+) -> tuple[bool, str | None]:
+    """One request: (whether it was ours, the request its success chained)."""
     now = svc.clock.now()
     with svc.uow() as uow:
         request = uow.recharge.get_request(tenant_id, request_id)
         if request is None:
-            return False
+            return False, None
         tenant = uow.tenants.get(tenant_id)
         assert tenant is not None
         # A due retry (not a lapsed claim, whose payment may be in flight) is checked first
@@ -188,7 +200,7 @@ def process_request(
         account = AccountWriter(uow, tenant.id, now) if retry else None
         start = wall()
         if not uow.recharge.claim(tenant.id, request_id, start, start + lease_seconds):
-            return False
+            return False, None
         settings = uow.recharge.settings(tenant.id, tenant.currency)
         enabled = settings is not None and settings.enabled
         if not enabled and request.payment_id is None and request.attempt == 1 \
@@ -197,13 +209,13 @@ def process_request(
                                         status=RequestStatus.CANCELLED.value,
                                         lease_until=None, updated_at=now)
             uow.commit()
-            return True
+            return True, None
         if account is not None and not _still_needed(account, settings):
             uow.recharge.update_request(tenant.id, request_id,
                                         status=RequestStatus.NOT_NEEDED.value,
                                         lease_until=None, updated_at=now)
             uow.commit()
-            return True
+            return True, None
         method_id = (settings.payment_method_id if settings else None) \
             or request.payment_method_id
         method = uow.payment_methods.get(tenant.id, method_id) if method_id else None
@@ -222,10 +234,9 @@ def process_request(
         if not answer.succeeded:
             failure = answer.failure or PaymentFailure.PROCESSING_ERROR
     if failure is None:
-        _complete(svc, tenant.id, request, payment_id, method_label(method))
-    else:
-        _fail(svc, tenant.id, request, failure, payment_id)
-    return True
+        return True, _complete(svc, tenant.id, request, payment_id, method_label(method))
+    _fail(svc, tenant.id, request, failure, payment_id)
+    return True, None
 
 
 def _still_needed(account: AccountWriter, settings: AutoRechargeRecord | None) -> bool:
@@ -252,7 +263,8 @@ def method_label(method: Any) -> str:
 def _complete(
     svc: Services, tenant_id: str, request: RechargeRequestRecord, payment_id: str | None,
     label: str,
-) -> None:
+) -> str | None:
+    """The lot, invoice and email of a paid request; returns the request it chains."""
     now = svc.clock.now()
     chained: str | None = None
     with svc.uow() as uow:
@@ -261,7 +273,7 @@ def _complete(
         uow.credits.account(tenant_id, lock=True)  # serialize with charges and other workers
         current = uow.recharge.get_request(tenant_id, request.id)
         if current is None or current.status != RequestStatus.PROCESSING.value:
-            return  # another worker finished it
+            return None  # another worker finished it
         lot, invoice, balance = fund_in(
             svc, uow, tenant, request.amount, LotSource.AUTO_RECHARGE,
             f"recharge:{request.id}",
@@ -287,13 +299,20 @@ def _complete(
                    else "", "card": label, "invoice": invoice.number,
                    "expires_on": lot.expires_at.date().isoformat(),
                }, now)
-        if request.chain < MAX_RECHARGES_PER_CHARGE:
-            chained = queue_if_due(uow, tenant_id, balance, now,
-                                   cause_entry_id=request.cause_entry_id,
-                                   chain=request.chain + 1)
+        # AR-2: at most 5 recharges for one charge. A charge made while this one was in
+        # flight (AR-3: it queued none of its own) starts the count again, so concurrent
+        # charges that outrun a chain still get theirs.
+        latest = uow.credits.last_charge_id(tenant_id)
+        cause: int | None
+        if latest is not None and request.cause_entry_id is not None \
+                and latest > request.cause_entry_id:
+            chain, cause = 1, latest
+        else:
+            chain, cause = request.chain + 1, request.cause_entry_id
+        chained = queue_if_due(uow, tenant_id, balance, now, cause_entry_id=cause,
+                               chain=chain)
         uow.commit()
-    if chained:
-        process_request(svc, tenant_id, chained)
+    return chained
 
 
 def _fail(

@@ -387,6 +387,13 @@ class SqlCredits(Repo, CursorRunner):
         found = self._entries(_ENTRIES.c.id == rows[0][0], currency, 1)
         return found[0] if found else None
 
+    def last_charge_id(self, tenant_id: str) -> int | None:
+        # Back along (tenant_id, id) to the first charge: charges are most of the entries.
+        return self.conn.execute(
+            select(_ENTRIES.c.id).where(_ENTRIES.c.tenant_id == tenant_id,
+                                        _ENTRIES.c.kind == EntryKind.CHARGE.value)
+            .order_by(_ENTRIES.c.id.desc()).limit(1)).scalar_one_or_none()
+
     def ledger(
         self, tenant_id: str, currency: str, *, limit: int, before_id: int | None,
     ) -> list[EntryRecord]:
