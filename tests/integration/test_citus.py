@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, bindparam, insert, inspect, text
 
-from commcredits.adapters.db import calls_repos, citus, credit_repos
+from commcredits.adapters.db import calls_repos, citus, credit_statements
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.migrate import upgrade
 from commcredits.services.context import Services
@@ -104,10 +104,11 @@ def test_the_hot_path_statements_route_to_one_worker(
         ("call control under the lock (an end's)",
          calls_repos._under_lock_statement(charging=True), call),
         ("call status", calls_repos._STATUS, {"tenant_id": tid, "row_id": "r1"}),
-        ("account for update", credit_repos._ACCOUNT_FOR_UPDATE, {"tenant_id": tid}),
-        ("open lots", credit_repos._OPEN_LOTS, {"tenant_id": tid}),
-        ("take from lot", credit_repos._TAKE_FROM_LOT, {"tenant_id": tid, "lot_id": 1, "taken": 1}),
-        ("entry by key", credit_repos._ENTRY_ID_BY_KEY, {"tenant_id": tid, "key": "k"}),
+        ("account for update", credit_statements._ACCOUNT_FOR_UPDATE, {"tenant_id": tid}),
+        ("open lots", credit_statements._OPEN_LOTS, {"tenant_id": tid}),
+        ("take from lot", credit_statements._TAKE_FROM_LOT,
+         {"tenant_id": tid, "lot_id": 1, "taken": 1}),
+        ("entry by key", credit_statements._ENTRY_ID_BY_KEY, {"tenant_id": tid, "key": "k"}),
         ("insert entry", insert(t.ledger_entries).values(
             tenant_id=bindparam("tenant_id"), kind="charge", amount=-1, debt_delta=0,
             at=bindparam("at"), description="", reference=None),
