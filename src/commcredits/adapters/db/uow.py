@@ -36,11 +36,12 @@ from commcredits.adapters.db.calls_repos import (
 )
 from commcredits.adapters.db.cdr_repos import SqlCdrBatch
 from commcredits.adapters.db.credit_repos import SqlCredits
-from commcredits.adapters.db.directory_repos import SqlDirectory, SqlNumbers, SqlPools
+from commcredits.adapters.db.directory_repos import SqlDirectory
 from commcredits.adapters.db.guard_repos import SqlGuard
 from commcredits.adapters.db.hot_session import INFO_KEY, HotSession
 from commcredits.adapters.db.insight_repos import SqlInsight
 from commcredits.adapters.db.notify_repos import SqlOutbox, SqlRecharge
+from commcredits.adapters.db.number_pool_repos import SqlNumbers, SqlPools
 from commcredits.adapters.db.planning_repos import SqlPlanning
 from commcredits.adapters.db.postpaid_repos import SqlPostpaid
 from commcredits.adapters.db.rate_repos import SqlRates
