@@ -29,8 +29,6 @@ A = t.license_assignments
 N = t.phone_numbers
 RA = t.resource_accounts
 V = t.directory_versions
-PU = t.pool_usage
-PC = t.pool_consumptions
 
 
 class SqlDirectory:
