@@ -39,12 +39,11 @@ def _worker_database(url: str | None) -> str | None:
     base = make_url(url)
     engine = make_engine(url, pool=False)
     try:
-        with engine.connect() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if citus.is_citus(conn):
                 raise pytest.UsageError(
-                    "the Citus tier runs in one process: pytest -n 0 (make test-citus does)")
-            conn.commit()
-            conn.execution_options(isolation_level="AUTOCOMMIT")
+                    "the Citus tier runs in one process: run it without -n, as "
+                    "make test-citus does")
             name = f"{base.database}_{worker}"
             exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                   {"n": name}).first()

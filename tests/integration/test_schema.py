@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from commcredits.adapters.clock import FixedClock
 from commcredits.adapters.db import citus
 from commcredits.adapters.db import tables as t
-from commcredits.adapters.db.keys import include_object, next_id
+from commcredits.adapters.db.keys import include_object, next_id, numbered_by_next_id
 from commcredits.adapters.db.migrate import alembic_config, upgrade
 from commcredits.adapters.db.types import MicroAmount
 from commcredits.services import funds
@@ -100,9 +100,7 @@ def test_the_migrated_schema_matches_the_table_metadata(engine: Engine) -> None:
 
 def _numbered_by_next_id() -> list[str]:
     """The tables whose ``id`` default is `keys.next_id`, read from the metadata."""
-    return sorted(tb.name for tb in t.metadata.sorted_tables
-                  if "id" in tb.c and tb.c.id.default is not None
-                  and isinstance(getattr(tb.c.id.default, "arg", None), next_id))
+    return sorted(tb.name for tb in t.metadata.sorted_tables if numbered_by_next_id(tb))
 
 
 @pytest.mark.rule("DIST-1")

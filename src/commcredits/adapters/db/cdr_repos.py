@@ -34,7 +34,7 @@ from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import prefetched_entry_id
 from commcredits.adapters.db.codes import CALL_CODES, encoder
 from commcredits.adapters.db.hot_session import HotSession
-from commcredits.adapters.db.keys import next_id
+from commcredits.adapters.db.keys import next_id, numbered_by_next_id
 from commcredits.adapters.metrics import LEDGER_ENTRIES, Tally
 from commcredits.domain.errors import Conflict
 from commcredits.services.ports import CALL_ROW_COLUMNS, CdrBatch
@@ -218,8 +218,7 @@ class SqlCdrBatch:
                         copy.write_row(row)
             else:
                 marks = ", ".join("?" for _ in columns)
-                if "id" not in columns and "id" in table.c \
-                        and isinstance(getattr(table.c.id.default, "arg", None), next_id):
+                if "id" not in columns and numbered_by_next_id(table):
                     # (tenant_id, id) keys: each row's id is the column default's own
                     # expression, max(id) + 1, read from ix_<table>_id (migration 0013).
                     names = f"id, {names}"

@@ -6,11 +6,11 @@ the BEGIN IMMEDIATE that every writing unit of work takes on SQLite.
 
 The charge hot path (lock the account, read its open lots, append the entry with its
 allocations and take them from the lots, save the account) runs Core statements compiled
-once per dialect on the connection's DBAPI cursor, in the same transaction (`Compiled`); on
-PostgreSQL one statement appends an entry, its allocations and the lot updates. On the
-call-control path, the account and the open lots come prefetched under the lock and the
-account's UPDATE waits for the commit (`hot_session.HotSession`). See
-`docs/benchmarks.md` for what this buys.
+once per dialect (`credit_statements.py`) on the connection's DBAPI cursor, in the same
+transaction (`Compiled`); on PostgreSQL one statement appends an entry, its allocations and
+the lot updates. On the call-control path, the account and the open lots come prefetched
+under the lock and the account's UPDATE waits for the commit (`hot_session.HotSession`).
+See `docs/benchmarks.md` for what this buys.
 """
 
 from __future__ import annotations

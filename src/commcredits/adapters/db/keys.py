@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Index, literal_column
+from sqlalchemy import Index, Table, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -46,6 +46,11 @@ def _next_id_default(element: next_id, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(next_id, "postgresql")
 def _next_id_postgresql(element: next_id, compiler: SQLCompiler, **kw: Any) -> str:
     return f"nextval('{element.table}_id_seq')"
+
+
+def numbered_by_next_id(table: Table) -> bool:
+    """Whether ``table``'s ``id`` default is `next_id` (its key is ``(tenant_id, id)``)."""
+    return "id" in table.c and isinstance(getattr(table.c.id.default, "arg", None), next_id)
 
 
 def id_index(table: str) -> Index:
