@@ -15,7 +15,7 @@ import pytest
 from commcredits.adapters.exports.usage import write_csv, write_xlsx
 from commcredits.domain.calls import CallSource, CallType
 from commcredits.domain.money import from_micros
-from commcredits.domain.reports import COLUMNS, UsageRecord, cents, money, report_row
+from commcredits.domain.reports import COLUMNS, UsageRecord, cents, money, report_rows
 
 
 def widths(data: bytes) -> dict[str, float]:
@@ -76,7 +76,7 @@ def test_the_csv_text_of_report_rows_is_exact() -> None:
                        domestic=None, end_at=None, duration=None, connection_fee_micros=5_000,
                        charge_micros=-4_999, source=CallSource.LIVE, capability=None)
     text = io.StringIO(newline="")
-    rows = [report_row(a_record(), "FR"), report_row(inbound, "FR")]
+    rows = report_rows([a_record(), inbound], "FR")
     assert write_csv(text, COLUMNS, rows) == 2
     assert text.getvalue().split("\r\n")[1:] == [
         'u1,c1,,DE,oid1,megan@contoso.com,"Megan, ""MB""",+4930123456,user_out,Outbound,,'

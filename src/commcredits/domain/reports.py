@@ -9,10 +9,11 @@ column order, with the dialled or calling number masked by the tenant's country.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from commcredits.domain.calls import CallSource, CallType
@@ -133,24 +134,52 @@ def mask_number(number: str, country: str) -> str:
     return "".join(chars)
 
 
-def report_row(rec: UsageRecord, tenant_country: str) -> ReportRow:
-    """The REP-1 row of one call, in `COLUMNS` order; REP-4 masking by tenant country.
+# Per call type and source, chosen once: the export's "Call Type", whether it is inbound and
+# its "Call Direction"; and the "Source of Call Duration".
+_BY_TYPE: dict[CallType, tuple[str, bool, str]] = {
+    kind: (kind.value, kind.is_inbound, "Inbound" if kind.is_inbound else "Outbound")
+    for kind in CallType
+}
+_DURATION_SOURCE: dict[CallSource, str] = {source: duration_source(source)
+                                          for source in CallSource}
+_SCOPE: dict[bool | None, str | None] = {None: None, True: "Domestic", False: "International"}
 
-    Times stay timezone-aware datetimes and money stays Decimal: exports format them.
+
+def _unmasked(number: str) -> str:
+    return number
+
+
+def report_rows(records: Iterable[UsageRecord], tenant_country: str) -> list[ReportRow]:
+    """The REP-1 rows of finished calls, in `COLUMNS` order; REP-4 masking by tenant
+    country (the outbound call's callee, the inbound call's caller).
+
+    Times stay timezone-aware datetimes and money stays Decimal: exports format them. What
+    is the same for every row (the masking, each call type's columns) is chosen once.
     """
-    inbound = rec.call_type.is_inbound
-    caller = mask_number(rec.caller, tenant_country) if inbound else rec.caller
-    callee = rec.callee if inbound else mask_number(rec.callee, tenant_country)
-    scope = None if rec.domestic is None else ("Domestic" if rec.domestic else "International")
-    return (
-        rec.usage_id, rec.call_id, rec.conference_id, rec.user_location, rec.user_object_id,
-        rec.upn, rec.display_name, caller, rec.call_type.value,
-        "Inbound" if inbound else "Outbound", rec.number_type, scope, rec.destination_name,
-        callee, rec.external_country,
-        rec.start_at, rec.end_at, rec.duration or 0,
-        cents(rec.connection_fee_micros), cents(rec.charge_micros), rec.currency, rec.capability,
-        OPERATOR, duration_source(rec.source), None,
+    country = tenant_country.upper()
+    mask: Callable[[str], str] = (
+        (lambda number: mask_number(number, country)) if MASKED_DIGITS.get(country)
+        else _unmasked
     )
+    rows: list[ReportRow] = []
+    append = rows.append
+    for (_, usage_id, call_id, conference_id, user_location, user_object_id, upn,
+         display_name, caller, call_type, callee, number_type, domestic, destination_name,
+         external_country, start_at, end_at, duration, fee_micros, charge_micros, currency,
+         capability, source) in records:
+        type_value, inbound, direction = _BY_TYPE[call_type]
+        if inbound:
+            caller = mask(caller)
+        else:
+            callee = mask(callee)
+        append((
+            usage_id, call_id, conference_id, user_location, user_object_id, upn,
+            display_name, caller, type_value, direction, number_type, _SCOPE[domestic],
+            destination_name, callee, external_country, start_at, end_at, duration or 0,
+            cents(fee_micros), cents(charge_micros), currency, capability, OPERATOR,
+            _DURATION_SOURCE[source], None,
+        ))
+    return rows
 
 
 def money(value: Decimal | None) -> Decimal:
@@ -158,6 +187,9 @@ def money(value: Decimal | None) -> Decimal:
     return (value or Decimal(0)).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
 
 
+# Calls' charges repeat (a rate times a whole number of minutes), and a Decimal is immutable:
+# a report's rows share one Decimal per amount.
+@lru_cache(maxsize=4096)
 def cents(micros: int | None) -> Decimal:
     """`money` of an amount in integer micro-units, in integer arithmetic: two decimals,
     half away from zero (ROUND_HALF_UP); None is 0.00. The Decimal has exponent -2, so its

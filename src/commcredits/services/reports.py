@@ -28,7 +28,7 @@ from commcredits.domain.reports import (
     ReportRow,
     Retention,
     report_range,
-    report_row,
+    report_rows,
 )
 from commcredits.domain.tenants import Tenant
 from commcredits.services.auth import Action, Principal, authorize
@@ -123,7 +123,7 @@ class PstnUsage(OverRange):
         with self.svc.uow(readonly=True) as uow:
             records = uow.reports.usage(self.tenant.id, self.start, self.end,
                                         after=after, limit=limit, **self._filters())
-        rows = [report_row(r, self.tenant.country) for r in records]
+        rows = report_rows(records, self.tenant.country)
         last = (records[-1].start_at, records[-1].id) if len(records) == limit else None
         return rows, last
 

@@ -84,9 +84,13 @@ class SqlInsight:
         self, tenant_id: str, start: datetime, end: datetime,
         after: tuple[datetime, str] | None, limit: int, retention: Retention | None = None,
     ) -> list[RatedCallRecord]:
-        query = select(C).where(*self._finished(tenant_id, start, end, retention))
-        if after is not None:
+        if after is None:
+            query = select(C).where(*self._finished(tenant_id, start, end, retention))
+        else:
             at, row_id = after
+            # The page's start is the scan's one lower bound (as in `SqlReports.usage`): the
+            # OR alone bounds nothing, and each page would read every row before it.
+            query = select(C).where(*self._finished(tenant_id, max(start, at), end, retention))
             query = query.where(or_(C.c.start_at > at, (C.c.start_at == at) & (C.c.id > row_id)))
         rows = self.conn.execute(query.order_by(C.c.start_at, C.c.id).limit(limit))
         return [RatedCallRecord.of(Call.of_row(tuple(r))) for r in rows]

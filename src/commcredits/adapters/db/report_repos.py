@@ -68,11 +68,15 @@ class SqlReports:
         call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
         limit: int, retention: Retention | None = None,
     ) -> list[UsageRecord]:
-        where = self._where(tenant_id, start, end, user, call_type, capability, retention)
-        if after is not None:
+        if after is None:
+            where = self._where(tenant_id, start, end, user, call_type, capability, retention)
+        else:
             at, row_id = after
-            # `start_at >= at` bounds the index scan; the OR alone is not used for it.
-            where.append(C.c.start_at >= at)
+            # One lower bound on start_at, the later of the two, so that the index scan starts
+            # at the page: given both `>= start` and `>= at`, SQLite bounds the scan by the
+            # first, and each page would read every row before it. The OR alone bounds nothing.
+            where = self._where(tenant_id, max(start, at), end, user, call_type, capability,
+                                retention)
             where.append(or_(C.c.start_at > at, and_(C.c.start_at == at, C.c.id > row_id)))
         rows = self.conn.execute(
             select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
