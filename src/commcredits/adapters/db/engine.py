@@ -1,7 +1,8 @@
 """Engines for SQLite (WAL, BEGIN IMMEDIATE for writers) and PostgreSQL (psycopg 3).
 
 SQLite serializes writers with BEGIN IMMEDIATE, so a charge never reads a balance another
-writer is about to change; read-only units of work use a deferred BEGIN. PostgreSQL locks the
+writer is about to change (one writer per process at a time, then a short poll for the lock:
+`sqlite_writers.py`); read-only units of work use a deferred BEGIN. PostgreSQL locks the
 tenant's credit row with SELECT … FOR UPDATE instead (see `credit_repos.py`). On PostgreSQL every
 statement SQLAlchemy runs first sends the call-control writes waiting for the commit
 (`flush_hot_session`, `hot_session.py`).
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 
 from commcredits.adapters.db.hot_session import INFO_KEY
+from commcredits.adapters.db.sqlite_writers import Writers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -110,7 +112,22 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
+    writers = Writers(SQLITE_BUSY_TIMEOUT_MS)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            writers.begin(conn)  # one writer per process, a short poll (sqlite_writers.py)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        writers.release(conn.connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:  # a transaction the pool rolled back, not the connection
+            writers.release(record.info)
