@@ -7,7 +7,8 @@
 - `recommendation`: auto-recharge trigger and amount and the runway (`domain.insight`), from
   the ledger's charges per day and the balance.
 - `pstn_calls`: one keyset page of finished calls started in a UTC range (both ends
-  inclusive, at most 90 days), with the total count.
+  inclusive, at most 90 days), with the total count (read with the first page, then
+  carried in the cursor).
 - `balance_svg`: the balance history as a small SVG chart (polyline and daily spend bars).
 """
 
@@ -55,11 +56,21 @@ class SpendReport(OverRange):
 
 
 @dataclass(frozen=True, slots=True)
+class CallLogCursor:
+    """Where the next page of the call log starts: after the call that started at
+    ``start_at`` with row ``id``; and the range's count, read with the first page."""
+
+    start_at: datetime
+    id: str
+    count: int | None = None  # None: count again (a cursor from before counts were kept)
+
+
+@dataclass(frozen=True, slots=True)
 class CallPage:
     tenant: Tenant
     rows: list[RatedCallRecord]
     count: int
-    next_cursor: tuple[datetime, str] | None
+    next_cursor: CallLogCursor | None
 
 
 def balance_history(svc: Services, principal: Principal, tenant_id: str) -> BalanceHistory:
@@ -103,9 +114,12 @@ def recommendation(svc: Services, principal: Principal, tenant_id: str) -> calc.
 
 def pstn_calls(
     svc: Services, principal: Principal, tenant_id: str, start: datetime, end: datetime,
-    *, top: int = MAX_PAGE, after: tuple[datetime, str] | None = None,
+    *, top: int = MAX_PAGE, after: CallLogCursor | None = None,
 ) -> CallPage:
-    """Finished calls started in [start, end] (UTC, inclusive), ``top`` at a time (REP-3)."""
+    """Finished calls started in [start, end] (UTC, inclusive), ``top`` at a time (REP-3).
+
+    The range is counted with its first page and the count travels in the cursor, so
+    following the pages reads each call once, not the whole range again per page."""
     if end < start:
         raise InvalidInput("INVALID_RANGE", "fromDateTime must not be after toDateTime.",
                            {"fromDateTime": start.isoformat(), "toDateTime": end.isoformat()})
@@ -121,11 +135,13 @@ def pstn_calls(
     with svc.uow(readonly=True) as uow:
         tenant = authorize(uow, principal, tenant_id, Action.READ_DIRECTORY)
         kept = Retention(svc.clock.now(), tenant.country)
-        rows = uow.insight.calls_page(tenant_id, start, end, after, top + 1, kept)
-        count = uow.insight.count_calls(tenant_id, start, end, kept)
+        position = (after.start_at, after.id) if after is not None else None
+        rows = uow.insight.calls_page(tenant_id, start, end, position, top + 1, kept)
+        count = after.count if after is not None and after.count is not None \
+            else uow.insight.count_calls(tenant_id, start, end, kept)
     more = len(rows) > top
     rows = rows[:top]
-    cursor = (rows[-1].start_at, rows[-1].id) if more else None
+    cursor = CallLogCursor(rows[-1].start_at, rows[-1].id, count) if more else None
     return CallPage(tenant, rows, count, cursor)
 
 

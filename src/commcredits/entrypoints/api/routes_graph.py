@@ -5,7 +5,8 @@ under the msgraph-sdk's name `microsoft.graph.callRecords.getPstnCalls(…)` wit
 dates. FastAPI cannot route on the parentheses, so the function segment is one path
 parameter parsed here. Pages hold at most 1000 `pstnCallLogRow`s in Graph v1.0's camelCase,
 with `@odata.count` (the whole range) and an absolute `@odata.nextLink` whose `$skiptoken`
-is a keyset cursor (start time, row id). Every refusal uses Graph's error shape.
+is a keyset cursor (start time, row id) carrying the count read with the first page. Every
+refusal uses Graph's error shape.
 """
 
 from __future__ import annotations
@@ -63,16 +64,23 @@ def _moment(value: str, name: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def encode_cursor(cursor: tuple[datetime, str]) -> str:
-    raw = f"{cursor[0].isoformat()}|{cursor[1]}".encode()
+def encode_cursor(cursor: insight.CallLogCursor) -> str:
+    """``start|id|count``, base64url: the count is the first page's (`CallLogCursor`)."""
+    count = "" if cursor.count is None else str(cursor.count)
+    raw = f"{cursor.start_at.isoformat()}|{cursor.id}|{count}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> tuple[datetime, str]:
+def decode_cursor(token: str) -> insight.CallLogCursor:
+    """A `$skiptoken`; one without a count (``start|id``, as tokens were before counts were
+    kept) has the range counted again."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        at, row_id = raw.split("|", 1)
-        return datetime.fromisoformat(at).astimezone(UTC), row_id
+        at, row_id, *rest = raw.split("|")
+        if len(rest) > 1 or (rest and rest[0] and not rest[0].isdigit()):
+            raise ValueError(raw)
+        count = int(rest[0]) if rest and rest[0] else None
+        return insight.CallLogCursor(datetime.fromisoformat(at).astimezone(UTC), row_id, count)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("INVALID_SKIPTOKEN", "The $skiptoken is not valid; follow "
                            "@odata.nextLink as given.", {"skiptoken": token}) from None
