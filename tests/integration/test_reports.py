@@ -412,7 +412,8 @@ def test_a_late_page_reads_no_more_of_the_table_than_the_first(
     per_page = steps_per_page(engine, log_page)
     assert logged == expected
     assert counts == [1500] * len(counts)
-    # The first page also counts the range (about 600 hundred steps); the others do not.
+    # The first page also counts the range (687 hundred steps in all); the others (133-137)
+    # do not.
     # Without the one lower bound they grew from 730 to 1,249; without the count carried in
     # the cursor each page would count all 1,500 calls again.
     assert max(per_page[1:]) <= per_page[1] * 11 // 10 < per_page[0] // 2, per_page
