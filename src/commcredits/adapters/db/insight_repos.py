@@ -1,7 +1,8 @@
 """SQL repository for insight and the Graph PSTN call log (REP-3, REP-5).
 
 Everything is set-based: days and groups are summed in SQL (integer micro-units), and call
-log pages are read by keyset on (start_at, id), which `ix_calls_tenant_start` serves.
+log pages are read by keyset on (start_at, id) (`report_repos.keyset_page`), which
+`ix_calls_tenant_start` serves.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, case, func, select
 
 from commcredits.adapters.db import tables as t
-from commcredits.adapters.db.report_repos import retained
+from commcredits.adapters.db.report_repos import keyset_page, retained
 from commcredits.adapters.db.types import MicroAmount
 from commcredits.domain.calls import FINISHED_STATUSES, Call
 from commcredits.domain.reports import Retention
@@ -84,13 +85,9 @@ class SqlInsight:
         self, tenant_id: str, start: datetime, end: datetime,
         after: tuple[datetime, str] | None, limit: int, retention: Retention | None = None,
     ) -> list[RatedCallRecord]:
-        if after is None:
-            query = select(C).where(*self._finished(tenant_id, start, end, retention))
-        else:
-            at, row_id = after
-            # The page's start is the scan's one lower bound (as in `SqlReports.usage`): the
-            # OR alone bounds nothing, and each page would read every row before it.
-            query = select(C).where(*self._finished(tenant_id, max(start, at), end, retention))
-            query = query.where(or_(C.c.start_at > at, (C.c.start_at == at) & (C.c.id > row_id)))
+        lower, continues = keyset_page(start, after)
+        query = select(C).where(*self._finished(tenant_id, lower, end, retention))
+        if continues is not None:
+            query = query.where(continues)
         rows = self.conn.execute(query.order_by(C.c.start_at, C.c.id).limit(limit))
         return [RatedCallRecord.of(Call.of_row(tuple(r))) for r in rows]

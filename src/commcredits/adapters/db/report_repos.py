@@ -1,7 +1,8 @@
 """SQL read repository for the PSTN usage report (REP-1): finished calls a page at a time.
 
-Pages follow a keyset on (start_at, id), so a report of any size is read in constant memory
-and each page uses the (tenant_id, start_at) index. Calls past their retention (by user
+Pages follow a keyset on (start_at, id) (`keyset_page`, which the Graph call log uses too),
+so a report of any size is read in constant memory and each page's scan of the
+(tenant_id, start_at) index starts at the page. Calls past their retention (by user
 location, REFERENCE) are left out when a `Retention` is given.
 """
 
@@ -42,6 +43,18 @@ def retained(retention: Retention) -> Any:
     ])
 
 
+def keyset_page(start: datetime, after: tuple[datetime, str] | None) -> tuple[datetime, Any]:
+    """A page of calls on the keyset (start_at, id), ordered by it: the lower bound on
+    ``start_at`` to scan from, and the condition that continues after the cursor (None on
+    the first page). The bound is one, the later of ``start`` and the cursor's start: given
+    both, SQLite bounds the index scan by the first, and each page would read every row
+    before it; the OR alone bounds nothing."""
+    if after is None:
+        return start, None
+    at, row_id = after
+    return max(start, at), or_(C.c.start_at > at, and_(C.c.start_at == at, C.c.id > row_id))
+
+
 class SqlReports:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -68,16 +81,10 @@ class SqlReports:
         call_type: str | None, capability: str | None, after: tuple[datetime, str] | None,
         limit: int, retention: Retention | None = None,
     ) -> list[UsageRecord]:
-        if after is None:
-            where = self._where(tenant_id, start, end, user, call_type, capability, retention)
-        else:
-            at, row_id = after
-            # One lower bound on start_at, the later of the two, so that the index scan starts
-            # at the page: given both `>= start` and `>= at`, SQLite bounds the scan by the
-            # first, and each page would read every row before it. The OR alone bounds nothing.
-            where = self._where(tenant_id, max(start, at), end, user, call_type, capability,
-                                retention)
-            where.append(or_(C.c.start_at > at, and_(C.c.start_at == at, C.c.id > row_id)))
+        lower, continues = keyset_page(start, after)
+        where = self._where(tenant_id, lower, end, user, call_type, capability, retention)
+        if continues is not None:
+            where.append(continues)
         rows = self.conn.execute(
             select(*_COLUMNS).where(*where).order_by(C.c.start_at, C.c.id).limit(limit)
         )

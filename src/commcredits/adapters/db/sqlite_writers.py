@@ -16,10 +16,10 @@ p99 on SQLite was about 1 s at a p50 of 11 ms (docs/benchmarks.md). Two things i
   busy timeout at 0 every `POLL_SECONDS` until it is granted, so it is ready within a
   fraction of a millisecond of the lock coming free.
 
-Both share one deadline, `timeout` seconds (the busy timeout): past it the writer goes on
-without the process lock and makes one last `BEGIN IMMEDIATE` with SQLite's own busy
-timeout, which gives the same `database is locked` error as before. Read-only transactions
-(`BEGIN DEFERRED`) take neither.
+Both share one deadline, the busy timeout: a writer that has not had the process lock by
+then goes on without it, and one that has not had SQLite's makes one last `BEGIN IMMEDIATE`
+with SQLite's own busy timeout, which gives the same `database is locked` error as before.
+Read-only transactions (`BEGIN DEFERRED`) take neither.
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ class Writers:
         record = conn.connection.info
         deadline = time.monotonic() + self.timeout_ms / 1000
         if not record.get(HOLDS):
-            remaining = max(0.0, deadline - time.monotonic())
-            record[HOLDS] = self.lock.acquire(timeout=remaining)
+            record[HOLDS] = self.lock.acquire(timeout=self.timeout_ms / 1000)
         driver: sqlite3.Connection = conn.connection.driver_connection
         driver.execute("PRAGMA busy_timeout=0")
         try:
