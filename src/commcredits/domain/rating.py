@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -47,6 +47,13 @@ class Rate:
     next_increment: int
     effective_from: datetime
     effective_to: datetime | None = None
+    # RATE-2's integers, worked out once per row: every call rated by it reads them.
+    terms: RateTerms = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", RateTerms(
+            to_micros(self.rate_per_minute.amount), to_micros(self.connection_fee.amount),
+            self.first_increment, self.next_increment))
 
     def in_force(self, at: datetime) -> bool:
         return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
@@ -79,8 +86,7 @@ class RateTerms:
 
     @classmethod
     def of(cls, rate: Rate) -> RateTerms:
-        return cls(to_micros(rate.rate_per_minute.amount), to_micros(rate.connection_fee.amount),
-                   rate.first_increment, rate.next_increment)
+        return rate.terms
 
     def without_fee(self) -> RateTerms:
         return RateTerms(self.rate_micros, 0, self.first, self.next_)

@@ -37,10 +37,11 @@ from commcredits.domain.reference import country
 from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import pools, postpaid
 from commcredits.services.context import Services
-from commcredits.services.ports import RateTableRecord, UnitOfWork
-from commcredits.services.rates import version_for
+from commcredits.services.ports import UnitOfWork
+from commcredits.services.rates import TableVersions
 
 LIVE_START_WINDOW = timedelta(days=1)  # how far from now a live call's start may be
+_CALL_TYPES = {t.value: t for t in CALL_TYPES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +56,25 @@ class CallRequest:
     conference_id: str | None = None
 
 
+def _text(body: dict[str, Any], name: str, required: bool = True, limit: int = 64,
+          ) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if value.__class__ is str and 0 < len(value) <= limit:  # the usual case: one check
+        stripped = value.strip()
+        if stripped:
+            return stripped
+    elif isinstance(value, str) and value.strip() and len(value) <= limit:
+        return value.strip()
+    raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
+
+
 def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     """Validate an authorize request (CALL-1)."""
-    def text(name: str, required: bool = True, limit: int = 64) -> str | None:
-        value = body.get(name)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
-            raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
-        return value.strip()
-
-    call_type = text("call_type", limit=32)
-    if call_type not in CALL_TYPES:
+    call_type = str(_text(body, "call_type", limit=32))
+    found = _CALL_TYPES.get(call_type)
+    if found is None:
         raise InvalidInput("INVALID_CALL_TYPE", f"{call_type!r} is not a known call type.",
                            {"allowed": sorted(t.value for t in CALL_TYPES)})
     start = body.get("start")
@@ -82,10 +90,9 @@ def parse_request(body: dict[str, Any], now: datetime) -> CallRequest:
     if at.tzinfo is None:
         raise InvalidInput("INVALID_CALL", "start must carry a time zone, e.g. Z.")
     return CallRequest(
-        call_id=str(text("call_id")), call_type=CallType(call_type),
-        user=text("user", False, 128),
-        caller=str(text("caller")), callee=str(text("callee")), start=at,
-        usage_id=text("usage_id", False), conference_id=text("conference_id", False),
+        str(_text(body, "call_id")), found, _text(body, "user", False, 128),
+        str(_text(body, "caller")), str(_text(body, "callee")), at,
+        _text(body, "usage_id", False), _text(body, "conference_id", False),
     )
 
 
@@ -174,6 +181,7 @@ class Rater:
         self.tenant = tenant
         self.currency = tenant.currency
         self.on_mca = tenant.billing_account_type is BillingAccountType.MCA
+        self._unlimited = unlimited(self.currency)
         self._version = directory_version
         self._use_epochs = epochs
         self.index: LicenseIndex | None = None
@@ -181,11 +189,12 @@ class Rater:
         self._held: dict[tuple[str, int], tuple[dict[str, str | None], str | None]] = {}
         self._targets: dict[tuple[str, str, int, bool], PoolTarget] = {}
         self._classified: dict[tuple[str, str], Classified] = {}
+        self._names: dict[str, str | None] = {}
         self._countries: dict[str, str | None] = {}
         self._inventory: dict[str, InventoryType | None] = {}
         self._overage: dict[str, bool] = {}
         self._used: dict[tuple[str, str], int] = {}
-        self._tables: list[RateTableRecord] | None = None
+        self._tables: TableVersions | None = None
 
     # --- reference data, read once per batch ------------------------------------------
 
@@ -199,6 +208,7 @@ class Rater:
             self.index = index
             self._held.clear()
             self._targets.clear()
+            self._names.clear()
             if self._use_epochs:
                 _, holdings = uow.directory.snapshot(self.tenant.id)
                 moments = {h.start for h in holdings} | {h.end for h in holdings if h.end}
@@ -235,6 +245,19 @@ class Rater:
         if found is None:
             found = self._targets[key] = locate(self.index, user, dest, at, dial_out=dial_out)
         return found
+
+    def display_name(self, uow: UnitOfWork, user_id: str) -> str | None:
+        """The user's display name (`DISPLAY_NAMES`), kept for the license index's life
+        when the index has a directory version."""
+        names = self._names
+        if user_id not in names:
+            assert self.index is not None
+            version = self.index.version
+            name = DISPLAY_NAMES.get(uow, self.tenant.id, version, user_id)
+            if version is None:
+                return name
+            names[user_id] = name
+        return names[user_id]
 
     def classify(self, number: str, location: str) -> Classified:
         key = (number, location)
@@ -277,7 +300,7 @@ class Rater:
         book = self.svc.rate_book
         if self._tables is None:
             self._tables = book.versions(uow, self.currency)
-        table = version_for(self._tables, at)
+        table = self._tables.at(at)
         if table is None:
             return None
         return book.index(uow, table).lookup(digits, at, direction)
@@ -308,11 +331,10 @@ class Rater:
         location = (found.usage_location if found else None) or tenant.country
         base: dict[str, Any] = {
             "user_id": found.id if found else None, "upn": found.upn if found else None,
-            "display_name": DISPLAY_NAMES.get(uow, tenant.id, index.version, found.id)
-            if found else None,
+            "display_name": self.display_name(uow, found.id) if found else None,
             "user_location": found.usage_location if found else None,
         }
-        balance = available if available is not None else unlimited(self.currency)
+        balance = available if available is not None else self._unlimited
         callee = self.classify(req.callee, location)
         inbound = req.call_type.is_inbound
         if req.call_type.is_emergency or (not inbound and callee.emergency):

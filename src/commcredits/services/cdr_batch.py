@@ -33,7 +33,7 @@ from commcredits.domain.calls import CallSource, CallStatus
 from commcredits.domain.errors import DomainError
 from commcredits.domain.money import Money, from_micros
 from commcredits.domain.pools import PoolRef, month_of, parse_pool_key
-from commcredits.domain.rating import Rate, RateTerms
+from commcredits.domain.rating import RateTerms
 from commcredits.domain.settlement import settle_call
 from commcredits.domain.tenants import Tenant
 from commcredits.services import pools, postpaid
@@ -68,8 +68,8 @@ class ChunkResult:
 
 class ImportState:
     """What holds for one chunk of an import (one tenant, one currency), across its runs:
-    the rating kernel and its memos, each rate's terms, the numbering of the
-    bulk entries, and the chunk's keys already stored."""
+    the rating kernel and its memos, the numbering of the bulk entries, and the chunk's
+    keys already stored."""
 
     def __init__(self, svc: Services, tenant: Tenant, now: datetime,
                  call_ids: Sequence[str]) -> None:
@@ -78,7 +78,6 @@ class ImportState:
         self.currency = tenant.currency
         self.now = now
         self.rater = Rater(svc, tenant, epochs=True)
-        self.terms: dict[int, RateTerms] = {}
         self.pool_refs: dict[str, PoolRef] = {}
         # The import's bulk charge entries are `cdr-batch:<batch_id>:<n>` (FUND-10).
         self.batch_id = uuid.uuid4().hex
@@ -103,14 +102,6 @@ class ImportState:
     def at(self, now: datetime) -> None:
         """The moment the next chunk is charged at (each chunk reads the clock once)."""
         self.now = now
-
-    def rate_terms(self, rate_id: int | None, rate: Rate | None) -> RateTerms | None:
-        if rate_id is None or rate is None:
-            return None
-        found = self.terms.get(rate_id)
-        if found is None:
-            found = self.terms[rate_id] = RateTerms.of(rate)
-        return found
 
     def pool_ref(self, key: str) -> PoolRef:
         found = self.pool_refs.get(key)
@@ -218,7 +209,7 @@ def apply_chunk(uow: UnitOfWork, state: ImportState, records: Sequence[Record]) 
         assert isinstance(decision, Allowed)
         row = f"{prefix}{position:06x}{noise[10 * position:10 * position + 10]}"
         funding = decision.funding.value
-        terms = state.rate_terms(rated.rate_id, rated.rate)
+        terms = rated.rate.terms if rated.rate is not None else None
         if decision.funding is Funding.POOL and rated.pool_key:
             cost = chunk.use_pool(rated.pool_key, req.start, duration, funding,
                                   decision.capability, terms, row)

@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -122,13 +123,30 @@ def list_tables(svc: Services, principal: Principal, currency: str) -> list[Rate
         return [_info(r) for r in uow.rates.tables(code)]
 
 
-def version_for(tables: list[RateTableRecord], at: datetime) -> RateTableRecord | None:
-    """RATE-3: the newest version imported at or before ``at``, else the oldest."""
-    if not tables:
-        return None
-    chosen = [r for r in tables if r.imported_at <= at]
-    return max(chosen, key=lambda r: r.version) if chosen \
-        else min(tables, key=lambda r: r.version)
+class TableVersions:
+    """A currency's versions, and which one rates a call (RATE-3): the newest imported at or
+    before ``at``, else the oldest; found by bisection over the import times, as every
+    call of a batch asks."""
+
+    __slots__ = ("_at", "_best", "_oldest", "tables")
+
+    def __init__(self, tables: list[RateTableRecord]) -> None:
+        self.tables = tables
+        ordered = sorted(tables, key=lambda r: r.imported_at)
+        self._at = [r.imported_at for r in ordered]
+        self._best: list[RateTableRecord] = []  # the newest version among the first i + 1
+        for table in ordered:
+            newest = self._best[-1] if self._best else None
+            self._best.append(table if newest is None or table.version > newest.version
+                              else newest)
+        self._oldest = min(tables, key=lambda r: r.version) if tables else None
+
+    def __iter__(self) -> Iterator[RateTableRecord]:
+        return iter(self.tables)
+
+    def at(self, at: datetime) -> RateTableRecord | None:
+        i = bisect_right(self._at, at)
+        return self._best[i - 1] if i else self._oldest
 
 
 class _Loaded:
@@ -150,7 +168,7 @@ class RateBook:
         self.max_indexes = max_indexes
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._versions: dict[str, tuple[float, list[RateTableRecord]]] = {}
+        self._versions: dict[str, tuple[float, TableVersions]] = {}
         self._indexes: OrderedDict[tuple[str, int], _Loaded] = OrderedDict()
 
     def forget_versions(self, currency: str) -> None:
@@ -158,19 +176,19 @@ class RateBook:
         with self._lock:
             self._versions.pop(currency, None)
 
-    def versions(self, uow: UnitOfWork, currency: str) -> list[RateTableRecord]:
+    def versions(self, uow: UnitOfWork, currency: str) -> TableVersions:
         now = self._monotonic()
         with self._lock:
             cached = self._versions.get(currency)
         if cached is not None and now - cached[0] < self.refresh_seconds:
             return cached[1]
-        tables = uow.rates.tables(currency)
+        tables = TableVersions(uow.rates.tables(currency))
         with self._lock:
             self._versions[currency] = (now, tables)
         return tables
 
     def table_at(self, uow: UnitOfWork, currency: str, at: datetime) -> RateTableRecord | None:
-        return version_for(self.versions(uow, currency), at)
+        return self.versions(uow, currency).at(at)
 
     def _loaded(self, uow: UnitOfWork, table: RateTableRecord) -> _Loaded:
         key = (table.currency, table.version)

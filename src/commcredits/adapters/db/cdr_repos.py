@@ -46,6 +46,9 @@ _CONSUMPTION_COLUMNS = ("tenant_id", "month", "pool_key", "reference", "seconds"
                         "minutes_covered", "uncovered_seconds", "at")
 _IN_LIMIT = 900
 _ENCODE = tuple((CALL_ROW_COLUMNS.index(name), encoder(name)) for name in CALL_CODES)
+# The same codes as plain lookups (None stays None), for the rows of a batch.
+_CODES = tuple((CALL_ROW_COLUMNS.index(name), {None: None, **codes})
+               for name, codes in CALL_CODES.items())
 # PostgreSQL: one array per chunk, looked up id by id through the unique indexes. ``OFFSET 0``
 # keeps the subquery a per-id index probe: before the first ANALYZE of a freshly filled
 # table the planner would otherwise read every row of the tenant for each chunk.
@@ -148,8 +151,13 @@ class SqlCdrBatch:
             values[start_i] = slow(values[start_i])
             values[end_i] = slow(values[end_i])
             values[update_i] = conv(values[update_i])
-            for i, encode in _ENCODE:  # the enums as their codes (`codes.Coded`)
-                values[i] = encode(values[i])
+            try:
+                for i, codes in _CODES:  # the enums as their codes (`codes.Coded`)
+                    values[i] = codes[values[i]]
+            except KeyError:
+                for i, encode in _ENCODE:
+                    encode(values[i])  # refuses the unknown value with its column's name
+                raise
             calls.append(values)
         entries = [
             (entry_id, tenant_id, kind, amount, debt, conv(at), reference, description, None,
