@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from commcredits.bootstrap import build
 from commcredits.config import Settings
 from commcredits.entrypoints.api.app import create_app
+from commcredits.entrypoints.heap import freeze_startup_heap
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
@@ -48,4 +49,6 @@ def die_with_parent() -> None:
 def worker_app() -> FastAPI:
     """One worker's application (a uvicorn factory: ``--factory``)."""
     die_with_parent()
-    return create_app(build(Settings()), background_jobs=True)
+    app = create_app(build(Settings()), background_jobs=True)
+    freeze_startup_heap()
+    return app

@@ -26,6 +26,7 @@ from commcredits.entrypoints.cli.common import (  # noqa: F401 (re-exported for 
     runtime,
     settings_for,
 )
+from commcredits.entrypoints.heap import freeze_startup_heap
 from commcredits.services import clock as clock_service
 from commcredits.services import (
     notifications,
@@ -134,7 +135,9 @@ def serve(
     if metrics_port is not None:
         serve_metrics(metrics_port, rt.engine)
     if workers == 1:
-        uvicorn.run(create_app(rt, background_jobs=True), host=host, port=port,
+        application = create_app(rt, background_jobs=True)
+        freeze_startup_heap()
+        uvicorn.run(application, host=host, port=port,
                     log_level="info", **logs)
         return
     # Several processes: each worker builds its runtime from the environment
@@ -342,4 +345,6 @@ app.command("advise")(_planning.advise)
 
 
 def main() -> None:
+    """The `commcredits` executable: every command module is imported by now."""
+    freeze_startup_heap()
     app()
