@@ -29,6 +29,7 @@ A = t.license_assignments
 N = t.phone_numbers
 RA = t.resource_accounts
 V = t.directory_versions
+_VERSION = select(V.c.version).where(V.c.tenant_id == bindparam("tenant_id"))  # built once
 
 
 class SqlDirectory:
@@ -36,9 +37,7 @@ class SqlDirectory:
         self.conn = conn
 
     def version(self, tenant_id: str) -> str | None:
-        return self.conn.execute(
-            select(V.c.version).where(V.c.tenant_id == tenant_id)
-        ).scalar_one_or_none()
+        return self.conn.execute(_VERSION, {"tenant_id": tenant_id}).scalar_one_or_none()
 
     def bump_version(self, tenant_id: str, at: datetime) -> str:
         token = uuid.uuid4().hex

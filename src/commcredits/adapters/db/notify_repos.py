@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commcredits.adapters.db import tables as t
@@ -23,6 +23,9 @@ from commcredits.domain.recharge import ACTIVE, RequestStatus
 from commcredits.services.ports import AutoRechargeRecord, OutboxRecord, RechargeRequestRecord
 
 R = t.recharge_requests
+# Read several times per auto-recharge: built once (see `account_repos._TENANT`).
+_SETTINGS = select(t.auto_recharge).where(t.auto_recharge.c.tenant_id == bindparam("tenant_id"))
+_REQUEST = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.id == bindparam("rid"))
 O = t.email_outbox  # noqa: E741
 
 
@@ -38,9 +41,7 @@ class SqlRecharge:
         self.tally = tally or Tally()
 
     def settings(self, tenant_id: str, currency: str) -> AutoRechargeRecord | None:
-        r = self.conn.execute(
-            select(t.auto_recharge).where(t.auto_recharge.c.tenant_id == tenant_id)
-        ).first()
+        r = self.conn.execute(_SETTINGS, {"tenant_id": tenant_id}).first()
         if r is None:
             return None
         return AutoRechargeRecord(
@@ -121,9 +122,7 @@ class SqlRecharge:
         return True
 
     def get_request(self, tenant_id: str, request_id: str) -> RechargeRequestRecord | None:
-        r = self.conn.execute(
-            select(R).where(R.c.tenant_id == tenant_id, R.c.id == request_id)
-        ).first()
+        r = self.conn.execute(_REQUEST, {"tenant_id": tenant_id, "rid": request_id}).first()
         return self._request(r) if r else None
 
     def due_requests(self, now: datetime, wall: float) -> list[tuple[str, str]]:

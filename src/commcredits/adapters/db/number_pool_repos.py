@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from commcredits.adapters.db import tables as t
 from commcredits.domain.directory import AssigneeKind, NumberType, PhoneNumber
@@ -21,6 +21,9 @@ U = t.users
 N = t.phone_numbers
 RA = t.resource_accounts
 PU = t.pool_usage
+_USED = select(PU.c.used_minutes).where(  # built once: read per pool and batch, and per call
+    PU.c.tenant_id == bindparam("tenant_id"), PU.c.month == bindparam("month"),
+    PU.c.pool_key == bindparam("pool_key"))
 PC = t.pool_consumptions
 
 
@@ -110,9 +113,9 @@ class SqlPools:
         return version, int(used or 0)
 
     def used(self, tenant_id: str, month: str, pool_key: str) -> int:
-        value = self.conn.execute(select(PU.c.used_minutes).where(
-            PU.c.tenant_id == tenant_id, PU.c.month == month, PU.c.pool_key == pool_key,
-        )).scalar_one_or_none()
+        value = self.conn.execute(
+            _USED, {"tenant_id": tenant_id, "month": month, "pool_key": pool_key},
+        ).scalar_one_or_none()
         return int(value or 0)
 
     def usage(self, tenant_id: str, month: str) -> dict[str, int]:
