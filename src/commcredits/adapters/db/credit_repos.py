@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
     insert,
     select,
     update,
@@ -59,6 +60,15 @@ _LOT_COLS = (
 
 
 _ENTRIES = t.ledger_entries
+# Statements of each auto-recharge, built once (see `account_repos._TENANT`).
+_LOT_BY_KEY = select(*_LOT_COLS).where(t.lots.c.tenant_id == bindparam("tenant_id"),
+                                       t.lots.c.idempotency_key == bindparam("key"))
+_LINK_INVOICE = update(t.lots).where(
+    t.lots.c.tenant_id == bindparam("b_tenant"), t.lots.c.id == bindparam("b_lot"),
+).values(invoice_id=bindparam("b_invoice"))
+_LAST_CHARGE = select(_ENTRIES.c.id).where(
+    _ENTRIES.c.tenant_id == bindparam("tenant_id"), _ENTRIES.c.kind == EntryKind.CHARGE.value,
+).order_by(_ENTRIES.c.id.desc()).limit(1)
 
 
 class SqlCredits(Repo, CursorRunner):
@@ -144,16 +154,11 @@ class SqlCredits(Repo, CursorRunner):
         return int(result.scalar_one())
 
     def link_invoice(self, tenant_id: str, lot_id: int, invoice_id: str) -> None:
-        self.conn.execute(
-            update(t.lots).where(t.lots.c.tenant_id == tenant_id, t.lots.c.id == lot_id)
-            .values(invoice_id=invoice_id)
-        )
+        self.conn.execute(_LINK_INVOICE,
+                          {"b_tenant": tenant_id, "b_lot": lot_id, "b_invoice": invoice_id})
 
     def lot_by_key(self, tenant_id: str, key: str, currency: str) -> LotRecord | None:
-        row = self.conn.execute(
-            select(*_LOT_COLS).where(t.lots.c.tenant_id == tenant_id,
-                                     t.lots.c.idempotency_key == key)
-        ).first()
+        row = self.conn.execute(_LOT_BY_KEY, {"tenant_id": tenant_id, "key": key}).first()
         return self._lot(row, currency) if row else None
 
     def write_entries(
@@ -268,10 +273,7 @@ class SqlCredits(Repo, CursorRunner):
 
     def last_charge_id(self, tenant_id: str) -> int | None:
         # Back along (tenant_id, id) to the first charge: charges are most of the entries.
-        return self.conn.execute(
-            select(_ENTRIES.c.id).where(_ENTRIES.c.tenant_id == tenant_id,
-                                        _ENTRIES.c.kind == EntryKind.CHARGE.value)
-            .order_by(_ENTRIES.c.id.desc()).limit(1)).scalar_one_or_none()
+        return self.conn.execute(_LAST_CHARGE, {"tenant_id": tenant_id}).scalar_one_or_none()
 
     def ledger(
         self, tenant_id: str, currency: str, *, limit: int, before_id: int | None,
