@@ -11,9 +11,10 @@ due work (`due_requests`, `SqlOutbox.due`) read every tenant, read-only.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commcredits.adapters.db import tables as t
@@ -26,6 +27,22 @@ R = t.recharge_requests
 # Read several times per auto-recharge: built once (see `account_repos._TENANT`).
 _SETTINGS = select(t.auto_recharge).where(t.auto_recharge.c.tenant_id == bindparam("tenant_id"))
 _REQUEST = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.id == bindparam("rid"))
+
+
+@lru_cache(maxsize=64)
+def _update(table: Table, names: tuple[str, ...], *, by_id: bool) -> Update:
+    """``UPDATE table SET <names> WHERE tenant_id = :b_tenant [AND id = :b_id]`` for the
+    columns ``names`` (``:b_<name>``), built once per set of columns."""
+    where = [table.c.tenant_id == bindparam("b_tenant")]
+    if by_id:
+        where.append(table.c.id == bindparam("b_id"))
+    return update(table).where(*where).values(
+        {name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names})
+
+
+def _set(values: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """The parameters of an `_update`: the keys and the new values, each as ``b_<name>``."""
+    return {f"b_{k}": v for k, v in (keys | values).items()}
 O = t.email_outbox  # noqa: E741
 
 
@@ -85,10 +102,8 @@ class SqlRecharge:
         if waiting_for_payment_method is not None:
             values["waiting_for_payment_method"] = waiting_for_payment_method
         if values:
-            self.conn.execute(
-                update(t.auto_recharge).where(t.auto_recharge.c.tenant_id == tenant_id)
-                .values(**values)
-            )
+            self.conn.execute(_update(t.auto_recharge, tuple(sorted(values)), by_id=False),
+                              _set(values, tenant=tenant_id))
 
     @staticmethod
     def _request(r: Any) -> RechargeRequestRecord:
@@ -146,9 +161,8 @@ class SqlRecharge:
         return bool(claimed)
 
     def update_request(self, tenant_id: str, request_id: str, **fields: Any) -> None:
-        self.conn.execute(
-            update(R).where(R.c.tenant_id == tenant_id, R.c.id == request_id).values(**fields)
-        )
+        self.conn.execute(_update(R, tuple(sorted(fields)), by_id=True),
+                          _set(fields, tenant=tenant_id, id=request_id))
         status = str(fields.get("status", ""))
         if fields.get("failure") and status != RequestStatus.SUCCEEDED.value:
             self.tally.add(RECHARGES, RequestStatus.FAILED.value)
