@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.compiled import keyed_params, keyed_update
 from commcredits.domain.money import Money
 from commcredits.domain.payments import PaymentMethod, PaymentMethodType
 from commcredits.domain.tenants import BillingAccountType, Cloud, Contact, Role, Tenant
@@ -176,10 +177,9 @@ class SqlPaymentMethods(Repo):
     def record_payment(
         self, tenant_id: str, method_id: str, at: datetime, *, succeeded: bool,
     ) -> None:
-        pm = t.payment_methods
         column = "last_paid_at" if succeeded else "last_failed_at"
-        self.conn.execute(update(pm).where(
-            pm.c.tenant_id == tenant_id, pm.c.id == method_id).values({column: at}))
+        self.conn.execute(keyed_update(t.payment_methods, (column,), by_id=True),
+                          keyed_params({column: at}, tenant=tenant_id, id=method_id))
 
 
 class SqlAccess(Repo):

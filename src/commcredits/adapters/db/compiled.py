@@ -1,16 +1,20 @@
-"""Core statements compiled once per dialect and run on the unit of work's DBAPI cursor.
+"""Core statements compiled once per dialect and run on the unit of work's DBAPI cursor,
+and updates built once per set of columns.
 
 The hot paths (ledger charges in `credit_repos.SqlCredits`, call control in `calls_repos.SqlCalls`)
 use `Compiled` for their short statements and `CursorRunner` for the one DBAPI cursor they
-keep per unit of work.
+keep per unit of work. `keyed_update` builds an ``UPDATE … WHERE tenant_id [AND id]`` once
+per table and set of columns, for repositories whose updates take their columns as
+arguments (recharge requests, payment methods).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, Update, bindparam, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -95,3 +99,20 @@ class CursorRunner:
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
+
+
+@lru_cache(maxsize=64)
+def keyed_update(table: Table, names: tuple[str, ...], *, by_id: bool) -> Update:
+    """``UPDATE table SET <names> WHERE tenant_id = :b_tenant [AND id = :b_id]`` for the
+    columns ``names`` (``:b_<name>``), built once per set of columns."""
+    where = [table.c.tenant_id == bindparam("b_tenant")]
+    if by_id:
+        where.append(table.c.id == bindparam("b_id"))
+    return update(table).where(*where).values(
+        {name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names})
+
+
+def keyed_params(values: dict[str, Any], **keys: Any) -> dict[str, Any]:
+    """The parameters of a `keyed_update`: the keys and the new values, each as
+    ``b_<name>``."""
+    return {f"b_{k}": v for k, v in (keys | values).items()}

@@ -11,13 +11,13 @@ due work (`due_requests`, `SqlOutbox.due`) read every tenant, read-only.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, Update, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.compiled import keyed_params, keyed_update
 from commcredits.adapters.metrics import EMAILS, RECHARGES, Tally
 from commcredits.domain.money import Money
 from commcredits.domain.recharge import ACTIVE, RequestStatus
@@ -27,22 +27,12 @@ R = t.recharge_requests
 # Read several times per auto-recharge: built once (see `account_repos._TENANT`).
 _SETTINGS = select(t.auto_recharge).where(t.auto_recharge.c.tenant_id == bindparam("tenant_id"))
 _REQUEST = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.id == bindparam("rid"))
+_ACTIVE = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.status.in_(ACTIVE))
+_CLAIM = update(R).where(
+    R.c.tenant_id == bindparam("b_tenant"), R.c.id == bindparam("b_id"), R.c.status.in_(ACTIVE),
+    or_(R.c.lease_until.is_(None), R.c.lease_until < bindparam("b_wall")),
+).values(status=RequestStatus.PROCESSING.value, lease_until=bindparam("b_lease"))
 
-
-@lru_cache(maxsize=64)
-def _update(table: Table, names: tuple[str, ...], *, by_id: bool) -> Update:
-    """``UPDATE table SET <names> WHERE tenant_id = :b_tenant [AND id = :b_id]`` for the
-    columns ``names`` (``:b_<name>``), built once per set of columns."""
-    where = [table.c.tenant_id == bindparam("b_tenant")]
-    if by_id:
-        where.append(table.c.id == bindparam("b_id"))
-    return update(table).where(*where).values(
-        {name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names})
-
-
-def _set(values: dict[str, Any], **keys: Any) -> dict[str, Any]:
-    """The parameters of an `_update`: the keys and the new values, each as ``b_<name>``."""
-    return {f"b_{k}": v for k, v in (keys | values).items()}
 O = t.email_outbox  # noqa: E741
 
 
@@ -102,8 +92,8 @@ class SqlRecharge:
         if waiting_for_payment_method is not None:
             values["waiting_for_payment_method"] = waiting_for_payment_method
         if values:
-            self.conn.execute(_update(t.auto_recharge, tuple(sorted(values)), by_id=False),
-                              _set(values, tenant=tenant_id))
+            self.conn.execute(keyed_update(t.auto_recharge, tuple(sorted(values)), by_id=False),
+                              keyed_params(values, tenant=tenant_id))
 
     @staticmethod
     def _request(r: Any) -> RechargeRequestRecord:
@@ -116,9 +106,7 @@ class SqlRecharge:
         )
 
     def active_request(self, tenant_id: str, currency: str) -> RechargeRequestRecord | None:
-        r = self.conn.execute(
-            select(R).where(R.c.tenant_id == tenant_id, R.c.status.in_(ACTIVE))
-        ).first()
+        r = self.conn.execute(_ACTIVE, {"tenant_id": tenant_id}).first()
         return self._request(r) if r else None
 
     def add_request(
@@ -152,17 +140,13 @@ class SqlRecharge:
         return [(r.id, r.tenant_id) for r in rows]
 
     def claim(self, tenant_id: str, request_id: str, wall: float, lease_until: float) -> bool:
-        claimed = self.conn.execute(
-            update(R).where(
-                R.c.tenant_id == tenant_id, R.c.id == request_id, R.c.status.in_(ACTIVE),
-                or_(R.c.lease_until.is_(None), R.c.lease_until < wall),
-            ).values(status=RequestStatus.PROCESSING.value, lease_until=lease_until)
-        ).rowcount
+        claimed = self.conn.execute(_CLAIM, {"b_tenant": tenant_id, "b_id": request_id,
+                                             "b_wall": wall, "b_lease": lease_until}).rowcount
         return bool(claimed)
 
     def update_request(self, tenant_id: str, request_id: str, **fields: Any) -> None:
-        self.conn.execute(_update(R, tuple(sorted(fields)), by_id=True),
-                          _set(fields, tenant=tenant_id, id=request_id))
+        self.conn.execute(keyed_update(R, tuple(sorted(fields)), by_id=True),
+                          keyed_params(fields, tenant=tenant_id, id=request_id))
         status = str(fields.get("status", ""))
         if fields.get("failure") and status != RequestStatus.SUCCEEDED.value:
             self.tally.add(RECHARGES, RequestStatus.FAILED.value)
