@@ -5,16 +5,21 @@ read the call types back)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from commcredits.adapters.db import tables as t
+from commcredits.adapters.db.cdr_repos import SqlCdrBatch
 from commcredits.adapters.db.codes import CALL_CODES, Coded, encoder
 from commcredits.domain.authorization import Funding
 from commcredits.domain.calls import CallSource, CallStatus, CallType
 from commcredits.domain.rating import NumberType
+from commcredits.services.ports import CdrBatch
+from commcredits.services.ports.calls import CALL_ROW_COLUMNS
 
 ENUMS: dict[str, type[StrEnum]] = {"source": CallSource, "status": CallStatus,
                                    "call_type": CallType, "funding": Funding}
@@ -50,3 +55,21 @@ def test_a_value_without_a_code_is_refused_by_column_name() -> None:
     with pytest.raises(ValueError, match=r"calls.number_type has no code for 'service'"):
         encoder("number_type")("service")
     assert encoder("status")(CallStatus.ENDED) == encoder("status")("ended") == 3
+
+
+@pytest.mark.rule("CDR-2")
+@pytest.mark.parametrize("column", ["call_type", "number_type", "funding"])
+def test_the_bulk_writer_refuses_a_value_without_a_code_by_its_column(column: str) -> None:
+    """`SqlCdrBatch.write` encodes rows with plain lookups; a value without a code is still
+    refused with its own column's name (not a column encoded before it), before any write."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    good = {"source": "cdr", "status": "ended", "call_type": "user_out",
+            "funding": "credits", "number_type": "mobile"}
+    row = tuple(good.get(name, at if name.endswith("_at") else None)
+                for name in CALL_ROW_COLUMNS)
+    bad = tuple("nonsense" if name == column else value
+                for name, value in zip(CALL_ROW_COLUMNS, row, strict=True))
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        with pytest.raises(ValueError, match=rf"calls\.{column} has no code for 'nonsense'"):
+            SqlCdrBatch(conn).write("t1", CdrBatch([bad], [], [], {}, []))

@@ -156,7 +156,7 @@ class SqlCdrBatch:
                     values[i] = codes[values[i]]
             except KeyError:
                 for i, encode in _ENCODE:
-                    encode(values[i])  # refuses the unknown value with its column's name
+                    encode(row[i])  # refuses the unknown value with its column's name
                 raise
             calls.append(values)
         entries = [
