@@ -70,6 +70,6 @@ def test_the_bulk_writer_refuses_a_value_without_a_code_by_its_column(column: st
     bad = tuple("nonsense" if name == column else value
                 for name, value in zip(CALL_ROW_COLUMNS, row, strict=True))
     engine = create_engine("sqlite://")
-    with engine.connect() as conn:
-        with pytest.raises(ValueError, match=rf"calls\.{column} has no code for 'nonsense'"):
-            SqlCdrBatch(conn).write("t1", CdrBatch([bad], [], [], {}, []))
+    with engine.connect() as conn, \
+            pytest.raises(ValueError, match=rf"calls\.{column} has no code for 'nonsense'"):
+        SqlCdrBatch(conn).write("t1", CdrBatch([bad], [], [], {}, []))
