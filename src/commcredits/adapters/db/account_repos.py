@@ -179,7 +179,7 @@ class SqlPaymentMethods(Repo):
     ) -> None:
         column = "last_paid_at" if succeeded else "last_failed_at"
         self.conn.execute(keyed_update(t.payment_methods, (column,), by_id=True),
-                          keyed_params({column: at}, tenant=tenant_id, id=method_id))
+                          keyed_params({column: at}, tenant_id=tenant_id, id=method_id))
 
 
 class SqlAccess(Repo):

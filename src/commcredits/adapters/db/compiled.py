@@ -103,9 +103,11 @@ class CursorRunner:
 
 @lru_cache(maxsize=64)
 def keyed_update(table: Table, names: tuple[str, ...], *, by_id: bool) -> Update:
-    """``UPDATE table SET <names> WHERE tenant_id = :b_tenant [AND id = :b_id]`` for the
-    columns ``names`` (``:b_<name>``), built once per set of columns."""
-    where = [table.c.tenant_id == bindparam("b_tenant")]
+    """``UPDATE table SET <names> WHERE tenant_id = :b_tenant_id [AND id = :b_id]`` for the
+    columns ``names`` (``:b_<name>``), built once per set of columns. The parameters are not
+    named as the columns (an UPDATE keeps those names for its SET), but the tenant's still
+    says ``tenant_id``, as every tenant's statement does (DIST-1)."""
+    where = [table.c.tenant_id == bindparam("b_tenant_id")]
     if by_id:
         where.append(table.c.id == bindparam("b_id"))
     return update(table).where(*where).values(

@@ -64,7 +64,7 @@ _ENTRIES = t.ledger_entries
 _LOT_BY_KEY = select(*_LOT_COLS).where(t.lots.c.tenant_id == bindparam("tenant_id"),
                                        t.lots.c.idempotency_key == bindparam("key"))
 _LINK_INVOICE = update(t.lots).where(
-    t.lots.c.tenant_id == bindparam("b_tenant"), t.lots.c.id == bindparam("b_lot"),
+    t.lots.c.tenant_id == bindparam("b_tenant_id"), t.lots.c.id == bindparam("b_lot"),
 ).values(invoice_id=bindparam("b_invoice"))
 _LAST_CHARGE = select(_ENTRIES.c.id).where(
     _ENTRIES.c.tenant_id == bindparam("tenant_id"), _ENTRIES.c.kind == EntryKind.CHARGE.value,
@@ -155,7 +155,7 @@ class SqlCredits(Repo, CursorRunner):
 
     def link_invoice(self, tenant_id: str, lot_id: int, invoice_id: str) -> None:
         self.conn.execute(_LINK_INVOICE,
-                          {"b_tenant": tenant_id, "b_lot": lot_id, "b_invoice": invoice_id})
+                          {"b_tenant_id": tenant_id, "b_lot": lot_id, "b_invoice": invoice_id})
 
     def lot_by_key(self, tenant_id: str, key: str, currency: str) -> LotRecord | None:
         row = self.conn.execute(_LOT_BY_KEY, {"tenant_id": tenant_id, "key": key}).first()

@@ -29,7 +29,7 @@ _SETTINGS = select(t.auto_recharge).where(t.auto_recharge.c.tenant_id == bindpar
 _REQUEST = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.id == bindparam("rid"))
 _ACTIVE = select(R).where(R.c.tenant_id == bindparam("tenant_id"), R.c.status.in_(ACTIVE))
 _CLAIM = update(R).where(
-    R.c.tenant_id == bindparam("b_tenant"), R.c.id == bindparam("b_id"), R.c.status.in_(ACTIVE),
+    R.c.tenant_id == bindparam("b_tenant_id"), R.c.id == bindparam("b_id"), R.c.status.in_(ACTIVE),
     or_(R.c.lease_until.is_(None), R.c.lease_until < bindparam("b_wall")),
 ).values(status=RequestStatus.PROCESSING.value, lease_until=bindparam("b_lease"))
 
@@ -93,7 +93,7 @@ class SqlRecharge:
             values["waiting_for_payment_method"] = waiting_for_payment_method
         if values:
             self.conn.execute(keyed_update(t.auto_recharge, tuple(sorted(values)), by_id=False),
-                              keyed_params(values, tenant=tenant_id))
+                              keyed_params(values, tenant_id=tenant_id))
 
     @staticmethod
     def _request(r: Any) -> RechargeRequestRecord:
@@ -140,13 +140,13 @@ class SqlRecharge:
         return [(r.id, r.tenant_id) for r in rows]
 
     def claim(self, tenant_id: str, request_id: str, wall: float, lease_until: float) -> bool:
-        claimed = self.conn.execute(_CLAIM, {"b_tenant": tenant_id, "b_id": request_id,
+        claimed = self.conn.execute(_CLAIM, {"b_tenant_id": tenant_id, "b_id": request_id,
                                              "b_wall": wall, "b_lease": lease_until}).rowcount
         return bool(claimed)
 
     def update_request(self, tenant_id: str, request_id: str, **fields: Any) -> None:
         self.conn.execute(keyed_update(R, tuple(sorted(fields)), by_id=True),
-                          keyed_params(fields, tenant=tenant_id, id=request_id))
+                          keyed_params(fields, tenant_id=tenant_id, id=request_id))
         status = str(fields.get("status", ""))
         if fields.get("failure") and status != RequestStatus.SUCCEEDED.value:
             self.tally.add(RECHARGES, RequestStatus.FAILED.value)
