@@ -19,7 +19,6 @@ from commcredits.domain.rating import (
     NumberType,
     Rate,
     RateIndex,
-    RateTerms,
     billed_seconds,
     charge,
     charge_micros,
@@ -49,7 +48,7 @@ def test_integer_charges_equal_the_decimal_engine_to_the_micro_unit(
     seconds = billed_seconds(duration, first, next_)
     raw = fee + per_minute * seconds / 60 if seconds else Decimal(0)
     expected = micros(Money(raw, "USD").round_cents().amount)  # RATE-2 in Decimal
-    assert charge_micros(RateTerms.of(r), duration) == expected
+    assert charge_micros(r.terms, duration) == expected
     assert micros(charge(r, duration).amount) == expected
 
 
@@ -61,7 +60,7 @@ def test_integer_charges_equal_the_decimal_engine_to_the_micro_unit(
 ])
 def test_the_issue_vectors_and_half_up_edges(per_minute: str, fee: str, first: int, next_: int,
                                              seconds: int, cents: int) -> None:
-    terms = RateTerms.of(rate(Decimal(per_minute), Decimal(fee), first, next_))
+    terms = rate(Decimal(per_minute), Decimal(fee), first, next_).terms
     assert charge_micros(terms, seconds) == cents * 10_000
 
 

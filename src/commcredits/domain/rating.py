@@ -84,10 +84,6 @@ class RateTerms:
     first: int
     next_: int
 
-    @classmethod
-    def of(cls, rate: Rate) -> RateTerms:
-        return rate.terms
-
     def without_fee(self) -> RateTerms:
         return RateTerms(self.rate_micros, 0, self.first, self.next_)
 
@@ -109,7 +105,7 @@ def charge_micros(terms: RateTerms, duration: int) -> int:
 def charge(rate: Rate, duration: int) -> Money:
     """RATE-2: connection fee + rate/60 × billed seconds, half-up to cents; 0 s is free
     (`charge_micros`, as `Money`)."""
-    micros = charge_micros(RateTerms.of(rate), duration)
+    micros = charge_micros(rate.terms, duration)
     if micros == 0:
         return Money.zero(rate.rate_per_minute.currency)
     return Money(from_micros(micros), rate.rate_per_minute.currency)
@@ -119,7 +115,7 @@ def max_seconds(rate: Rate, available: Money, cap: int = MAX_CALL_SECONDS) -> in
     """CALL-6: the longest duration whose charge fits ``available``, on a billing increment,
     at most ``cap``. 0 when not even the first increment fits. Integer micro-units, as
     `charge_micros` (``available`` has at most 6 decimal places, as every balance)."""
-    terms = RateTerms.of(rate)
+    terms = rate.terms
     budget = to_micros(available.amount)
     first, step = terms.first, terms.next_
     if terms.rate_micros == 0:

@@ -29,7 +29,7 @@ from commcredits.domain.authorization import Funding
 from commcredits.domain.money import from_micros
 from commcredits.domain.pool_index import LicenseIndex, locate
 from commcredits.domain.pools import month_of
-from commcredits.domain.rating import Rate, RateTerms
+from commcredits.domain.rating import Rate
 from commcredits.domain.settlement import settle_call
 
 
@@ -103,7 +103,7 @@ def rerate(calls: Iterable[PastCall], index: LicenseIndex, currency: str,
 
 
 def _settled(call: PastCall, funding: Funding, pool_left: int | None) -> tuple[Decimal, int]:
-    terms = RateTerms.of(call.rate) if call.rate is not None else None
+    terms = call.rate.terms if call.rate is not None else None
     cost = settle_call(funding.value, None, terms, call.duration, pool_left)
     return from_micros(cost.amount), cost.pool_minutes
 

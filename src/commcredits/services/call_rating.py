@@ -61,12 +61,10 @@ def _text(body: dict[str, Any], name: str, required: bool = True, limit: int = 6
     value = body.get(name)
     if value is None and not required:
         return None
-    if value.__class__ is str and 0 < len(value) <= limit:  # the usual case: one check
+    if isinstance(value, str) and len(value) <= limit:
         stripped = value.strip()
         if stripped:
             return stripped
-    elif isinstance(value, str) and value.strip() and len(value) <= limit:
-        return value.strip()
     raise InvalidInput("INVALID_CALL", f"{name} is required (text, at most {limit}).")
 
 

@@ -16,7 +16,6 @@ from datetime import datetime
 from commcredits.domain.authorization import CREDITS_CAPABILITY, Funding
 from commcredits.domain.calls import Call, Settlement
 from commcredits.domain.money import Money, from_micros
-from commcredits.domain.rating import RateTerms
 from commcredits.domain.settlement import pool_cost, settle_call
 from commcredits.domain.tenants import BillingAccountType, Tenant
 from commcredits.services import pools, postpaid
@@ -52,7 +51,7 @@ def settle(
     """
     rate = svc.rate_book.rate(uow, call.rate_id)
     currency = call.currency
-    terms = RateTerms.of(rate) if rate is not None else None
+    terms = rate.terms if rate is not None else None
     if call.funding == Funding.POOL.value and call.pool_key:
         used = pools.consume_in(uow, tenant_id, call.pool_key, duration, at,
                                 reference=f"call:{call.id}", call_start=call.start_at)
