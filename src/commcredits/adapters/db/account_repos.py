@@ -35,6 +35,16 @@ _API_KEY = select(t.api_keys).where(t.api_keys.c.key_hash == bindparam("key_hash
 _PAYMENT_METHOD = select(t.payment_methods).where(
     t.payment_methods.c.tenant_id == bindparam("tenant_id"),
     t.payment_methods.c.removed_at.is_(None), t.payment_methods.c.id == bindparam("method_id"))
+# Each auto-recharge writes an invoice and an audit row and reads the invoice back: built
+# once, their values given as parameters (`.values(...)` per call rebuilt and cache-keyed
+# the statement each time).
+_ADD_INVOICE = insert(t.invoices)
+_INVOICE = select(t.invoices).where(
+    t.invoices.c.tenant_id == bindparam("tenant_id"),
+    (t.invoices.c.id == bindparam("invoice")) | (t.invoices.c.number == bindparam("invoice")))
+_ADD_AUDIT = insert(t.audit_log)
+_CONTACTS = select(t.contacts).where(t.contacts.c.tenant_id == bindparam("tenant_id")) \
+    .order_by(t.contacts.c.id)
 
 
 class Repo:
@@ -72,9 +82,7 @@ class SqlTenants(Repo):
         return self._tenant(row) if row else None
 
     def contacts(self, tenant_id: str) -> list[Contact]:
-        rows = self.conn.execute(
-            select(t.contacts).where(t.contacts.c.tenant_id == tenant_id).order_by(t.contacts.c.id)
-        )
+        rows = self.conn.execute(_CONTACTS, {"tenant_id": tenant_id})
         return [Contact(r.email, Role(r.role)) for r in rows]
 
     def set_ea_exception(self, tenant_id: str, value: bool) -> None:
@@ -98,10 +106,11 @@ class SqlInvoices(Repo):
         self, tenant_id: str, invoice_id: str, seq: int, number: str, issued_at: datetime,
         total: Money, lot_id: int | None, document: dict[str, Any],
     ) -> None:
-        self.conn.execute(insert(t.invoices).values(
-            id=invoice_id, tenant_id=tenant_id, seq=seq, number=number, issued_at=issued_at,
-            currency=total.currency, total=total.amount, lot_id=lot_id, document=document,
-        ))
+        self.conn.execute(_ADD_INVOICE, {
+            "id": invoice_id, "tenant_id": tenant_id, "seq": seq, "number": number,
+            "issued_at": issued_at, "currency": total.currency, "total": total.amount,
+            "lot_id": lot_id, "document": document,
+        })
 
     @staticmethod
     def _invoice(r: Any, currency: str) -> InvoiceRecord:
@@ -111,10 +120,7 @@ class SqlInvoices(Repo):
         )
 
     def get(self, tenant_id: str, invoice_id: str, currency: str) -> InvoiceRecord | None:
-        row = self.conn.execute(select(t.invoices).where(
-            t.invoices.c.tenant_id == tenant_id,
-            (t.invoices.c.id == invoice_id) | (t.invoices.c.number == invoice_id),
-        )).first()
+        row = self.conn.execute(_INVOICE, {"tenant_id": tenant_id, "invoice": invoice_id}).first()
         return self._invoice(row, currency) if row else None
 
     def list(self, tenant_id: str, currency: str) -> list[InvoiceRecord]:
@@ -231,9 +237,8 @@ class SqlAudit(Repo):
     def add(
         self, tenant_id: str, at: datetime, actor: str, action: str, details: dict[str, Any],
     ) -> None:
-        self.conn.execute(insert(t.audit_log).values(
-            tenant_id=tenant_id, at=at, actor=actor, action=action, details=details,
-        ))
+        self.conn.execute(_ADD_AUDIT, {"tenant_id": tenant_id, "at": at, "actor": actor,
+                                       "action": action, "details": details})
 
     def list(self, tenant_id: str, limit: int) -> list[AuditRecord]:
         rows = self.conn.execute(

@@ -3,8 +3,8 @@
 One chunk of rated CDRs is written in the caller's transaction with a handful of
 statements instead of several per call:
 
-- the duplicate check: the chunk's call ids in one ``IN`` query per 900 ids (PostgreSQL: one
-  array, probed id by id);
+- the duplicate check: the chunk's call ids in one query, as one array (PostgreSQL) or one
+  JSON array (SQLite), probed id by id;
 - the charged calls' single-call ledger keys, checked in one query (an interrupted
   attempt's charge sends the chunk to the single-call path);
 - ledger entry ids reserved up front (SQLite: after ``max(id)``, under the write lock that
@@ -24,11 +24,12 @@ stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, text, update
+from sqlalchemy import Connection, Table, bindparam, text, update
 
 from commcredits.adapters.db import tables as t
 from commcredits.adapters.db.calls_repos import prefetched_entry_id
@@ -44,7 +45,6 @@ _ENTRY_COLUMNS = ("id", "tenant_id", "kind", "amount", "debt_delta", "at", "refe
 _ALLOCATION_COLUMNS = ("tenant_id", "entry_id", "lot_id", "amount")
 _CONSUMPTION_COLUMNS = ("tenant_id", "month", "pool_key", "reference", "seconds",
                         "minutes_covered", "uncovered_seconds", "at")
-_IN_LIMIT = 900
 _ENCODE = tuple((CALL_ROW_COLUMNS.index(name), encoder(name)) for name in CALL_CODES)
 # The same codes as plain lookups (None stays None), for the rows of a batch.
 _CODES = tuple((CALL_ROW_COLUMNS.index(name), {None: None, **codes})
@@ -61,6 +61,18 @@ _PG_KEYS_TAKEN = text("""
 SELECT 1 FROM unnest(CAST(:keys AS TEXT[])) AS k(key)
 WHERE EXISTS (SELECT 1 FROM ledger_entries
               WHERE tenant_id = :t AND idempotency_key = k.key OFFSET 0)
+LIMIT 1
+""")
+# SQLite: the same probes with the ids as one JSON array (``json_each``), one statement per
+# chunk whatever its size, each id looked up through the unique index (no expanding ``IN``
+# rendered again per call, no split at SQLite's parameter limit).
+_SQLITE_EXISTING = text("""
+SELECT call_id, usage_id FROM calls
+WHERE tenant_id = :t AND call_id IN (SELECT value FROM json_each(:ids))
+""")
+_SQLITE_KEYS_TAKEN = text("""
+SELECT 1 FROM ledger_entries
+WHERE tenant_id = :t AND idempotency_key IN (SELECT value FROM json_each(:keys))
 LIMIT 1
 """)
 _TAKE = (
@@ -100,17 +112,9 @@ class SqlCdrBatch:
         if self.postgres:
             return {(r[0], r[1]) for r in self.conn.execute(_PG_EXISTING, {
                 "t": tenant_id, "ids": list(dict.fromkeys(call_ids))})}
-        calls = t.calls
-        query = select(calls.c.call_id, calls.c.usage_id).where(
-            calls.c.tenant_id == tenant_id,
-            calls.c.call_id.in_(bindparam("ids", expanding=True)),
-        )
-        found: set[tuple[str, str]] = set()
-        unique = list(dict.fromkeys(call_ids))
-        for i in range(0, len(unique), _IN_LIMIT):
-            for row in self.conn.execute(query, {"ids": unique[i:i + _IN_LIMIT]}):
-                found.add((row.call_id, row.usage_id))
-        return found
+        ids = json.dumps(list(dict.fromkeys(call_ids)))
+        return {(r[0], r[1]) for r in self.conn.execute(_SQLITE_EXISTING,
+                                                        {"t": tenant_id, "ids": ids})}
 
     def reserve_entry_ids(self, tenant_id: str, count: int) -> list[int]:
         if count <= 0:
@@ -202,16 +206,12 @@ class SqlCdrBatch:
     def _keys_taken(self, tenant_id: str, keys: Sequence[str]) -> bool:
         """Whether any of ``keys`` is a ledger idempotency key of the tenant (one indexed
         probe per key, through ``uq_ledger_tenant_key``)."""
-        entries = t.ledger_entries
         if self.postgres:
             return self.conn.execute(_PG_KEYS_TAKEN, {"t": tenant_id, "keys": list(keys)}) \
                 .first() is not None
-        query = select(entries.c.id).where(
-            entries.c.tenant_id == tenant_id,
-            entries.c.idempotency_key.in_(bindparam("keys", expanding=True)),
-        ).limit(1)
-        return any(self.conn.execute(query, {"keys": list(keys[i:i + _IN_LIMIT])}).first()
-                   is not None for i in range(0, len(keys), _IN_LIMIT))
+        return self.conn.execute(_SQLITE_KEYS_TAKEN,
+                                 {"t": tenant_id, "keys": json.dumps(list(keys))}) \
+            .first() is not None
 
     def _insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) \
             -> None:

@@ -66,6 +66,7 @@ _LOT_BY_KEY = select(*_LOT_COLS).where(t.lots.c.tenant_id == bindparam("tenant_i
 _LINK_INVOICE = update(t.lots).where(
     t.lots.c.tenant_id == bindparam("b_tenant_id"), t.lots.c.id == bindparam("b_lot"),
 ).values(invoice_id=bindparam("b_invoice"))
+_ADD_LOT = insert(t.lots).returning(t.lots.c.id)
 _LAST_CHARGE = select(_ENTRIES.c.id).where(
     _ENTRIES.c.tenant_id == bindparam("tenant_id"), _ENTRIES.c.kind == EntryKind.CHARGE.value,
 ).order_by(_ENTRIES.c.id.desc()).limit(1)
@@ -146,11 +147,11 @@ class SqlCredits(Repo, CursorRunner):
         self, tenant_id: str, amount: Money, purchased_at: datetime, expires_at: datetime,
         source: LotSource, idempotency_key: str | None,
     ) -> int:
-        result = self.conn.execute(insert(t.lots).values(
-            tenant_id=tenant_id, amount=amount.amount, remaining=amount.amount,
-            purchased_at=purchased_at, expires_at=expires_at, source=source.value,
-            invoice_id=None, idempotency_key=idempotency_key,
-        ).returning(t.lots.c.id))
+        result = self.conn.execute(_ADD_LOT, {
+            "tenant_id": tenant_id, "amount": amount.amount, "remaining": amount.amount,
+            "purchased_at": purchased_at, "expires_at": expires_at, "source": source.value,
+            "invoice_id": None, "idempotency_key": idempotency_key,
+        })
         return int(result.scalar_one())
 
     def link_invoice(self, tenant_id: str, lot_id: int, invoice_id: str) -> None:

@@ -36,6 +36,14 @@ _CLAIM = update(R).where(
 O = t.email_outbox  # noqa: E741
 
 
+_ADD_REQUEST = insert(R)
+# An email is queued once per event id (NOTE-2): per dialect, its insert that ignores a
+# repeat, built once.
+_ENQUEUE: dict[str, Any] = {
+    name: dialect.insert(O).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+    .returning(O.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 # Recharge outcomes (OPS-1): an attempt that failed (retried later or not), or a request
 # closed as succeeded, cancelled or not needed.
 _CLOSED = frozenset({RequestStatus.SUCCEEDED.value, RequestStatus.CANCELLED.value,
@@ -116,12 +124,12 @@ class SqlRecharge:
         """Queue a recharge unless one is already active for the tenant (AR-3)."""
         if self.active_request(tenant_id, amount.currency) is not None:
             return False
-        self.conn.execute(insert(R).values(
-            id=request_id, tenant_id=tenant_id, status=RequestStatus.PENDING.value,
-            amount=amount.amount, currency=amount.currency, chain=chain,
-            cause_entry_id=cause_entry_id, attempt=1, next_attempt_at=at, lease_until=None,
-            created_at=at, updated_at=at,
-        ))
+        self.conn.execute(_ADD_REQUEST, {
+            "id": request_id, "tenant_id": tenant_id, "status": RequestStatus.PENDING.value,
+            "amount": amount.amount, "currency": amount.currency, "chain": chain,
+            "cause_entry_id": cause_entry_id, "attempt": 1, "next_attempt_at": at,
+            "lease_until": None, "created_at": at, "updated_at": at,
+        })
         return True
 
     def get_request(self, tenant_id: str, request_id: str) -> RechargeRequestRecord | None:
@@ -184,17 +192,8 @@ class SqlOutbox:
             "status": "queued", "attempts": 0, "next_attempt_at": due, "lease_until": None,
             "last_error": None, "created_at": at, "sent_at": None,
         }
-        dialect = self.conn.dialect.name
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = postgresql.insert(O).values(**values).on_conflict_do_nothing(
-                index_elements=["tenant_id", "event_id"])
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(O).values(**values).on_conflict_do_nothing(
-                index_elements=["tenant_id", "event_id"])
-        else:  # pragma: no cover
-            stmt = insert(O).values(**values)
-        queued = self.conn.execute(stmt.returning(O.c.id)).first() is not None
+        queued = self.conn.execute(_ENQUEUE[self.conn.dialect.name], values).first() \
+            is not None
         if queued:
             self.tally.add(EMAILS, "queued")
         return queued

@@ -17,7 +17,7 @@ import hmac
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from commcredits.adapters.db import tables as t
@@ -32,6 +32,12 @@ OUTCOMES: dict[str, str] = {
     "4000000000009995": PaymentFailure.INSUFFICIENT_FUNDS.value,
     "4000000000000119": PaymentFailure.PROCESSING_ERROR.value,
 }
+
+# Each charge's statements, built once.
+_CHARGE_BY_KEY = select(t.sandbox_charges).where(
+    t.sandbox_charges.c.idempotency_key == bindparam("key"))
+_CARD = select(t.sandbox_vault).where(t.sandbox_vault.c.token == bindparam("token"))
+_ADD_CHARGE = insert(t.sandbox_charges)
 
 
 class SandboxGateway:
@@ -73,15 +79,10 @@ class SandboxGateway:
         self, token: str, amount: Money, idempotency_key: str, at: datetime,
     ) -> GatewayCharge:
         with self.engine.begin() as conn:
-            previous = conn.execute(
-                select(t.sandbox_charges).where(
-                    t.sandbox_charges.c.idempotency_key == idempotency_key)
-            ).first()
+            previous = conn.execute(_CHARGE_BY_KEY, {"key": idempotency_key}).first()
             if previous is not None:
                 return _answer(previous.payment_id, previous.succeeded, previous.failure)
-            card = conn.execute(
-                select(t.sandbox_vault).where(t.sandbox_vault.c.token == token)
-            ).first()
+            card = conn.execute(_CARD, {"token": token}).first()
             if card is None:
                 failure: str | None = PaymentFailure.CARD_DECLINED.value
             elif card_expired(card.exp_month, card.exp_year, at):
@@ -90,11 +91,11 @@ class SandboxGateway:
                 failure = None if card.outcome == SUCCEEDS else card.outcome
             payment_id = "pay_sandbox_" + secrets.token_hex(10)
             try:
-                conn.execute(insert(t.sandbox_charges).values(
-                    idempotency_key=idempotency_key, payment_id=payment_id, token=token,
-                    amount=amount.amount, currency=amount.currency, succeeded=failure is None,
-                    failure=failure, at=at,
-                ))
+                conn.execute(_ADD_CHARGE, {
+                    "idempotency_key": idempotency_key, "payment_id": payment_id,
+                    "token": token, "amount": amount.amount, "currency": amount.currency,
+                    "succeeded": failure is None, "failure": failure, "at": at,
+                })
             except IntegrityError:  # a concurrent retry with the same key won the race
                 conn.rollback()
                 return self.charge(token, amount, idempotency_key, at)
