@@ -57,3 +57,17 @@ def test_a_time_read_from_postgresql_is_aware_utc(moment: datetime) -> None:
     assert (store(moment) if store else naive) == naive
     back = read(naive)
     assert back == moment and back.tzinfo is UTC
+
+
+@pytest.mark.rule("CDR-2")
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(timedelta(hours=-8))])))
+def test_a_cdr_batch_stores_the_text_the_column_stores(moment: datetime) -> None:
+    """The bulk writer's own formatting of a time (`cdr_repos._sqlite_text`) is exactly what
+    `UTCDateTime` binds on SQLite, so a CDR's times read back as a live call's do."""
+    from commcredits.adapters.db.cdr_repos import _sqlite_text
+
+    store, _ = _processors(SQLITE)
+    assert _sqlite_text(moment) == store(moment)
+    assert _sqlite_text(None) is None
