@@ -9,7 +9,6 @@ rate table CSV format is parsed in `domain.rate_tables`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +65,7 @@ def billed_seconds(duration: int, first: int, next_: int) -> int:
         return 0
     if duration <= first:
         return first
-    return first + math.ceil((duration - first) / next_) * next_
+    return first + (duration - first + next_ - 1) // next_ * next_
 
 
 CENT_MICROS = 10_000
@@ -122,7 +121,10 @@ def max_seconds(rate: Rate, available: Money, cap: int = MAX_CALL_SECONDS) -> in
         return cap if charge_micros(terms, first) <= budget else 0
     if charge_micros(terms, first) > budget:
         return 0
-    limit = (_last_billing_point(first, step, cap) - first) // step
+    last = _last_billing_point(first, step, cap)
+    if last == 0:  # the cap is shorter than the first increment
+        return 0
+    limit = (last - first) // step
     # floor((B - F) * 60 / R) seconds, then whole steps past the first increment: the
     # estimate; the loops below settle it on the exact charges.
     steps = ((budget - terms.fee_micros) * 60 // terms.rate_micros - first) // step
@@ -131,7 +133,7 @@ def max_seconds(rate: Rate, available: Money, cap: int = MAX_CALL_SECONDS) -> in
         steps -= 1
     while steps < limit and charge_micros(terms, first + (steps + 1) * step) <= budget:
         steps += 1
-    return min(first + steps * step, _last_billing_point(first, step, cap))
+    return first + steps * step  # at most ``last``: steps <= limit
 
 
 def _last_billing_point(first: int, step: int, cap: int) -> int:
