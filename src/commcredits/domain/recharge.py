@@ -4,13 +4,13 @@ when a failed one is retried, and when a due retry is no longer needed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from commcredits.domain.errors import InvalidInput
-from commcredits.domain.money import Money, check_limit, parse_amount
+from commcredits.domain.errors import CurrencyMismatch, InvalidInput
+from commcredits.domain.money import Money, check_limit, parse_amount, to_micros
 from commcredits.domain.reference import minimum_purchase
 
 MAX_RECHARGES_PER_CHARGE = 5
@@ -36,13 +36,24 @@ class AutoRecharge:
     amount: Money | None
     trigger: Money | None
     payment_method_id: str | None
+    # The trigger in micro-units while a recharge can be due (enabled, with an amount and a
+    # trigger), else None: what `due_micros` compares a CDR chunk's running balance with.
+    trigger_micros: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        armed = self.enabled and self.trigger is not None and self.amount is not None
+        object.__setattr__(self, "trigger_micros",
+                           to_micros(self.trigger.amount) if armed and self.trigger else None)
 
     def due(self, balance: Money) -> bool:
         """AR-2: the balance is strictly below the trigger while enabled."""
-        return (
-            self.enabled and self.trigger is not None and self.amount is not None
-            and balance < self.trigger
-        )
+        if self.trigger is not None and balance.currency != self.trigger.currency:
+            raise CurrencyMismatch(self.trigger.currency, balance.currency)
+        return self.due_micros(to_micros(balance.amount))
+
+    def due_micros(self, balance: int) -> bool:
+        """`due` for a balance in micro-units."""
+        return self.trigger_micros is not None and balance < self.trigger_micros
 
 
 def retry_needed(rule: AutoRecharge, balance: Money) -> bool:

@@ -97,7 +97,7 @@ class ChunkLedger:
                             self.now)
         request = None
         if self.rule is not None and not self.recharge_blocked \
-                and self.rule.due(self.money(self.balance)):
+                and self.rule.due_micros(self.balance):
             request = queue_if_due(self.uow, self.tenant_id, self.money(self.balance),
                                    self.now, cause_entry_id=entry_id, known=self.known)
             self.recharge_blocked = request is None
