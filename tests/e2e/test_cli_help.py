@@ -37,3 +37,17 @@ def test_every_help_shows_no_type_metavars_and_no_spec_ids() -> None:
         assert "Usage:" in result.output, shown
         assert not TYPE_METAVAR.search(result.output), (shown, result.output)
         assert not SPEC_ID.search(result.output), (shown, result.output)
+
+
+def test_no_help_paragraph_is_broken_mid_sentence() -> None:
+    """Typer joins the lines of a help text's first paragraph but prints the later ones as
+    written, so a docstring wrapped at the source's line length would break mid-sentence
+    on the terminal ("the range is read" / "as the API …"): each later paragraph is one
+    line."""
+    root = get_command(app)
+    for path in commands(root, []):
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        for paragraph in (command.help or "").split("\n\n")[1:]:
+            assert "\n" not in paragraph.strip(), (" ".join(path), paragraph)

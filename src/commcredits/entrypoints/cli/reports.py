@@ -42,8 +42,9 @@ def pstn_usage(
 ) -> None:
     """Export the PSTN usage report to a CSV, ZIP or XLSX file.
 
-    One row per call started in the range, in the Calling Plans columns; the range is read
-    as the API and the admin center read it."""
+    One row per call started in the range, in the Calling Plans columns.
+
+    The range is read as the API and the admin center read it."""
     if fmt not in FORMATS:
         raise InvalidInput("INVALID_FORMAT", f"--format {fmt!r}: use csv, zip or xlsx.")
     writable_file(output, "--output")
